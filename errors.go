@@ -1,0 +1,114 @@
+package mongosession
+
+import (
+	"context"
+	"errors"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+)
+
+// Sentinel errors, for errors.Is. Errors the store returns wrap one of
+// these, or the driver's error, or both; none carries a session token.
+var (
+	// ErrClosed is returned by every operation after Close.
+	ErrClosed = errors.New("mongosession: store is closed")
+
+	// ErrTooLarge is returned by a commit whose document would exceed
+	// MongoDB's 16 MiB document limit. Nothing is sent, and the stored
+	// session is left as it was.
+	ErrTooLarge = errors.New("mongosession: session too large for a MongoDB document")
+
+	// ErrUnavailable wraps failures to reach the server: no server
+	// selectable within the timeout, a network error, or an operation that
+	// ran out of the store's Timeout. Retrying later may succeed.
+	ErrUnavailable = errors.New("mongosession: database unavailable")
+
+	// ErrCorrupt reports a stored document the store cannot use: wrong BSON
+	// types, a missing expiry, data that fails to decrypt. Reads treat such
+	// a document as "not found" and report this error through OnError.
+	ErrCorrupt = errors.New("mongosession: corrupt session document")
+
+	// ErrInvalidToken is returned by a write given a token that can never be
+	// a session token (empty, longer than MaxTokenLength, invalid UTF-8, or
+	// holding control characters). Reads treat such tokens as "not found".
+	ErrInvalidToken = errors.New("mongosession: invalid session token")
+
+	// ErrInvalidOptions is matched by every *OptionError returned by New.
+	ErrInvalidOptions = errors.New("mongosession: invalid options")
+)
+
+// opError wraps a failed operation with its name and, when the cause is the
+// server being out of reach, ErrUnavailable.
+type opError struct {
+	op          string
+	err         error
+	unavailable bool
+}
+
+func (e *opError) Error() string {
+	if e.unavailable {
+		return "mongosession: " + e.op + ": database unavailable: " + e.err.Error()
+	}
+	return "mongosession: " + e.op + ": " + e.err.Error()
+}
+
+func (e *opError) Unwrap() []error {
+	if e.unavailable {
+		return []error{e.err, ErrUnavailable}
+	}
+	return []error{e.err}
+}
+
+// wrapErr classifies err from operation op. caller is the context the
+// caller passed in: when it is done, its own error is what the caller sees
+// (cancellation is not an outage). Otherwise network errors, server
+// selection failures and timeouts of the store's own deadline are marked
+// ErrUnavailable.
+func (s *Store) wrapErr(caller context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrClosed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrInvalidToken) {
+		return err
+	}
+	if cerr := caller.Err(); cerr != nil {
+		return &opError{op: op, err: cerr}
+	}
+	if errors.Is(err, mongo.ErrClientDisconnected) && s.isClosed() {
+		return ErrClosed
+	}
+	return &opError{op: op, err: err, unavailable: isUnavailable(err)}
+}
+
+// isUnavailable reports whether err means the server could not be reached
+// or did not answer in time.
+func isUnavailable(err error) bool {
+	var sse topology.ServerSelectionError
+	return errors.As(err, &sse) ||
+		mongo.IsNetworkError(err) ||
+		mongo.IsTimeout(err)
+}
+
+// hasCode reports whether err is a server error with one of the codes.
+func hasCode(err error, codes ...int) bool {
+	var se mongo.ServerError
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.HasErrorCode(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Server error codes the store branches on.
+const (
+	codeUnauthorized          = 13
+	codeIndexOptionsConflict  = 85
+	codeIndexKeySpecsConflict = 86
+	codeCommandNotFound       = 59
+	codeNotImplemented        = 238
+)

@@ -1,0 +1,130 @@
+package mongosession
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// TTLIndexName is the name of the TTL index the store creates on the
+// expiry field: the server's default name for {<ExpiresKey>: 1}.
+func (s *Store) TTLIndexName() string { return s.cfg.ExpiresKey + "_1" }
+
+// prepareExpiry sets up what AutoRemove asks for. Only a failure to reach
+// the server is returned; index problems are reported and survived.
+func (s *Store) prepareExpiry(ctx context.Context) error {
+	switch s.cfg.AutoRemove {
+	case AutoRemoveOff:
+		return nil
+	case AutoRemoveInterval:
+		s.reaping = true
+		return nil
+	}
+	err := s.ensureTTLIndex(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case hasCode(err, codeNotImplemented, codeCommandNotFound):
+		s.cfg.Logger.Warn("mongosession: the server has no TTL indexes; deleting expired sessions with a reaper instead",
+			"collection", s.cfg.Collection, "interval", s.cfg.CleanupInterval.String())
+		s.reaping = true
+		return nil
+	case hasCode(err, codeUnauthorized):
+		s.cfg.Logger.Warn("mongosession: not allowed to create the TTL index; expired sessions stay in the collection until an administrator creates it (reads still ignore them)",
+			"collection", s.cfg.Collection, "index", s.TTLIndexName())
+		return nil
+	case isUnavailable(err):
+		return &opError{op: "creating the TTL index", err: err, unavailable: true}
+	}
+	s.report("creating the TTL index", err)
+	return nil
+}
+
+// ensureTTLIndex creates {<ExpiresKey>: 1} with expireAfterSeconds, and
+// repairs an existing index on that key whose options differ with collMod.
+func (s *Store) ensureTTLIndex(ctx context.Context) error {
+	secs := int32(s.cfg.ExpireAfter / time.Second)
+	model := mongo.IndexModel{
+		Keys:    bson.D{{Key: s.cfg.ExpiresKey, Value: 1}},
+		Options: options.Index().SetExpireAfterSeconds(secs),
+	}
+	_, err := s.coll.Indexes().CreateOne(ctx, model)
+	if err == nil || !hasCode(err, codeIndexOptionsConflict, codeIndexKeySpecsConflict) {
+		return err
+	}
+	// An index on the same key exists with other options (another
+	// expireAfterSeconds, typically). collMod changes a TTL index's
+	// expireAfterSeconds in place; it cannot turn a plain index into a TTL
+	// one, and then the conflict is reported for an administrator.
+	cmd := bson.D{
+		{Key: "collMod", Value: s.cfg.Collection},
+		{Key: "index", Value: bson.D{
+			{Key: "keyPattern", Value: bson.D{{Key: s.cfg.ExpiresKey, Value: 1}}},
+			{Key: "expireAfterSeconds", Value: secs},
+		}},
+	}
+	if merr := s.coll.Database().RunCommand(ctx, cmd).Err(); merr != nil {
+		return errors.Join(err, merr)
+	}
+	s.cfg.Logger.Info("mongosession: repaired the TTL index's expireAfterSeconds with collMod",
+		"collection", s.cfg.Collection, "index", s.TTLIndexName(), "expireAfterSeconds", secs)
+	return nil
+}
+
+// Reaping reports whether the store runs its own reaper: with
+// AutoRemoveInterval, or with AutoRemoveTTL on a server without TTL
+// indexes.
+func (s *Store) Reaping() bool { return s.reaping }
+
+func (s *Store) startReaper() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.reaperCancel = cancel
+	s.reaperDone = make(chan struct{})
+	go func() {
+		defer close(s.reaperDone)
+		t := time.NewTicker(s.cfg.CleanupInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// Close cancels ctx, which cuts a deletion in progress short
+				// rather than waiting for it.
+				octx, ocancel := context.WithTimeout(ctx, s.cfg.Timeout)
+				_, err := s.deleteExpired(octx)
+				ocancel()
+				if err != nil && ctx.Err() == nil {
+					s.report("deleting expired sessions", err)
+				}
+			}
+		}
+	}()
+}
+
+// DeleteExpired deletes every document whose expiry has passed, in one
+// deleteMany, and returns how many it deleted. The reaper calls it every
+// CleanupInterval; with a TTL index the server does the same on its own.
+// Documents whose expiry field is missing or not a date are left alone.
+func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
+	if err := s.begin(); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	n, err := s.deleteExpired(octx)
+	return n, s.wrapErr(ctx, "delete expired", err)
+}
+
+func (s *Store) deleteExpired(ctx context.Context) (int64, error) {
+	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: s.cfg.ExpiresKey, Value: bson.D{{Key: "$lte", Value: time.Now()}}}})
+	if err != nil {
+		return 0, err
+	}
+	return res.DeletedCount, nil
+}

@@ -1,0 +1,336 @@
+package mongosession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// sessionField holds the session data in every document.
+const sessionField = "session"
+
+// MaxDocumentSize is MongoDB's limit on one document, 16 MiB. A commit whose
+// document would be larger fails with ErrTooLarge before anything is sent.
+const MaxDocumentSize = 16 * 1024 * 1024
+
+// FindCtx returns the data of the session with the given token. A missing,
+// expired or malformed token gives found == false and a nil error, and so
+// does a stored document the store cannot read (ErrCorrupt, reported
+// through OnError). The error is for system failures: ErrClosed, or the
+// server failing or out of reach (ErrUnavailable). One find by _id.
+func (s *Store) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
+	id, ok := s.StoredID(token)
+	if !ok {
+		return nil, false, nil
+	}
+	if err := s.begin(); err != nil {
+		return nil, false, err
+	}
+	defer s.end()
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+
+	b, found, err = s.find(octx, id)
+	if err == nil && !found && s.cfg.MigratePlainIDs {
+		// The session may still be stored under its plain token from
+		// before HashIDs was turned on.
+		b, found, err = s.find(octx, token)
+	}
+	return b, found, s.wrapErr(ctx, "find", err)
+}
+
+var findOpts = options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: DefaultExpiresKey, Value: 1}})
+
+func (s *Store) findOptions() *options.FindOneOptionsBuilder {
+	if s.cfg.ExpiresKey == DefaultExpiresKey {
+		return findOpts
+	}
+	return options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: s.cfg.ExpiresKey, Value: 1}})
+}
+
+// find loads and opens the document stored under id.
+func (s *Store) find(ctx context.Context, id string) ([]byte, bool, error) {
+	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, s.findOptions()).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	data, expires, err := s.decode(id, raw)
+	if err != nil {
+		s.report("reading a session", err)
+		return nil, false, nil
+	}
+	if !expires.After(time.Now()) {
+		return nil, false, nil
+	}
+	return data, true, nil
+}
+
+// decode reads and opens the session data and expiry of a stored document.
+// Errors wrap ErrCorrupt and name what is wrong, never the token.
+func (s *Store) decode(id string, raw bson.Raw) ([]byte, time.Time, error) {
+	ev, err := raw.LookupErr(s.cfg.ExpiresKey)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("%w: no %q field", ErrCorrupt, s.cfg.ExpiresKey)
+	}
+	ms, ok := ev.DateTimeOK()
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("%w: %q is BSON %s, not a date", ErrCorrupt, s.cfg.ExpiresKey, ev.Type)
+	}
+	expires := time.UnixMilli(ms)
+
+	sv, err := raw.LookupErr(sessionField)
+	if err != nil {
+		return nil, expires, fmt.Errorf("%w: no %q field", ErrCorrupt, sessionField)
+	}
+	subtype, data, ok := sv.BinaryOK()
+	if !ok {
+		return nil, expires, fmt.Errorf("%w: %q is BSON %s, not binary", ErrCorrupt, sessionField, sv.Type)
+	}
+	plain, err := s.Open(id, "", bson.Binary{Subtype: subtype, Data: data})
+	if err != nil {
+		return nil, expires, err
+	}
+	if s.cipher == nil {
+		// data aliases the driver's buffer for this reply; hand the caller
+		// its own copy.
+		plain = append([]byte(nil), plain...)
+	}
+	return plain, expires, nil
+}
+
+// CommitCtx stores b as the data of the session with the given token,
+// expiring at expiry (a zero expiry means now + Options.Expires), creating
+// the document or replacing its data. One upsert by _id; a duplicate-key
+// error from a racing upsert of the same token is retried once as a plain
+// update. A document that would exceed MaxDocumentSize fails with
+// ErrTooLarge before anything is sent, leaving the stored session intact.
+// An invalid token fails with ErrInvalidToken.
+func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	id, ok := s.StoredID(token)
+	if !ok {
+		return ErrInvalidToken
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	if expiry.IsZero() {
+		expiry = time.Now().Add(s.cfg.Expires)
+	}
+	bin, err := s.Seal(id, "", b)
+	if err != nil {
+		return err
+	}
+	if size := s.documentSize(id, len(bin.Data)); size > MaxDocumentSize {
+		return fmt.Errorf("%w: %d bytes of session data make a %d-byte document (limit %d)", ErrTooLarge, len(b), size, MaxDocumentSize)
+	}
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+
+	filter := bson.D{{Key: "_id", Value: id}}
+	update := bson.D{{Key: "$set", Value: bson.D{
+		{Key: sessionField, Value: bin},
+		{Key: s.cfg.ExpiresKey, Value: bson.NewDateTimeFromTime(expiry)},
+	}}}
+	_, err = s.coll.UpdateOne(octx, filter, update, upsertOpts)
+	if mongo.IsDuplicateKeyError(err) {
+		// Another request upserted the same _id between our match and our
+		// insert; the document exists now, so update it.
+		_, err = s.coll.UpdateOne(octx, filter, update)
+	}
+	return s.wrapErr(ctx, "commit", err)
+}
+
+var upsertOpts = options.UpdateOne().SetUpsert(true)
+
+// documentSize is the BSON size of {_id: id, session: BinData(n),
+// <expires>: Date}, the largest form a committed document takes.
+func (s *Store) documentSize(id string, n int) int {
+	const (
+		header   = 4 + 1 // int32 length, trailing NUL
+		elemHead = 1 + 1 // type byte, key's NUL
+	)
+	return header +
+		elemHead + len("_id") + 4 + len(id) + 1 +
+		elemHead + len(sessionField) + 4 + 1 + n +
+		elemHead + len(s.cfg.ExpiresKey) + 8
+}
+
+// Touch sets the expiry of a live session to expiry (zero: now +
+// Options.Expires) and reports whether there was one. It never creates or
+// revives a session: a missing, expired, deleted or malformed token gives
+// false and a nil error. One update by _id, no upsert.
+func (s *Store) Touch(ctx context.Context, token string, expiry time.Time) (bool, error) {
+	id, ok := s.StoredID(token)
+	if !ok {
+		return false, nil
+	}
+	if err := s.begin(); err != nil {
+		return false, err
+	}
+	defer s.end()
+	if expiry.IsZero() {
+		expiry = time.Now().Add(s.cfg.Expires)
+	}
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+
+	touched, err := s.touch(octx, id, expiry)
+	if err == nil && !touched && s.cfg.MigratePlainIDs {
+		touched, err = s.touch(octx, token, expiry)
+	}
+	return touched, s.wrapErr(ctx, "touch", err)
+}
+
+func (s *Store) touch(ctx context.Context, id string, expiry time.Time) (bool, error) {
+	res, err := s.coll.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}, {Key: s.cfg.ExpiresKey, Value: bson.D{{Key: "$gt", Value: time.Now()}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: s.cfg.ExpiresKey, Value: bson.NewDateTimeFromTime(expiry)}}}})
+	if err != nil {
+		return false, err
+	}
+	return res.MatchedCount > 0, nil
+}
+
+// DeleteCtx deletes the session with the given token. A missing, expired
+// or malformed token is a no-op with a nil error. One delete by _id (with
+// MigratePlainIDs, by both forms of the ID at once).
+func (s *Store) DeleteCtx(ctx context.Context, token string) error {
+	id, ok := s.StoredID(token)
+	if !ok {
+		return nil
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+
+	var err error
+	if s.cfg.MigratePlainIDs {
+		_, err = s.coll.DeleteMany(octx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{id, token}}}}})
+	} else {
+		_, err = s.coll.DeleteOne(octx, bson.D{{Key: "_id", Value: id}})
+	}
+	return s.wrapErr(ctx, "delete", err)
+}
+
+// Count returns the number of sessions that have not expired. Expired
+// documents the TTL monitor or reaper has not removed yet are not counted.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	if err := s.begin(); err != nil {
+		return 0, err
+	}
+	defer s.end()
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	n, err := s.coll.CountDocuments(octx, s.activeFilter())
+	return n, s.wrapErr(ctx, "count", err)
+}
+
+// Clear deletes every session in the collection, expired or not. The
+// collection and its indexes stay (it is a deleteMany, never a drop).
+func (s *Store) Clear(ctx context.Context) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	_, err := s.coll.DeleteMany(octx, bson.D{})
+	return s.wrapErr(ctx, "clear", err)
+}
+
+func (s *Store) activeFilter() bson.D {
+	return bson.D{{Key: s.cfg.ExpiresKey, Value: bson.D{{Key: "$gt", Value: time.Now()}}}}
+}
+
+// Record is one stored session, as iteration yields it.
+type Record struct {
+	// ID is the document's _id: the token, or its hash with HashIDs.
+	ID string
+	// Data is the session data, decrypted. The caller owns it.
+	Data []byte
+	// Expires is the session's absolute expiry.
+	Expires time.Time
+}
+
+// Iter streams the sessions that have not expired, in no set order, from
+// one cursor: memory stays constant however many there are. Documents the
+// store cannot read are skipped and reported through OnError. An error
+// (the server failing, ctx ending, ErrClosed) is yielded once, last.
+// Breaking out of the loop closes the cursor. ctx bounds the whole
+// iteration; without a deadline, each batch is bounded by Options.Timeout.
+func (s *Store) Iter(ctx context.Context) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		if err := s.begin(); err != nil {
+			yield(Record{}, err)
+			return
+		}
+		defer s.end()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		octx, cancel := s.opCtx(ctx)
+		projection := bson.D{{Key: "_id", Value: 1}, {Key: sessionField, Value: 1}, {Key: s.cfg.ExpiresKey, Value: 1}}
+		cur, err := s.coll.Find(octx, s.activeFilter(), options.Find().SetProjection(projection))
+		cancel()
+		if err != nil {
+			yield(Record{}, s.wrapErr(ctx, "iterate", err))
+			return
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+			_ = cur.Close(cctx)
+			cancel()
+		}()
+		for {
+			bctx, cancel := s.opCtx(ctx)
+			more := cur.Next(bctx)
+			cancel()
+			if !more {
+				break
+			}
+			rec, err := s.record(cur.Current)
+			if err != nil {
+				s.report("iterating sessions", err)
+				continue
+			}
+			if !rec.Expires.After(time.Now()) {
+				continue
+			}
+			if !yield(rec, nil) {
+				return
+			}
+		}
+		if err := cur.Err(); err != nil {
+			yield(Record{}, s.wrapErr(ctx, "iterate", err))
+		}
+	}
+}
+
+func (s *Store) record(raw bson.Raw) (Record, error) {
+	idv, err := raw.LookupErr("_id")
+	if err != nil {
+		return Record{}, fmt.Errorf("%w: no _id", ErrCorrupt)
+	}
+	id, ok := idv.StringValueOK()
+	if !ok {
+		return Record{}, fmt.Errorf("%w: _id is BSON %s, not a string", ErrCorrupt, idv.Type)
+	}
+	data, expires, err := s.decode(id, raw)
+	if err != nil {
+		return Record{}, err
+	}
+	return Record{ID: id, Data: data, Expires: expires}, nil
+}

@@ -1,0 +1,236 @@
+// Package mongosession stores web sessions in MongoDB.
+//
+// A Store owns one sessions collection: its connection, its indexes, the
+// expiry of its documents and the reporting of errors. Its method set is
+// the byte-level session contract of alexedwards/scs v2 (Store, CtxStore,
+// IterableStore, IterableCtxStore), which the faces in this module's
+// sub-packages translate for gorilla/sessions, gin, fiber and a native
+// net/http manager.
+//
+// Each session is one document:
+//
+//	{ _id: token (or its SHA-256 with HashIDs), session: BinData, expires: Date }
+//
+// and each operation is one round trip keyed by _id, the index every
+// MongoDB-compatible server has.
+package mongosession
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Store is a session store backed by one MongoDB collection. It is safe for
+// concurrent use. Create it with New and release it with Close.
+type Store struct {
+	cfg        config
+	client     *mongo.Client
+	ownsClient bool
+	coll       *mongo.Collection
+	cipher     *cipherSet // nil without EncryptionKeys
+
+	mu       sync.Mutex
+	closed   bool
+	inflight int
+	drained  chan struct{} // closed when inflight drops to 0 after Close began
+
+	reaperCancel context.CancelFunc
+	reaperDone   chan struct{}
+	reaping      bool // the reaper runs: AutoRemoveInterval, or the TTL fallback
+}
+
+// New connects to MongoDB, checks that the server answers, prepares the
+// collection's expiry (TTL index or reaper, see AutoRemove) and returns a
+// ready Store.
+//
+// Invalid options are an *OptionError naming the field (errors.Is
+// ErrInvalidOptions). When the server cannot be reached, New fails with an
+// error wrapping ErrUnavailable and the driver's cause, after the first of:
+// ctx's deadline; the URI's serverSelectionTimeoutMS; Options.Timeout
+// (default 5 s) when ctx has no deadline. A failed New leaves no goroutine
+// and no connection behind.
+//
+// Index problems are not fatal: the server answering NotImplemented to a
+// TTL index makes the store run its reaper instead; a conflicting index is
+// repaired with collMod or reported; a user without the right to create
+// indexes gets a warning. Those reports go to the logger and OnError, and
+// New succeeds.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	cfg, err := opts.validate()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg}
+	if len(cfg.EncryptionKeys) > 0 {
+		if s.cipher, err = newCipherSet(cfg.EncryptionKeys); err != nil {
+			return nil, &OptionError{Field: "EncryptionKeys", Reason: "cannot build the cipher", Err: err}
+		}
+	}
+
+	if cfg.Client != nil {
+		s.client = cfg.Client
+	} else {
+		co := options.Client().ApplyURI(cfg.URI)
+		// Reads go to the primary unless the caller says otherwise: a session
+		// written by one request must be visible to the next.
+		co.SetReadPreference(readpref.Primary())
+		all := []*options.ClientOptions{co}
+		if cfg.ClientOptions != nil {
+			all = append(all, cfg.ClientOptions)
+		}
+		client, err := mongo.Connect(all...)
+		if err != nil {
+			return nil, &OptionError{Field: "ClientOptions", Reason: "the driver refused the client options", Err: err}
+		}
+		s.client, s.ownsClient = client, true
+	}
+	s.coll = s.client.Database(cfg.Database).Collection(cfg.Collection)
+
+	fail := func(err error) (*Store, error) {
+		if s.ownsClient {
+			dctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+			_ = s.client.Disconnect(dctx)
+			cancel()
+		}
+		return nil, err
+	}
+
+	pctx, cancel := s.opCtx(ctx)
+	err = s.client.Ping(pctx, readpref.Primary())
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fail(fmt.Errorf("mongosession: connecting to MongoDB: %w", ctx.Err()))
+		}
+		return fail(&opError{op: "connecting to MongoDB", err: err, unavailable: true})
+	}
+
+	ictx, cancel := s.opCtx(ctx)
+	err = s.prepareExpiry(ictx)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	if s.reaping {
+		s.startReaper()
+	}
+	return s, nil
+}
+
+// Client returns the driver client the store uses. It stays valid until
+// Close, which disconnects it only if the store made it from Options.URI.
+func (s *Store) Client() *mongo.Client { return s.client }
+
+// Collection returns the sessions collection, for administration and for
+// the faces in this module. Writing documents of another shape into it
+// makes them "corrupt" to the store.
+func (s *Store) Collection() *mongo.Collection { return s.coll }
+
+// ExpiresKey returns the name of the expiry field (Options.ExpiresKey).
+func (s *Store) ExpiresKey() string { return s.cfg.ExpiresKey }
+
+// DefaultLifetime returns the lifetime given to a session written without
+// an expiry (Options.Expires).
+func (s *Store) DefaultLifetime() time.Duration { return s.cfg.Expires }
+
+// Timeout returns the bound applied to operations whose context has no
+// deadline (Options.Timeout).
+func (s *Store) Timeout() time.Duration { return s.cfg.Timeout }
+
+// Logger returns the store's logger (Options.Logger or slog.Default()).
+func (s *Store) Logger() *slog.Logger { return s.cfg.Logger }
+
+// Close stops the reaper, waits up to Options.Timeout for operations in
+// flight to finish, and disconnects the client if the store made it (a
+// client passed in Options.Client is left open). After Close every
+// operation returns ErrClosed. Close is idempotent: later calls return nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var drained chan struct{}
+	if s.inflight > 0 {
+		s.drained = make(chan struct{})
+		drained = s.drained
+	}
+	s.mu.Unlock()
+
+	if s.reaperCancel != nil {
+		s.reaperCancel()
+		<-s.reaperDone
+	}
+	if drained != nil {
+		t := time.NewTimer(s.cfg.Timeout)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	if !s.ownsClient {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	if err := s.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("mongosession: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// begin registers an operation in flight; it fails with ErrClosed after
+// Close. Every successful begin is paired with end.
+func (s *Store) begin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.inflight++
+	return nil
+}
+
+func (s *Store) end() {
+	s.mu.Lock()
+	s.inflight--
+	if s.inflight == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+	s.mu.Unlock()
+}
+
+// opCtx bounds ctx by Options.Timeout when it has no deadline of its own.
+func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}
+
+// report sends a background failure to the logger and OnError.
+func (s *Store) report(msg string, err error) {
+	s.cfg.Logger.Error("mongosession: "+msg, "collection", s.cfg.Collection, "error", err)
+	if s.cfg.OnError != nil {
+		s.cfg.OnError(fmt.Errorf("mongosession: %s: %w", msg, err))
+	}
+}
