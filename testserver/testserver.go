@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -38,9 +39,11 @@ type Config struct {
 
 // Server is a running FerretDB instance. Close stops it.
 type Server struct {
-	uri    string
-	cancel context.CancelFunc
-	done   chan error
+	uri     string
+	cancel  context.CancelFunc
+	done    chan error
+	once    sync.Once
+	stopErr error
 }
 
 // Start starts a server and returns once it accepts connections, or with an
@@ -108,14 +111,11 @@ func (s *Server) URI() string { return s.uri }
 // Close stops the server and waits for it to finish. It is safe to call
 // more than once.
 func (s *Server) Close() error {
-	s.cancel()
-	err, ok := <-s.done
-	if !ok {
-		return nil
-	}
-	close(s.done)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+	s.once.Do(func() {
+		s.cancel()
+		if err := <-s.done; err != nil && !errors.Is(err, context.Canceled) {
+			s.stopErr = err
+		}
+	})
+	return s.stopErr
 }

@@ -1,0 +1,11 @@
+module github.com/mongosession/mongosession/examples/gin
+
+go 1.25.0
+
+require github.com/mongosession/mongosession v0.0.0
+
+replace github.com/mongosession/mongosession => ../..
+
+require github.com/mongosession/mongosession/testserver v0.0.0
+
+replace github.com/mongosession/mongosession/testserver => ../../testserver
