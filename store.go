@@ -234,3 +234,28 @@ func (s *Store) report(msg string, err error) {
 		s.cfg.OnError(fmt.Errorf("mongosession: %s: %w", msg, err))
 	}
 }
+
+// Do runs fn as one operation of the store, for the faces in this module
+// that work on documents rather than bytes (the native manager): it fails
+// with ErrClosed after Close, counts fn as in flight so that Close waits for
+// it, bounds ctx by Options.Timeout when it has no deadline, and classifies
+// fn's error as the store's own methods do (ErrUnavailable for an outage,
+// the context's error for cancellation), prefixed with op. fn receives the
+// sessions collection.
+func (s *Store) Do(ctx context.Context, op string, fn func(ctx context.Context, coll *mongo.Collection) error) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.end()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	octx, cancel := s.opCtx(ctx)
+	defer cancel()
+	return s.wrapErr(ctx, op, fn(octx, s.coll))
+}
+
+// Report sends a failure that no caller is waiting for to the logger and
+// to Options.OnError, as the store does for its own background work. The
+// message and error must not contain a session token.
+func (s *Store) Report(msg string, err error) { s.report(msg, err) }
