@@ -1,0 +1,159 @@
+// Package fiberstore lets gofiber/fiber v3 keep its sessions (and, if you
+// wish, its limiter, cache or CSRF entries) in MongoDB through a
+// mongosession.Store.
+//
+// A *Storage satisfies fiber.Storage of fiber v3 structurally: this package
+// does not import fiber. Give it to fiber's session middleware:
+//
+//	store, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: "sessions"})
+//	...
+//	storage := fiberstore.New(store)
+//	defer storage.Close()
+//	app.Use(recover.New()) // fiber's session middleware panics when Get fails
+//	app.Use(session.New(session.Config{Storage: storage}))
+//
+// Each key is one document of the store's collection, keyed by _id (the key,
+// or its SHA-256 with Options.HashIDs), with the value as BinData and an
+// absolute expiry date that the TTL index (or the store's reaper) acts on.
+//
+// # Keys
+//
+// Keys from fiber's session middleware are the session IDs, random tokens
+// from the cookie: an attacker controls them, and a hostile one is simply a
+// missing key. Keys from other middleware (limiter, cache, csrf,
+// idempotency) are supported under the same rules: a key is a string of at
+// most mongosession.MaxTokenLength bytes of valid UTF-8 without control
+// characters. Give each middleware its own Store on its own collection:
+// Reset clears the whole collection, and the store counts, lists and
+// clears every document in it as a session.
+package fiberstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/mongosession/mongosession"
+)
+
+// NoExpiry is the expiry date given to a value set with expiry 0, which
+// fiber's Storage contract defines as "no expiration": a date no TTL index
+// or reaper will ever reach. To give such values the store's lifetime
+// instead, pass store.DefaultLifetime() as the expiry.
+var NoExpiry = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
+
+// Storage is fiber v3's fiber.Storage on a *mongosession.Store. It is safe
+// for concurrent use, holds no state of its own and starts no goroutine.
+// Every method without a context bounds its call by the store's Timeout
+// (Options.Timeout, default 5 s); so do the WithContext forms when ctx has
+// no deadline (a fiber.Ctx has none).
+type Storage struct {
+	store *mongosession.Store
+}
+
+// New returns a Storage on store. The Storage owns store from then on:
+// Storage.Close closes it. A nil store gives a Storage whose every method
+// returns mongosession.ErrClosed.
+func New(store *mongosession.Store) *Storage {
+	return &Storage{store: store}
+}
+
+// Store returns the underlying store, for Count, Iter and administration.
+func (s *Storage) Store() *mongosession.Store { return s.store }
+
+// GetWithContext returns the value stored under key. A missing, expired or
+// malformed key (empty, too long, invalid UTF-8, control characters) gives
+// nil, nil, and so does a stored document the store cannot read (reported
+// through the store's OnError). The error is for system failures:
+// mongosession.ErrClosed after Close, mongosession.ErrUnavailable when the
+// server fails or is out of reach, or ctx's own error. The returned slice
+// is the caller's.
+func (s *Storage) GetWithContext(ctx context.Context, key string) ([]byte, error) {
+	if s == nil || s.store == nil {
+		return nil, mongosession.ErrClosed
+	}
+	b, found, err := s.store.FindCtx(ctx, key)
+	if err != nil || !found {
+		return nil, err
+	}
+	if b == nil {
+		// Found means found: never answer nil, nil for a stored value.
+		b = []byte{}
+	}
+	return b, nil
+}
+
+// Get is GetWithContext with a background context.
+func (s *Storage) Get(key string) ([]byte, error) {
+	return s.GetWithContext(context.Background(), key)
+}
+
+// SetWithContext stores val under key until exp from now, replacing any
+// value stored there. exp 0 means no expiration (see NoExpiry); a negative
+// exp deletes the key, as a value already expired. An empty key or an
+// empty val is ignored without an error, leaving any stored value as it
+// was. A key that can never be stored (longer than
+// mongosession.MaxTokenLength, invalid UTF-8, control characters) fails
+// with mongosession.ErrInvalidToken; a value too large for a MongoDB
+// document with mongosession.ErrTooLarge. val is not retained.
+func (s *Storage) SetWithContext(ctx context.Context, key string, val []byte, exp time.Duration) error {
+	if s == nil || s.store == nil {
+		return mongosession.ErrClosed
+	}
+	if key == "" || len(val) == 0 {
+		return nil
+	}
+	if exp < 0 {
+		return s.DeleteWithContext(ctx, key)
+	}
+	expires := NoExpiry
+	if exp > 0 {
+		expires = time.Now().Add(exp)
+	}
+	return s.store.CommitCtx(ctx, key, val, expires)
+}
+
+// Set is SetWithContext with a background context.
+func (s *Storage) Set(key string, val []byte, exp time.Duration) error {
+	return s.SetWithContext(context.Background(), key, val, exp)
+}
+
+// DeleteWithContext deletes the value stored under key. A missing,
+// expired or malformed key is a no-op with a nil error.
+func (s *Storage) DeleteWithContext(ctx context.Context, key string) error {
+	if s == nil || s.store == nil {
+		return mongosession.ErrClosed
+	}
+	return s.store.DeleteCtx(ctx, key)
+}
+
+// Delete is DeleteWithContext with a background context.
+func (s *Storage) Delete(key string) error {
+	return s.DeleteWithContext(context.Background(), key)
+}
+
+// ResetWithContext deletes every key in the store's collection, expired
+// or not, with one deleteMany. The collection and its indexes (the TTL
+// index) stay: unlike a drop, nothing needs recreating afterwards.
+func (s *Storage) ResetWithContext(ctx context.Context) error {
+	if s == nil || s.store == nil {
+		return mongosession.ErrClosed
+	}
+	return s.store.Clear(ctx)
+}
+
+// Reset is ResetWithContext with a background context.
+func (s *Storage) Reset() error {
+	return s.ResetWithContext(context.Background())
+}
+
+// Close closes the underlying store (see mongosession.Store.Close): it
+// stops the store's reaper, lets operations in flight finish and
+// disconnects the client the store made. Every later call returns
+// mongosession.ErrClosed. Close is idempotent. When several Storages or
+// other faces share one store, close the store itself once instead.
+func (s *Storage) Close() error {
+	if s == nil || s.store == nil {
+		return nil
+	}
+	return s.store.Close()
+}
