@@ -1,0 +1,96 @@
+// Command hello is the seed app of connect-mongodb-session, in Go: an
+// net/http server whose sessions live in MongoDB through mongosession and
+// alexedwards/scs. Each visit counts a view and answers Hello {"views":N}.
+//
+//	go run ./examples/hello            # embedded server, data in examples/hello/data
+//	MONGODB_URI=mongodb://localhost:27017/app go run ./examples/hello
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/testserver"
+)
+
+func main() {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
+	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *data); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, addr, dataDir string) error {
+	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+
+	store, err := mongosession.New(ctx, mongosession.Options{
+		URI:        uri,
+		Database:   "connect_mongodb_session_test",
+		Collection: "mySessions",
+		OnError:    func(err error) { log.Println(err) },
+	})
+	if err != nil {
+		return err // cannot reach MongoDB: fail at start, like the Node store
+	}
+	defer store.Close()
+
+	sm := scs.New()
+	sm.Store = store
+	sm.Lifetime = 7 * 24 * time.Hour
+
+	srv := &http.Server{Addr: addr, Handler: sm.LoadAndSave(handler(sm))}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	fmt.Printf("listening on %s\n", addr)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// handler counts views in the session and answers with the session as JSON.
+func handler(sm *scs.SessionManager) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		views := sm.GetInt(r.Context(), "views") + 1
+		sm.Put(r.Context(), "views", views)
+		body, _ := json.Marshal(map[string]int{"views": views})
+		fmt.Fprintf(w, "Hello %s", body)
+	})
+}
+
+// defaultDataDir is examples/hello/data when run from the repository root
+// or from the example's directory.
+func defaultDataDir() string {
+	if _, err := os.Stat(filepath.Join("examples", "hello")); err == nil {
+		return filepath.Join("examples", "hello", "data")
+	}
+	return "data"
+}
