@@ -99,7 +99,7 @@ func (s *Store) startReaper() {
 				_, err := s.deleteExpired(octx)
 				ocancel()
 				if err != nil && ctx.Err() == nil {
-					s.report("deleting expired sessions", err)
+					s.report("reaper", s.wrapErr(ctx, "deleting expired sessions", err))
 				}
 			}
 		}

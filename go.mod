@@ -5,6 +5,7 @@ go 1.25.0
 require go.mongodb.org/mongo-driver/v2 v2.10.0
 
 require (
+	github.com/alexedwards/scs/v2 v2.9.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect

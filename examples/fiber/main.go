@@ -1,0 +1,95 @@
+// Command fiber is the seed app on gofiber/fiber v3: fiber's session
+// middleware keeps its sessions in MongoDB through fiberstore. Each visit
+// counts a view and answers Hello {"views":N}.
+//
+//	go run ./examples/fiber            # embedded server, data in examples/fiber/data
+//	MONGODB_URI=mongodb://localhost:27017/app go run ./examples/fiber
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+	"github.com/gofiber/fiber/v3/middleware/recover"
+	"github.com/gofiber/fiber/v3/middleware/session"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/fiberstore"
+	"github.com/mongosession/mongosession/testserver"
+)
+
+func main() {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
+	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *data); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, addr, dataDir string) error {
+	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+
+	store, err := mongosession.New(ctx, mongosession.Options{
+		URI:        uri,
+		Database:   "connect_mongodb_session_test",
+		Collection: "fiberSessions",
+		OnError:    func(err error) { log.Println(err) },
+	})
+	if err != nil {
+		return err // cannot reach MongoDB: fail at start
+	}
+	storage := fiberstore.New(store)
+	defer storage.Close() // closes store too
+
+	return newApp(storage).Listen(addr, fiber.ListenConfig{GracefulContext: ctx})
+}
+
+// newApp is the whole app: fiber's session middleware on storage, and a
+// handler that counts views and answers with the session as JSON.
+func newApp(storage fiber.Storage) *fiber.App {
+	app := fiber.New()
+	app.Use(recover.New()) // the session middleware panics when MongoDB is down: answer 500
+	app.Use(session.New(session.Config{
+		Storage:        storage,
+		IdleTimeout:    7 * 24 * time.Hour,
+		CookieHTTPOnly: true,
+	}))
+	app.Get("/", func(c fiber.Ctx) error {
+		sess := session.FromContext(c)
+		views, _ := sess.Get("views").(int)
+		views++
+		sess.Set("views", views)
+		body, _ := json.Marshal(map[string]int{"views": views})
+		return c.SendString("Hello " + string(body))
+	})
+	return app
+}
+
+// defaultDataDir is examples/fiber/data when run from the repository root
+// or from the example's directory.
+func defaultDataDir() string {
+	if _, err := os.Stat(filepath.Join("examples", "fiber")); err == nil {
+		return filepath.Join("examples", "fiber", "data")
+	}
+	return "data"
+}

@@ -1,0 +1,187 @@
+package mongosession_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/mongotest"
+)
+
+// ttlSupported reports whether the server creates TTL indexes, by trying
+// on a scratch collection. FerretDB 1.x answers NotImplemented (238).
+func ttlSupported(t *testing.T) bool {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	coll := c.Database(mongotest.Database).Collection(mongotest.Collection(t) + "_probe")
+	defer coll.Drop(ctx)
+	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "e", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)})
+	return err == nil
+}
+
+func TestTTLIndexSpec(t *testing.T) {
+	s, log := newMonitoredStore(t, mongosession.Options{ExpireAfter: 30 * time.Second, ExpiresKey: "expiresAt"})
+	var create bson.Raw
+	for _, c := range log.Commands() {
+		if c.Name == "createIndexes" {
+			create = c.Body
+		}
+	}
+	if create == nil {
+		t.Fatalf("New sent %v; want a createIndexes", log.Names())
+	}
+	idx := create.Lookup("indexes").Array().Index(0).Document()
+	if key := idx.Lookup("key").Document().String(); key != `{"expiresAt": {"$numberInt":"1"}}` {
+		t.Errorf("index key = %s; want {expiresAt: 1}", key)
+	}
+	if eas, ok := idx.Lookup("expireAfterSeconds").AsInt64OK(); !ok || eas != 30 {
+		t.Errorf("expireAfterSeconds = %v; want 30", idx.Lookup("expireAfterSeconds"))
+	}
+	if !ttlSupported(t) {
+		if !s.Reaping() {
+			t.Fatal("the server has no TTL indexes, yet the store runs no reaper")
+		}
+		t.Log("the server has no TTL indexes (FerretDB 1.x answers NotImplemented): the spec was checked on the wire and the store fell back to its reaper; the stored index can only be checked on a server with TTL indexes")
+		return
+	}
+	if s.Reaping() {
+		t.Fatal("TTL index created, yet the store runs a reaper too")
+	}
+	specs, err := rawCollection(t, s).Indexes().ListSpecifications(ctx)
+	must(t, err)
+	for _, sp := range specs {
+		if sp.Name == "expiresAt_1" {
+			if sp.ExpireAfterSeconds == nil || *sp.ExpireAfterSeconds != 30 {
+				t.Fatalf("stored TTL index expireAfterSeconds = %v; want 30", sp.ExpireAfterSeconds)
+			}
+			return
+		}
+	}
+	t.Fatalf("no expiresAt_1 index among %v", specs)
+}
+
+func TestTTLIndexConflictRepaired(t *testing.T) {
+	if !ttlSupported(t) {
+		t.Skip("the server has no TTL indexes (FerretDB 1.x): nothing to conflict with")
+	}
+	coll := mongotest.Collection(t)
+	c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+	must(t, err)
+	defer c.Disconnect(ctx)
+	_, err = c.Database(mongotest.Database).Collection(coll).Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600)})
+	must(t, err)
+	var reported []error
+	s := newStore(t, mongosession.Options{Collection: coll, OnError: func(err error) { reported = append(reported, err) }})
+	specs, err := rawCollection(t, s).Indexes().ListSpecifications(ctx)
+	must(t, err)
+	for _, sp := range specs {
+		if sp.Name == "expires_1" && (sp.ExpireAfterSeconds == nil || *sp.ExpireAfterSeconds != 0) {
+			t.Fatalf("conflicting index not repaired: expireAfterSeconds = %v (reported: %v)", sp.ExpireAfterSeconds, reported)
+		}
+	}
+}
+
+func TestReaperDeletesExpired(t *testing.T) {
+	for _, mode := range []mongosession.AutoRemove{mongosession.AutoRemoveInterval, mongosession.AutoRemoveTTL} {
+		t.Run(mode.String(), func(t *testing.T) {
+			if mode == mongosession.AutoRemoveTTL && ttlSupported(t) {
+				t.Skip("the server has TTL indexes: the reaper is only the fallback, and the TTL monitor's 60 s period is too slow to observe here")
+			}
+			s := newStore(t, mongosession.Options{AutoRemove: mode, CleanupInterval: 200 * time.Millisecond})
+			if !s.Reaping() {
+				t.Fatal("no reaper running")
+			}
+			must(t, s.CommitCtx(ctx, "expired", []byte("x"), time.Now().Add(-time.Minute)))
+			must(t, s.CommitCtx(ctx, "soon", []byte("x"), time.Now().Add(300*time.Millisecond)))
+			must(t, s.CommitCtx(ctx, "live", []byte("x"), hour()))
+			raw := rawCollection(t, s)
+			deadline := time.Now().Add(300*time.Millisecond + 3*200*time.Millisecond + time.Second)
+			for {
+				n, err := raw.CountDocuments(ctx, bson.D{})
+				must(t, err)
+				if n == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d raw documents remain; the reaper should leave only the live one", n)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if _, found, err := s.FindCtx(ctx, "live"); err != nil || !found {
+				t.Fatalf("the reaper touched a live session: %v %v", found, err)
+			}
+		})
+	}
+}
+
+func TestAutoRemoveOffCreatesNothing(t *testing.T) {
+	s, log := newMonitoredStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveOff})
+	for _, n := range log.Names() {
+		if n == "createIndexes" {
+			t.Fatal("AutoRemoveOff created an index")
+		}
+	}
+	if s.Reaping() {
+		t.Fatal("AutoRemoveOff runs a reaper")
+	}
+}
+
+func TestDeleteExpired(t *testing.T) {
+	s := newStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveOff})
+	must(t, s.CommitCtx(ctx, "e1", []byte("x"), time.Now().Add(-time.Second)))
+	must(t, s.CommitCtx(ctx, "l1", []byte("x"), hour()))
+	n, err := s.DeleteExpired(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpired = %d, %v; want 1", n, err)
+	}
+}
+
+func TestReaperFailureReported(t *testing.T) {
+	if !mongotest.Embedded() {
+		t.Skip("needs the embedded test server, which this test stops")
+	}
+	srv, err := mongotest.StartServer(t.TempDir(), "127.0.0.1:0")
+	must(t, err)
+	defer srv.Stop()
+	var mu sync.Mutex
+	var reported []error
+	s, err := mongosession.New(ctx, mongosession.Options{
+		URI: srv.URI, Collection: "reaped", AutoRemove: mongosession.AutoRemoveInterval,
+		CleanupInterval: 100 * time.Millisecond, Timeout: 300 * time.Millisecond, Logger: quietLogger(t),
+		OnError: func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() },
+	})
+	must(t, err)
+	defer s.Close()
+	srv.Stop()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		n := len(reported)
+		var first error
+		if n > 0 {
+			first = reported[0]
+		}
+		mu.Unlock()
+		if n > 0 {
+			if !errors.Is(first, mongosession.ErrUnavailable) {
+				t.Fatalf("reported %v; want an error wrapping ErrUnavailable", first)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reaper's failures never reached OnError")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

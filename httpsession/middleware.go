@@ -1,0 +1,129 @@
+package httpsession
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+)
+
+// LoadAndSave is the middleware that gives next's requests their session.
+// It loads the session named by the request's cookie (one find by _id; none
+// when there is no well-formed cookie), serves next with the session in the
+// request's context, and saves what the request changed just before the
+// response's headers are sent (or after next returns, when next wrote
+// nothing), so that the cookie can still be set.
+//
+// When the session cannot be loaded or saved, ErrorFunc writes the response
+// instead of next. A missing, malformed, unknown or expired cookie is not
+// an error: the request gets a new, empty session, and a stale cookie is
+// cleared. Responses that set the cookie carry "Cache-Control: no-store"
+// and "Vary: Cookie", so no cache keeps a session token.
+//
+// Saving does not depend on the client waiting for the answer: it uses
+// the request's context without its cancellation, bounded by the store's
+// Timeout.
+func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := m.load(r.Context(), r)
+		if err != nil {
+			m.errorFunc(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), m.key, st))
+		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st}
+		next.ServeHTTP(sw, r)
+		sw.save()
+	})
+}
+
+// errSaveFailed is returned by Write after the session could not be saved
+// and ErrorFunc answered instead.
+var errSaveFailed = errors.New("httpsession: the session could not be saved; ErrorFunc answered the request")
+
+// responseWriter saves the session before the first byte of the response
+// header is sent.
+type responseWriter struct {
+	http.ResponseWriter
+	m      *Manager
+	r      *http.Request
+	st     *state
+	saved  bool
+	failed bool
+}
+
+// save runs once: it writes the session's changes and the cookie, or on
+// failure hands the response to ErrorFunc.
+func (w *responseWriter) save() {
+	if w.saved {
+		return
+	}
+	w.saved = true
+	w.st.mu.Lock()
+	err := w.m.save(context.WithoutCancel(w.r.Context()), w.st)
+	c := w.m.cookie(w.st)
+	w.st.mu.Unlock()
+	if err != nil {
+		w.failed = true
+		w.m.errorFunc(w.ResponseWriter, w.r, err)
+		return
+	}
+	if c != nil {
+		h := w.ResponseWriter.Header()
+		h.Add("Set-Cookie", c.String())
+		h.Set("Cache-Control", "no-store")
+		h.Add("Vary", "Cookie")
+	}
+}
+
+// WriteHeader saves the session, then sends the header (informational 1xx
+// headers pass through without saving).
+func (w *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.save()
+	if w.failed {
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write saves the session before the first write. After a failed save it
+// discards b and returns an error.
+func (w *responseWriter) Write(b []byte) (int, error) {
+	w.save()
+	if w.failed {
+		return 0, errSaveFailed
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush saves the session, then flushes the underlying writer if it can.
+func (w *responseWriter) Flush() {
+	w.save()
+	if w.failed {
+		return
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Hijack saves the session, then hands over the connection (websockets).
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.save()
+	if w.failed {
+		return nil, nil, errSaveFailed
+	}
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	return h.Hijack()
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,443 @@
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mongosession/mongosession"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// state is the session of one request. Its methods run under mu, so a
+// handler may use the session from several goroutines.
+type state struct {
+	mu sync.Mutex
+
+	token  string // the cookie's token; "" until the session is stored
+	id     string // HashID(token)
+	stored bool   // a live document exists under id
+
+	created, seen time.Time
+	user          string
+	agent         string // the User-Agent of this request, stored on insert
+
+	vals   map[string]bson.RawValue // the session's values, as this request sees them
+	sealed map[string]bson.Binary   // stored ciphertexts of vals (encrypted stores, for Incr)
+	dirty  map[string]bool          // key -> true: $set, false: $unset
+	clear  bool                     // Clear was called: replace all values
+
+	userDirty bool
+	issued    bool  // a token was issued this request: set the cookie
+	ended     bool  // the session was destroyed or found gone: clear the cookie unless a new one is issued
+	hadCookie bool  // the request carried a session cookie
+	err       error // a Put that could not be encoded, reported at commit
+}
+
+func newState(r *http.Request) *state {
+	agent := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
+	if len(agent) > maxUserAgent {
+		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
+	}
+	return &state{agent: agent, vals: map[string]bson.RawValue{}, dirty: map[string]bool{}}
+}
+
+// reset forgets the session: what follows in the request starts a new one.
+func (st *state) reset() {
+	st.token, st.id, st.stored = "", "", false
+	st.created, st.seen = time.Time{}, time.Time{}
+	st.user, st.userDirty = "", false
+	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, nil, map[string]bool{}, false
+	st.issued = false
+	st.ended = true
+}
+
+func (st *state) changed() bool { return len(st.dirty) > 0 || st.clear || st.userDirty }
+
+// load reads the session named by the request's cookie. A missing,
+// malformed, unknown, expired or unreadable session gives a new, empty
+// state (unreadable documents are reported); the error is for store
+// failures only. One find by _id, none without a well-formed cookie.
+func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
+	st := newState(r)
+	c, err := r.Cookie(m.cookieName())
+	if err != nil {
+		return st, nil
+	}
+	st.hadCookie = true
+	if !wellFormed(c.Value) {
+		return st, nil
+	}
+	id := mongosession.HashID(c.Value)
+	var raw bson.Raw
+	err = m.do(ctx, "loading a session", func(ctx context.Context, coll *mongo.Collection) error {
+		var err error
+		raw, err = coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			raw, err = nil, nil
+		}
+		return err
+	})
+	if err != nil || raw == nil {
+		return st, err
+	}
+	if err := m.decode(st, id, raw); err != nil {
+		m.store.Report("httpsession: loading a session", err)
+		st.reset()
+		st.ended = false
+		return st, nil
+	}
+	now := time.Now()
+	if expires, _ := raw.Lookup(m.store.ExpiresKey()).TimeOK(); !expires.After(now) || !m.deadline(st.created, st.seen).After(now) {
+		// Expired, whether or not the TTL monitor or reaper removed it yet,
+		// and whatever the stored deadline says under the current settings.
+		st.reset()
+		st.ended = false
+		return st, nil
+	}
+	st.token, st.id, st.stored = c.Value, id, true
+	return st, nil
+}
+
+// decode fills st from a stored document. Errors wrap
+// mongosession.ErrCorrupt and never hold the token.
+func (m *Manager) decode(st *state, id string, raw bson.Raw) error {
+	corrupt := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", mongosession.ErrCorrupt, fmt.Sprintf(format, a...))
+	}
+	if _, ok := raw.Lookup(m.store.ExpiresKey()).TimeOK(); !ok {
+		return corrupt("no date in %q", m.store.ExpiresKey())
+	}
+	var ok bool
+	if st.created, ok = raw.Lookup(fieldCreated).TimeOK(); !ok {
+		return corrupt("no date in %q", fieldCreated)
+	}
+	if st.seen, ok = raw.Lookup(fieldLastSeen).TimeOK(); !ok {
+		st.seen = st.created
+	}
+	if v, err := raw.LookupErr(fieldUser); err == nil {
+		if st.user, ok = v.StringValueOK(); !ok {
+			return corrupt("%q is BSON %s, not a string", fieldUser, v.Type)
+		}
+	}
+	sv, err := raw.LookupErr(fieldSession)
+	if err != nil {
+		return nil // a session without values
+	}
+	doc, ok := sv.DocumentOK()
+	if !ok {
+		return corrupt("%q is BSON %s, not a document", fieldSession, sv.Type)
+	}
+	elems, err := doc.Elements()
+	if err != nil {
+		return corrupt("%q: %v", fieldSession, err)
+	}
+	for _, e := range elems {
+		field := e.Key()
+		key, ok := decodeKey(field)
+		if !ok {
+			m.store.Report("httpsession: loading a session", corrupt("skipped a field whose name this package cannot have written"))
+			continue
+		}
+		v, err := m.openValue(id, field, e.Value())
+		if err != nil {
+			return err
+		}
+		st.vals[key] = v
+		if m.encrypted {
+			if st.sealed == nil {
+				st.sealed = map[string]bson.Binary{}
+			}
+			sub, data, _ := e.Value().BinaryOK()
+			st.sealed[key] = bson.Binary{Subtype: sub, Data: data}
+		}
+	}
+	return nil
+}
+
+// sealContext is the associated data naming a stored value's field.
+func sealContext(field string) string { return fieldSession + "." + field }
+
+// openValue returns the plaintext value stored in field.
+func (m *Manager) openValue(id, field string, v bson.RawValue) (bson.RawValue, error) {
+	if !m.encrypted {
+		return v, nil
+	}
+	sub, data, ok := v.BinaryOK()
+	if !ok {
+		return bson.RawValue{}, fmt.Errorf("%w: an unencrypted value, but the store has EncryptionKeys", mongosession.ErrCorrupt)
+	}
+	plain, err := m.store.Open(id, sealContext(field), bson.Binary{Subtype: sub, Data: data})
+	if err != nil {
+		return bson.RawValue{}, err
+	}
+	doc := bson.Raw(plain)
+	if err := doc.Validate(); err != nil {
+		return bson.RawValue{}, fmt.Errorf("%w: a decrypted value is not BSON", mongosession.ErrCorrupt)
+	}
+	val, err := doc.LookupErr("v")
+	if err != nil {
+		return bson.RawValue{}, fmt.Errorf("%w: a decrypted value has no \"v\"", mongosession.ErrCorrupt)
+	}
+	return val, nil
+}
+
+// storeValue returns what is stored in field for the plaintext v: v itself,
+// or with encryption {v: v} sealed to (id, field).
+func (m *Manager) storeValue(id, field string, v bson.RawValue) (any, error) {
+	if !m.encrypted {
+		return v, nil
+	}
+	plain, err := bson.Marshal(bson.D{{Key: "v", Value: v}})
+	if err != nil {
+		return nil, err
+	}
+	return m.store.Seal(id, sealContext(field), plain)
+}
+
+// storeAgent returns the stored form of the User-Agent.
+func (m *Manager) storeAgent(id, agent string) (any, error) {
+	if !m.encrypted {
+		return agent, nil
+	}
+	return m.store.Seal(id, fieldAgent, []byte(agent))
+}
+
+// openAgent reads a stored User-Agent; unreadable ones are "".
+func (m *Manager) openAgent(id string, v bson.RawValue) string {
+	if s, ok := v.StringValueOK(); ok && !m.encrypted {
+		return s
+	}
+	sub, data, ok := v.BinaryOK()
+	if !ok || !m.encrypted {
+		return ""
+	}
+	b, err := m.store.Open(id, fieldAgent, bson.Binary{Subtype: sub, Data: data})
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// sessionDoc returns the "session" sub-document holding all of st's values,
+// stored under id.
+func (m *Manager) sessionDoc(st *state, id string) (bson.D, error) {
+	doc := make(bson.D, 0, len(st.vals))
+	for key, v := range st.vals {
+		field := encodeKey(key)
+		sv, err := m.storeValue(id, field, v)
+		if err != nil {
+			return nil, err
+		}
+		doc = append(doc, bson.E{Key: field, Value: sv})
+	}
+	return doc, nil
+}
+
+// insert stores st as a new document under a fresh token: one insert. The
+// created time is kept when st has one (RenewToken).
+func (m *Manager) insert(ctx context.Context, st *state) error {
+	token, err := newToken()
+	if err != nil {
+		return err
+	}
+	id := mongosession.HashID(token)
+	now := time.Now()
+	created := st.created
+	if created.IsZero() {
+		created = now
+	}
+	values, err := m.sessionDoc(st, id)
+	if err != nil {
+		return err
+	}
+	agent, err := m.storeAgent(id, st.agent)
+	if err != nil {
+		return err
+	}
+	doc := bson.D{
+		{Key: "_id", Value: id},
+		{Key: fieldSession, Value: values},
+		{Key: m.store.ExpiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(created, now))},
+		{Key: fieldCreated, Value: bson.NewDateTimeFromTime(created)},
+		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
+		{Key: fieldAgent, Value: agent},
+	}
+	if st.user != "" {
+		doc = append(doc, bson.E{Key: fieldUser, Value: st.user})
+	}
+	if err := checkSize(doc); err != nil {
+		return err
+	}
+	err = m.do(ctx, "inserting a session", func(ctx context.Context, coll *mongo.Collection) error {
+		_, err := coll.InsertOne(ctx, doc)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	st.token, st.id, st.stored = token, id, true
+	st.created, st.seen = created, now
+	st.dirty, st.clear, st.userDirty = map[string]bool{}, false, false
+	st.issued = true
+	if m.encrypted {
+		st.sealed = map[string]bson.Binary{}
+		for _, e := range values {
+			if b, ok := e.Value.(bson.Binary); ok {
+				if key, ok := decodeKey(e.Key); ok {
+					st.sealed[key] = b
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkSize fails with mongosession.ErrTooLarge when doc cannot be sent.
+func checkSize(doc any) error {
+	b, err := bson.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("httpsession: encoding the session: %w", err)
+	}
+	if len(b) > mongosession.MaxDocumentSize {
+		return fmt.Errorf("%w: %d bytes", mongosession.ErrTooLarge, len(b))
+	}
+	return nil
+}
+
+// liveFilter matches the stored session id while it has not expired: every
+// update of an existing session uses it, never an upsert, so a session that
+// was deleted or has expired never comes back.
+func (m *Manager) liveFilter(id string, now time.Time) bson.D {
+	return bson.D{{Key: "_id", Value: id}, {Key: m.store.ExpiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}}
+}
+
+// save writes what the request changed. It is called once per request,
+// before the response's headers are sent.
+//
+//   - new session, nothing changed: nothing is written;
+//   - new session with changes: one insert under a fresh token;
+//   - stored session with changes: one update of the changed keys ($set,
+//     $unset) and of the last-seen time and expiry, filtered on _id and
+//     expiry, without upsert; a session deleted meanwhile (logout, revoke)
+//     stays deleted and this request's changes are dropped;
+//   - stored session, nothing changed: nothing, or once per TouchAfter one
+//     update of the last-seen time and expiry only.
+func (m *Manager) save(ctx context.Context, st *state) error {
+	if st.err != nil {
+		return st.err
+	}
+	if !st.stored {
+		if !st.changed() {
+			return nil
+		}
+		return m.insert(ctx, st)
+	}
+	now := time.Now()
+	if !st.changed() {
+		if ta := m.touchAfter(); ta <= 0 || now.Sub(st.seen) < ta {
+			return nil
+		}
+	}
+	set := bson.D{
+		{Key: m.store.ExpiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
+		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
+	}
+	var unset bson.D
+	if st.clear {
+		values, err := m.sessionDoc(st, st.id)
+		if err != nil {
+			return err
+		}
+		set = append(set, bson.E{Key: fieldSession, Value: values})
+	} else {
+		for key, put := range st.dirty {
+			field := encodeKey(key)
+			path := fieldSession + "." + field
+			if !put {
+				unset = append(unset, bson.E{Key: path, Value: ""})
+				continue
+			}
+			sv, err := m.storeValue(st.id, field, st.vals[key])
+			if err != nil {
+				return err
+			}
+			set = append(set, bson.E{Key: path, Value: sv})
+		}
+	}
+	if st.userDirty {
+		if st.user == "" {
+			unset = append(unset, bson.E{Key: fieldUser, Value: ""})
+		} else {
+			set = append(set, bson.E{Key: fieldUser, Value: st.user})
+		}
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	if err := checkSize(update); err != nil {
+		return err
+	}
+	var matched bool
+	err := m.do(ctx, "saving a session", func(ctx context.Context, coll *mongo.Collection) error {
+		res, err := coll.UpdateOne(ctx, m.liveFilter(st.id, now), update)
+		if err == nil {
+			matched = res.MatchedCount > 0
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !matched {
+		// Destroyed, revoked or expired during the request: it stays so.
+		st.reset()
+		return nil
+	}
+	st.seen = now
+	st.dirty, st.clear, st.userDirty = map[string]bool{}, false, false
+	return nil
+}
+
+// cookie returns the Set-Cookie the response needs after save, or nil.
+func (m *Manager) cookie(st *state) *http.Cookie {
+	c := &http.Cookie{
+		Name:        m.cookieName(),
+		Path:        m.Cookie.Path,
+		Domain:      m.Cookie.Domain,
+		Secure:      m.Cookie.Secure,
+		HttpOnly:    m.Cookie.HttpOnly,
+		SameSite:    m.Cookie.SameSite,
+		Partitioned: m.Cookie.Partitioned,
+	}
+	if c.Path == "" {
+		c.Path = "/"
+	}
+	switch {
+	case st.stored && st.issued:
+		c.Value = st.token
+		if m.Cookie.Persist {
+			exp := st.created.Add(m.lifetime())
+			c.Expires = exp.UTC()
+			c.MaxAge = int(time.Until(exp).Round(time.Second) / time.Second)
+			if c.MaxAge <= 0 {
+				c.MaxAge = 1
+			}
+		}
+		return c
+	case !st.stored && (st.ended || st.hadCookie):
+		c.Expires = time.Unix(1, 0).UTC()
+		c.MaxAge = -1
+		return c
+	}
+	return nil
+}
+
+var findAfter = options.FindOneAndUpdate().SetReturnDocument(options.After)

@@ -1,0 +1,318 @@
+package httpsession
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Values are stored as BSON values and come back as what BSON holds:
+//
+//	string          string
+//	bool            bool
+//	int, int8..32   int32 when it fits (Get returns int), else int64
+//	int64           int64 (Get returns int64)
+//	float32/64      float64
+//	[]byte          binary ([]byte)
+//	time.Time       date (UTC, millisecond precision)
+//	struct, map     document (Get returns bson.D; use Decode)
+//	slice           array (Get returns bson.A; use Decode)
+//
+// The typed getters convert between the integer and float forms where no
+// precision is lost, so primitives round-trip as they do in scs. A map's
+// keys become field names of a sub-document: use keys that are valid
+// MongoDB field names (no leading "$", no "."), or the save fails.
+
+// Put sets key to val in the request's session; the session is saved at
+// the end of the request ($set of this key only). A value that cannot be
+// encoded as BSON (a channel, a func) makes the save fail with an error
+// for ErrorFunc. Without a session in ctx, Put does nothing and the
+// mistake is reported to the store's logger.
+func (m *Manager) Put(ctx context.Context, key string, val any) {
+	st := m.state(ctx)
+	if st == nil {
+		m.report("Put", ErrNoSession)
+		return
+	}
+	t, data, err := bson.MarshalValue(val)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if err != nil {
+		if st.err == nil {
+			st.err = fmt.Errorf("httpsession: Put of a %T: %w", val, err)
+		}
+		return
+	}
+	st.vals[key] = bson.RawValue{Type: t, Value: data}
+	st.dirty[key] = true
+}
+
+// Remove deletes key from the request's session ($unset of this key only
+// when the session is saved). A missing key is a no-op.
+func (m *Manager) Remove(ctx context.Context, key string) {
+	st := m.state(ctx)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.vals[key]; !ok && !st.stored {
+		return
+	}
+	delete(st.vals, key)
+	st.dirty[key] = false
+}
+
+// Clear removes every key from the request's session (the stored values
+// are replaced as a whole when the session is saved, with any Put after
+// Clear). The session itself, its token and its user stay.
+func (m *Manager) Clear(ctx context.Context) {
+	st := m.state(ctx)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.vals = map[string]bson.RawValue{}
+	st.dirty = map[string]bool{}
+	st.clear = true
+}
+
+// Exists reports whether key is in the request's session.
+func (m *Manager) Exists(ctx context.Context, key string) bool {
+	_, ok := m.raw(ctx, key)
+	return ok
+}
+
+// Keys returns the keys of the request's session, sorted.
+func (m *Manager) Keys(ctx context.Context) []string {
+	st := m.state(ctx)
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	keys := make([]string, 0, len(st.vals))
+	for k := range st.vals {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// raw returns the stored value of key.
+func (m *Manager) raw(ctx context.Context, key string) (bson.RawValue, bool) {
+	st := m.state(ctx)
+	if st == nil {
+		return bson.RawValue{}, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	v, ok := st.vals[key]
+	return v, ok
+}
+
+// Get returns the value of key, or nil when it is missing, converted from
+// BSON as the table above says.
+func (m *Manager) Get(ctx context.Context, key string) any {
+	v, ok := m.raw(ctx, key)
+	if !ok {
+		return nil
+	}
+	return goValue(v)
+}
+
+func goValue(v bson.RawValue) any {
+	switch v.Type {
+	case bson.TypeString:
+		return v.StringValue()
+	case bson.TypeBoolean:
+		return v.Boolean()
+	case bson.TypeInt32:
+		return int(v.Int32())
+	case bson.TypeInt64:
+		return v.Int64()
+	case bson.TypeDouble:
+		return v.Double()
+	case bson.TypeDateTime:
+		return v.Time().UTC()
+	case bson.TypeBinary:
+		_, b := v.Binary()
+		return append([]byte(nil), b...)
+	case bson.TypeNull, bson.TypeUndefined:
+		return nil
+	}
+	var out any
+	if err := v.Unmarshal(&out); err != nil {
+		return nil
+	}
+	return out
+}
+
+// Decode decodes the value of key into dst (a pointer to a struct, map,
+// slice or any other type the driver's bson package decodes into),
+// following bson struct tags. found is false, with a nil error, when key is
+// missing; the error reports a value that does not fit dst.
+func (m *Manager) Decode(ctx context.Context, key string, dst any) (found bool, err error) {
+	v, ok := m.raw(ctx, key)
+	if !ok {
+		return false, nil
+	}
+	if err := v.Unmarshal(dst); err != nil {
+		return true, fmt.Errorf("httpsession: decoding %q into %T: %w", key, dst, err)
+	}
+	return true, nil
+}
+
+// GetString returns the string value of key, or "" when it is missing or
+// not a string.
+func (m *Manager) GetString(ctx context.Context, key string) string {
+	v, _ := m.raw(ctx, key)
+	s, _ := v.StringValueOK()
+	return s
+}
+
+// GetBool returns the bool value of key, or false when it is missing or
+// not a bool.
+func (m *Manager) GetBool(ctx context.Context, key string) bool {
+	v, _ := m.raw(ctx, key)
+	b, _ := v.BooleanOK()
+	return b
+}
+
+// GetInt returns the integer value of key, or 0 when it is missing, not a
+// number, or not an integer that fits an int.
+func (m *Manager) GetInt(ctx context.Context, key string) int {
+	v, _ := m.raw(ctx, key)
+	n, ok := asInt64(v)
+	if !ok || n < math.MinInt || n > math.MaxInt {
+		return 0
+	}
+	return int(n)
+}
+
+// GetInt64 returns the integer value of key, or 0 when it is missing, not
+// a number or not an integer.
+func (m *Manager) GetInt64(ctx context.Context, key string) int64 {
+	v, _ := m.raw(ctx, key)
+	n, _ := asInt64(v)
+	return n
+}
+
+// asInt64 reads an integer stored as int32, int64 or a whole double.
+func asInt64(v bson.RawValue) (int64, bool) {
+	switch v.Type {
+	case bson.TypeInt32:
+		return int64(v.Int32()), true
+	case bson.TypeInt64:
+		return v.Int64(), true
+	case bson.TypeDouble:
+		f := v.Double()
+		if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+			return int64(f), true
+		}
+	}
+	return 0, false
+}
+
+// GetFloat returns the numeric value of key as a float64, or 0 when it is
+// missing or not a number.
+func (m *Manager) GetFloat(ctx context.Context, key string) float64 {
+	v, _ := m.raw(ctx, key)
+	switch v.Type {
+	case bson.TypeDouble:
+		return v.Double()
+	case bson.TypeInt32:
+		return float64(v.Int32())
+	case bson.TypeInt64:
+		return float64(v.Int64())
+	}
+	return 0
+}
+
+// GetBytes returns the []byte value of key (a copy), or nil when it is
+// missing or not binary.
+func (m *Manager) GetBytes(ctx context.Context, key string) []byte {
+	v, _ := m.raw(ctx, key)
+	if _, b, ok := v.BinaryOK(); ok {
+		return append([]byte(nil), b...)
+	}
+	return nil
+}
+
+// GetTime returns the time value of key (UTC, millisecond precision), or
+// the zero time when it is missing or not a time.
+func (m *Manager) GetTime(ctx context.Context, key string) time.Time {
+	v, _ := m.raw(ctx, key)
+	if t, ok := v.TimeOK(); ok {
+		return t.UTC()
+	}
+	return time.Time{}
+}
+
+// Pop returns the value of key as Get does and removes it from the session.
+func (m *Manager) Pop(ctx context.Context, key string) any {
+	v := m.Get(ctx, key)
+	m.Remove(ctx, key)
+	return v
+}
+
+// PopString returns GetString's result and removes key.
+func (m *Manager) PopString(ctx context.Context, key string) string {
+	v := m.GetString(ctx, key)
+	m.Remove(ctx, key)
+	return v
+}
+
+// PopBool returns GetBool's result and removes key.
+func (m *Manager) PopBool(ctx context.Context, key string) bool {
+	v := m.GetBool(ctx, key)
+	m.Remove(ctx, key)
+	return v
+}
+
+// PopInt returns GetInt's result and removes key.
+func (m *Manager) PopInt(ctx context.Context, key string) int {
+	v := m.GetInt(ctx, key)
+	m.Remove(ctx, key)
+	return v
+}
+
+// PopInt64 returns GetInt64's result and removes key.
+func (m *Manager) PopInt64(ctx context.Context, key string) int64 {
+	v := m.GetInt64(ctx, key)
+	m.Remove(ctx, key)
+	return v
+}
+
+// PopFloat returns GetFloat's result and removes key.
+func (m *Manager) PopFloat(ctx context.Context, key string) float64 {
+	v := m.GetFloat(ctx, key)
+	m.Remove(ctx, key)
+	return v
+}
+
+// PopBytes returns GetBytes's result and removes key.
+func (m *Manager) PopBytes(ctx context.Context, key string) []byte {
+	v := m.GetBytes(ctx, key)
+	m.Remove(ctx, key)
+	return v
+}
+
+// PopTime returns GetTime's result and removes key.
+func (m *Manager) PopTime(ctx context.Context, key string) time.Time {
+	v := m.GetTime(ctx, key)
+	m.Remove(ctx, key)
+	return v
+}
+
+// report logs the misuse of an operation outside LoadAndSave.
+func (m *Manager) report(op string, err error) {
+	if m.store != nil {
+		m.store.Report("httpsession: "+op, err)
+	}
+}
