@@ -283,3 +283,11 @@ func (m *Manager) do(ctx context.Context, op string, fn func(ctx context.Context
 	}
 	return m.store.Do(ctx, "httpsession: "+op, fn)
 }
+
+// expiresKey is the store's expiry field.
+func (m *Manager) expiresKey() string {
+	if m.store == nil {
+		return mongosession.DefaultExpiresKey
+	}
+	return m.store.ExpiresKey()
+}

@@ -88,13 +88,13 @@ func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
 		return st, err
 	}
 	if err := m.decode(st, id, raw); err != nil {
-		m.store.Report("httpsession: loading a session", err)
+		m.report("loading a session", err)
 		st.reset()
 		st.ended = false
 		return st, nil
 	}
 	now := time.Now()
-	if expires, _ := raw.Lookup(m.store.ExpiresKey()).TimeOK(); !expires.After(now) || !m.deadline(st.created, st.seen).After(now) {
+	if expires, _ := raw.Lookup(m.expiresKey()).TimeOK(); !expires.After(now) || !m.deadline(st.created, st.seen).After(now) {
 		// Expired, whether or not the TTL monitor or reaper removed it yet,
 		// and whatever the stored deadline says under the current settings.
 		st.reset()
@@ -111,8 +111,8 @@ func (m *Manager) decode(st *state, id string, raw bson.Raw) error {
 	corrupt := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", mongosession.ErrCorrupt, fmt.Sprintf(format, a...))
 	}
-	if _, ok := raw.Lookup(m.store.ExpiresKey()).TimeOK(); !ok {
-		return corrupt("no date in %q", m.store.ExpiresKey())
+	if _, ok := raw.Lookup(m.expiresKey()).TimeOK(); !ok {
+		return corrupt("no date in %q", m.expiresKey())
 	}
 	var ok bool
 	if st.created, ok = raw.Lookup(fieldCreated).TimeOK(); !ok {
@@ -142,7 +142,7 @@ func (m *Manager) decode(st *state, id string, raw bson.Raw) error {
 		field := e.Key()
 		key, ok := decodeKey(field)
 		if !ok {
-			m.store.Report("httpsession: loading a session", corrupt("skipped a field whose name this package cannot have written"))
+			m.report("loading a session", corrupt("skipped a field whose name this package cannot have written"))
 			continue
 		}
 		v, err := m.openValue(id, field, e.Value())
@@ -264,7 +264,7 @@ func (m *Manager) insert(ctx context.Context, st *state) error {
 	doc := bson.D{
 		{Key: "_id", Value: id},
 		{Key: fieldSession, Value: values},
-		{Key: m.store.ExpiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(created, now))},
+		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(created, now))},
 		{Key: fieldCreated, Value: bson.NewDateTimeFromTime(created)},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
 		{Key: fieldAgent, Value: agent},
@@ -315,7 +315,7 @@ func checkSize(doc any) error {
 // update of an existing session uses it, never an upsert, so a session that
 // was deleted or has expired never comes back.
 func (m *Manager) liveFilter(id string, now time.Time) bson.D {
-	return bson.D{{Key: "_id", Value: id}, {Key: m.store.ExpiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}}
+	return bson.D{{Key: "_id", Value: id}, {Key: m.expiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}}
 }
 
 // save writes what the request changed. It is called once per request,
@@ -346,7 +346,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		}
 	}
 	set := bson.D{
-		{Key: m.store.ExpiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
+		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
 	}
 	var unset bson.D

@@ -52,7 +52,8 @@ func (m *Manager) Put(ctx context.Context, key string, val any) {
 }
 
 // Remove deletes key from the request's session ($unset of this key only
-// when the session is saved). A missing key is a no-op.
+// when the session is saved). A key missing from the session as this
+// request sees it is a no-op.
 func (m *Manager) Remove(ctx context.Context, key string) {
 	st := m.state(ctx)
 	if st == nil {
@@ -60,8 +61,8 @@ func (m *Manager) Remove(ctx context.Context, key string) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if _, ok := st.vals[key]; !ok && !st.stored {
-		return
+	if _, ok := st.vals[key]; !ok {
+		return // nothing to remove: nothing to write
 	}
 	delete(st.vals, key)
 	st.dirty[key] = false

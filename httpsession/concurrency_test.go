@@ -1,0 +1,155 @@
+package httpsession_test
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// parallel runs fn(i) for i in [0, n) at once and waits.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+func TestConcurrentPutsAllSurvive(t *testing.T) {
+	e := newEnv(t, envConfig{poolSize: concurrency(t)})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=start&v=1")
+	const n = 100
+	errs := make(chan error, n)
+	parallel(n, func(i int) {
+		res, err := c.Get(fmt.Sprintf("%s/put?k=key%03d&v=%d", e.srv.URL, i, i))
+		if err != nil {
+			errs <- err
+			return
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			errs <- fmt.Errorf("status %d", res.StatusCode)
+		}
+	})
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	keys := strings.Split(e.mustGet(t, c, "/keys"), "\n")
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("key%03d", i))
+	}
+	want = append(want, "start")
+	if !slices.Equal(keys, want) {
+		t.Fatalf("got %d keys, want %d: missing %v", len(keys), len(want), missing(want, keys))
+	}
+	for _, i := range []int{0, 42, 99} {
+		if got := e.mustGet(t, c, fmt.Sprintf("/get?k=key%03d", i)); got != strconv.Itoa(i) {
+			t.Errorf("key%03d = %q, want %d", i, got, i)
+		}
+	}
+}
+
+func missing(want, got []string) []string {
+	var out []string
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func TestConcurrentIncr(t *testing.T) {
+	e := newEnv(t, envConfig{poolSize: concurrency(t)})
+	testConcurrentIncr(t, e, 100)
+}
+
+func testConcurrentIncr(t *testing.T, e *env, n int) {
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=start&v=1")
+	results := make([]int, n)
+	errs := make(chan error, n)
+	parallel(n, func(i int) {
+		code, body, _ := e.get(t, c, "/incr?k=views")
+		if code != 200 {
+			errs <- fmt.Errorf("status %d: %s", code, body)
+			return
+		}
+		v, err := strconv.Atoi(body)
+		if err != nil {
+			errs <- err
+		}
+		results[i] = v
+	})
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Each Incr saw a distinct total: 1..n in some order.
+	slices.Sort(results)
+	for i, v := range results {
+		if v != i+1 {
+			t.Fatalf("Incr results are not 1..%d: %v", n, results)
+		}
+	}
+	final := e.mustGet(t, c, "/incr?k=views")
+	if final != strconv.Itoa(n+1) {
+		t.Fatalf("after %d concurrent Incr and one more the counter is %s, want %d", n, final, n+1)
+	}
+}
+
+func TestLogoutRacingSlowRequest(t *testing.T) {
+	e := newEnv(t, envConfig{poolSize: concurrency(t)})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	token := e.token(c)
+	if e.doc(t, token) == nil {
+		t.Fatal("session not stored")
+	}
+	slowDone := make(chan int)
+	go func() {
+		res, err := e.withCookie(t, token).Get(e.srv.URL + "/slow?k=late")
+		if err != nil {
+			slowDone <- -1
+			return
+		}
+		res.Body.Close()
+		slowDone <- res.StatusCode
+	}()
+	select {
+	case <-e.onSlow: // the slow request has loaded the session
+	case <-time.After(30 * time.Second):
+		t.Fatal("the slow request did not start")
+	}
+	_, _, res := e.get(t, c, "/destroy")
+	if ck := res.Header.Get("Set-Cookie"); !strings.Contains(ck, "Max-Age=0") {
+		t.Errorf("logout did not clear the cookie: %q", ck)
+	}
+	close(e.resume)
+	if code := <-slowDone; code != 200 {
+		t.Fatalf("slow request: %d", code)
+	}
+	if doc := e.doc(t, token); doc != nil {
+		t.Fatalf("the slow request brought the destroyed session back: %v", doc)
+	}
+	if n := e.count(t); n != 0 {
+		t.Fatalf("%d documents after logout, want 0", n)
+	}
+	if got := e.mustGet(t, e.withCookie(t, token), "/get?k=a"); got != "" {
+		t.Fatalf("old cookie still reads the session: %q", got)
+	}
+}

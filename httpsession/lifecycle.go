@@ -1,0 +1,282 @@
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mongosession/mongosession"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Incr adds n to the integer value of key and returns the new value. The
+// addition is applied at once on the server, atomically, with one
+// findAndModify ($inc of this key, and the session's last-seen time and
+// expiry), so concurrent Incr calls of one session never lose a count. A
+// missing key counts from 0.
+//
+// When this request already Put or removed key, the value is the request's
+// own and Incr changes it locally (saved with the request). In a new
+// session, Incr stores the session at once (one insert). When the session
+// was destroyed or revoked during the request, Incr starts a new session
+// rather than bring the old one back.
+//
+// With the store's EncryptionKeys the server cannot add to a ciphertext:
+// Incr then compares and swaps the sealed value (one update when no other
+// request changed the key meanwhile, a find and another try when one did),
+// and fails with ErrContention after 16 tries. A value that is not an
+// integer fails with ErrNotInteger; a store failure with the store's error.
+func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) {
+	st := m.state(ctx)
+	if st == nil {
+		return 0, ErrNoSession
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, local := st.dirty[key]; local || st.clear || !st.stored {
+		cur, ok := int64(0), true
+		if v, exists := st.vals[key]; exists {
+			cur, ok = asInt64(v)
+		}
+		if !ok {
+			return 0, fmt.Errorf("%w: Incr of %q", ErrNotInteger, key)
+		}
+		st.vals[key] = int64Value(cur + n)
+		st.dirty[key] = true
+		if st.stored {
+			return cur + n, nil
+		}
+		if err := m.insert(context.WithoutCancel(ctx), st); err != nil {
+			return 0, err
+		}
+		return cur + n, nil
+	}
+	if m.encrypted {
+		return m.incrSealed(ctx, st, key, n)
+	}
+	field := encodeKey(key)
+	path := fieldSession + "." + field
+	now := time.Now()
+	update := bson.D{
+		{Key: "$inc", Value: bson.D{{Key: path, Value: n}}},
+		{Key: "$set", Value: bson.D{
+			{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
+			{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
+		}},
+	}
+	var raw bson.Raw
+	err := m.do(context.WithoutCancel(ctx), "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
+		opts := findAfter
+		var err error
+		raw, err = coll.FindOneAndUpdate(ctx, m.liveFilter(st.id, now), update, opts).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			raw, err = nil, nil
+		}
+		return err
+	})
+	var se mongo.ServerError
+	if errors.As(err, &se) && (se.HasErrorCode(14) || se.HasErrorCode(2)) {
+		// TypeMismatch / BadValue: $inc of a value that is not a number.
+		return 0, fmt.Errorf("%w: Incr of %q: %v", ErrNotInteger, key, err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if raw == nil {
+		// Ended during this request: never bring it back.
+		st.reset()
+		st.vals[key] = int64Value(n)
+		st.dirty[key] = true
+		if err := m.insert(context.WithoutCancel(ctx), st); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	v, err := raw.LookupErr(fieldSession, field)
+	if err != nil {
+		return 0, fmt.Errorf("%w: the counter is missing from the updated session", mongosession.ErrCorrupt)
+	}
+	total, ok := asInt64(v)
+	if !ok {
+		return 0, fmt.Errorf("%w: Incr of %q", ErrNotInteger, key)
+	}
+	st.vals[key] = v
+	st.seen = now
+	return total, nil
+}
+
+func int64Value(n int64) bson.RawValue {
+	t, data, _ := bson.MarshalValue(n)
+	return bson.RawValue{Type: t, Value: data}
+}
+
+// incrSealed is Incr on an encrypted store: compare-and-swap of the sealed
+// value.
+func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64) (int64, error) {
+	ctx = context.WithoutCancel(ctx)
+	field := encodeKey(key)
+	path := fieldSession + "." + field
+	for range 16 {
+		cur, ok := int64(0), true
+		if v, exists := st.vals[key]; exists {
+			cur, ok = asInt64(v)
+		}
+		if !ok {
+			return 0, fmt.Errorf("%w: Incr of %q", ErrNotInteger, key)
+		}
+		next := int64Value(cur + n)
+		sv, err := m.storeValue(st.id, field, next)
+		if err != nil {
+			return 0, err
+		}
+		now := time.Now()
+		filter := m.liveFilter(st.id, now)
+		if old, exists := st.sealed[key]; exists {
+			filter = append(filter, bson.E{Key: path, Value: old})
+		} else {
+			filter = append(filter, bson.E{Key: path, Value: bson.D{{Key: "$exists", Value: false}}})
+		}
+		update := bson.D{{Key: "$set", Value: bson.D{
+			{Key: path, Value: sv},
+			{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
+			{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
+		}}}
+		var matched bool
+		var raw bson.Raw
+		err = m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
+			res, err := coll.UpdateOne(ctx, filter, update)
+			if err != nil {
+				return err
+			}
+			if matched = res.MatchedCount > 0; matched {
+				return nil
+			}
+			// Someone else changed the key, or the session ended: read it.
+			raw, err = coll.FindOne(ctx, m.liveFilter(st.id, time.Now())).Raw()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				raw, err = nil, nil
+			}
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		if matched {
+			st.vals[key] = next
+			if st.sealed == nil {
+				st.sealed = map[string]bson.Binary{}
+			}
+			st.sealed[key] = sv.(bson.Binary)
+			st.seen = now
+			return cur + n, nil
+		}
+		if raw == nil {
+			st.reset()
+			st.vals[key] = int64Value(n)
+			st.dirty[key] = true
+			if err := m.insert(ctx, st); err != nil {
+				return 0, err
+			}
+			return n, nil
+		}
+		v, err := raw.LookupErr(fieldSession, field)
+		switch {
+		case err != nil:
+			delete(st.vals, key)
+			delete(st.sealed, key)
+		default:
+			sub, data, ok := v.BinaryOK()
+			if !ok {
+				return 0, fmt.Errorf("%w: an unencrypted value, but the store has EncryptionKeys", mongosession.ErrCorrupt)
+			}
+			plain, err := m.openValue(st.id, field, v)
+			if err != nil {
+				return 0, err
+			}
+			st.vals[key] = plain
+			if st.sealed == nil {
+				st.sealed = map[string]bson.Binary{}
+			}
+			st.sealed[key] = bson.Binary{Subtype: sub, Data: data}
+		}
+	}
+	return 0, fmt.Errorf("%w: Incr of %q", ErrContention, key)
+}
+
+// RenewToken gives the request's session a new token, as after a login or
+// any change of privilege (against session fixation): the session, with
+// all its values, user and creation time (the absolute lifetime runs on),
+// is inserted under the new token first, then the old document is deleted,
+// so the session is never missing and the old token stops working. Two
+// round trips. The new cookie is sent with the response.
+//
+// A session not stored yet needs nothing: it gets a fresh token when it is
+// first saved (a cookie naming no stored session is never adopted). When
+// the old session was deleted meanwhile (revoked, logged out elsewhere),
+// the new one is deleted too, and the request goes on with a new, empty
+// session.
+func (m *Manager) RenewToken(ctx context.Context) error {
+	st := m.state(ctx)
+	if st == nil {
+		return ErrNoSession
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.stored {
+		return nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	oldID := st.id
+	if err := m.insert(ctx, st); err != nil {
+		return err
+	}
+	var deleted int64
+	err := m.do(ctx, "renewing a token", func(ctx context.Context, coll *mongo.Collection) error {
+		res, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: oldID}})
+		if err == nil {
+			deleted = res.DeletedCount
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if deleted == 0 {
+		newID := st.id
+		st.reset()
+		return m.do(ctx, "renewing a token", func(ctx context.Context, coll *mongo.Collection) error {
+			_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: newID}})
+			return err
+		})
+	}
+	return nil
+}
+
+// Destroy deletes the request's session at once (one delete by _id) and
+// clears its cookie with the response. Whatever other requests of the
+// session still do, it stays deleted: their saves are updates without
+// upsert. The request goes on with a new, empty session, which is stored
+// only if the request puts something in it. A session not stored yet is
+// simply emptied.
+func (m *Manager) Destroy(ctx context.Context) error {
+	st := m.state(ctx)
+	if st == nil {
+		return ErrNoSession
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stored {
+		id := st.id
+		err := m.do(context.WithoutCancel(ctx), "destroying a session", func(ctx context.Context, coll *mongo.Collection) error {
+			_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	st.reset()
+	return nil
+}

@@ -1,0 +1,175 @@
+package httpsession
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Info describes one session of a user, for a "your devices" page.
+type Info struct {
+	// ID is a handle on the session for RevokeSession: the stored _id,
+	// which is the SHA-256 of the session's token. It is not the token and
+	// cannot be used as one (a cookie is hashed before lookup), so it may
+	// be shown in a page.
+	ID string
+	// Created is when the session was created (a login renews the token
+	// but keeps it).
+	Created time.Time
+	// LastSeen is the session's last write: exact for requests that changed
+	// it, up to TouchAfter old otherwise.
+	LastSeen time.Time
+	// Expires is the session's stored expiry.
+	Expires time.Time
+	// UserAgent is the User-Agent of the request that created the session
+	// (at most 256 bytes).
+	UserAgent string
+	// Current is true for the session of the request whose context was
+	// passed to Sessions.
+	Current bool
+}
+
+// SetUser records user as the owner of the request's session, saved with
+// the response; "" removes the owner. Call it at login, together with
+// RenewToken (SetUser first saves a round trip: the renewed session is
+// then inserted with its user).
+func (m *Manager) SetUser(ctx context.Context, user string) {
+	st := m.state(ctx)
+	if st == nil {
+		m.report("SetUser", ErrNoSession)
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.user == user {
+		return
+	}
+	st.user = user
+	st.userDirty = true
+}
+
+// User returns the owner of the request's session, or "" when it has none
+// (or ctx has no session).
+func (m *Manager) User(ctx context.Context) string {
+	st := m.state(ctx)
+	if st == nil {
+		return ""
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.user
+}
+
+// RevokeUser deletes every session of user (one deleteMany on the user
+// index) and returns how many it deleted; "" deletes nothing. Requests of
+// those sessions still running cannot bring them back, and their next
+// requests get new, empty sessions. When the request in ctx belongs to user,
+// its cookie is cleared too.
+func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
+	if user == "" {
+		return 0, nil
+	}
+	var n int64
+	err := m.do(ctx, "revoking a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
+		res, err := coll.DeleteMany(ctx, bson.D{{Key: fieldUser, Value: user}})
+		if err == nil {
+			n = res.DeletedCount
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if st := m.state(ctx); st != nil {
+		st.mu.Lock()
+		if st.stored && st.user == user {
+			st.reset()
+		}
+		st.mu.Unlock()
+	}
+	return n, nil
+}
+
+// Sessions lists the live sessions of user, most recently seen first (one
+// find on the user index). ctx may be a request's context, to mark its
+// session Current, or any other context. "" lists nothing.
+func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
+	if user == "" {
+		return nil, nil
+	}
+	current := ""
+	if st := m.state(ctx); st != nil {
+		st.mu.Lock()
+		if st.stored {
+			current = st.id
+		}
+		st.mu.Unlock()
+	}
+	now := time.Now()
+	exp := m.expiresKey()
+	var out []Info
+	err := m.do(ctx, "listing a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
+		out = nil
+		filter := bson.D{{Key: fieldUser, Value: user}, {Key: exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}}
+		proj := bson.D{{Key: fieldCreated, Value: 1}, {Key: fieldLastSeen, Value: 1}, {Key: fieldAgent, Value: 1}, {Key: exp, Value: 1}}
+		cur, err := coll.Find(ctx, filter, options.Find().SetProjection(proj))
+		if err != nil {
+			return err
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			raw := cur.Current
+			id, ok := raw.Lookup("_id").StringValueOK()
+			if !ok {
+				continue
+			}
+			info := Info{ID: id, Current: id == current}
+			info.Created, _ = raw.Lookup(fieldCreated).TimeOK()
+			info.LastSeen, _ = raw.Lookup(fieldLastSeen).TimeOK()
+			info.Expires, _ = raw.Lookup(exp).TimeOK()
+			if !m.deadline(info.Created, info.LastSeen).After(now) {
+				continue // expired under the current settings
+			}
+			if v, err := raw.LookupErr(fieldAgent); err == nil {
+				info.UserAgent = m.openAgent(id, v)
+			}
+			out = append(out, info)
+		}
+		return cur.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Info) int { return b.LastSeen.Compare(a.LastSeen) })
+	return out, nil
+}
+
+// RevokeSession deletes the session whose Info.ID is id, if it belongs to
+// user (one delete by _id and user): a user can end their own sessions
+// only, whatever id a form sends. A missing session, or one of another
+// user, is a no-op with a nil error. When it is the request's own session,
+// its cookie is cleared too.
+func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
+	if user == "" || id == "" {
+		return nil
+	}
+	err := m.do(ctx, "revoking a session", func(ctx context.Context, coll *mongo.Collection) error {
+		_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if st := m.state(ctx); st != nil {
+		st.mu.Lock()
+		if st.stored && st.id == id && st.user == user {
+			st.reset()
+		}
+		st.mu.Unlock()
+	}
+	return nil
+}
