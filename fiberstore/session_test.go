@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v3"
+	"github.com/gofiber/fiber/v3/middleware/limiter"
 	"github.com/gofiber/fiber/v3/middleware/recover"
 	"github.com/gofiber/fiber/v3/middleware/session"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -423,5 +424,23 @@ func TestSessionStoreOutage(t *testing.T) {
 	status, _ = newBrowser(t, plain).get("/", &http.Cookie{Name: cookieName, Value: id})
 	if status != http.StatusInternalServerError || !errors.Is(getErr, mongosession.ErrUnavailable) {
 		t.Fatalf("session.Store.Get during the outage: status %d, error %v; want 500 and ErrUnavailable", status, getErr)
+	}
+}
+
+// TestLimiterMiddleware: keys of middleware other than sessions work too.
+func TestLimiterMiddleware(t *testing.T) {
+	store := newStore(t, mongosession.Options{})
+	app := fiber.New()
+	app.Use(limiter.New(limiter.Config{Max: 2, Expiration: time.Minute, Storage: fiberstore.New(store)}))
+	app.Get("/", func(c fiber.Ctx) error { return c.SendString("ok") })
+	b := newBrowser(t, app)
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		if status, _ := b.get("/"); status != want {
+			t.Fatalf("request %d: status %d; want %d", i+1, status, want)
+		}
+	}
+	n, err := store.Count(context.Background())
+	if err != nil || n == 0 {
+		t.Fatalf("Count = %d, %v; want the limiter's entries in the collection", n, err)
 	}
 }

@@ -84,7 +84,11 @@ func testConcurrentIncr(t *testing.T, e *env, n int) {
 	results := make([]int, n)
 	errs := make(chan error, n)
 	parallel(n, func(i int) {
-		code, body, _ := e.get(t, c, "/incr?k=views")
+		code, body, err := e.try(c, "/incr?k=views")
+		if err != nil {
+			errs <- err
+			return
+		}
 		if code != 200 {
 			errs <- fmt.Errorf("status %d: %s", code, body)
 			return
@@ -121,14 +125,13 @@ func TestLogoutRacingSlowRequest(t *testing.T) {
 		t.Fatal("session not stored")
 	}
 	slowDone := make(chan int)
+	slow := e.withCookie(t, token)
 	go func() {
-		res, err := e.withCookie(t, token).Get(e.srv.URL + "/slow?k=late")
+		code, _, err := e.try(slow, "/slow?k=late")
 		if err != nil {
-			slowDone <- -1
-			return
+			code = -1
 		}
-		res.Body.Close()
-		slowDone <- res.StatusCode
+		slowDone <- code
 	}()
 	select {
 	case <-e.onSlow: // the slow request has loaded the session

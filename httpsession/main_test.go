@@ -230,6 +230,17 @@ func (e *env) get(t *testing.T, c *http.Client, path string) (int, string, *http
 	return res.StatusCode, string(b), res
 }
 
+// try is get for goroutines other than the test's: it returns errors.
+func (e *env) try(c *http.Client, path string) (int, string, error) {
+	res, err := c.Get(e.srv.URL + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
 // mustGet is get, failing the test unless the status is 200.
 func (e *env) mustGet(t *testing.T, c *http.Client, path string) string {
 	t.Helper()

@@ -52,6 +52,9 @@ func Main(m *testing.M) int {
 		}
 		defer server.Stop()
 		uri = server.URI
+		// Examples (example_test.go) read MONGODB_URI as a user's program
+		// would.
+		os.Setenv("MONGODB_URI", uri)
 	}
 	return m.Run()
 }
