@@ -62,10 +62,9 @@ func newCipherSet(keys [][]byte) (*cipherSet, error) {
 	return cs, nil
 }
 
-// seal encrypts plain under the first key with a fresh random nonce
-// (96 bits from crypto/rand: with one key, the chance of a repeat stays
-// negligible for far more than 2^32 writes... GCM's limit, which the
-// rotation advice in SECURITY.md keeps well clear of).
+// seal encrypts plain under the first key with a fresh 96-bit random nonce
+// from crypto/rand. Random nonces stay safe for 2^32 writes under one key
+// (NIST SP 800-38D); SECURITY.md's rotation advice keeps well below that.
 func (cs *cipherSet) seal(aad, plain []byte) ([]byte, error) {
 	k := cs.keys[0]
 	out := make([]byte, encHeaderLen, encHeaderLen+len(plain)+k.aead.Overhead())

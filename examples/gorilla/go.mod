@@ -8,4 +8,9 @@ replace github.com/mongosession/mongosession => ../..
 
 require github.com/mongosession/mongosession/testserver v0.0.0
 
+require (
+	github.com/gorilla/securecookie v1.1.2 // indirect
+	github.com/gorilla/sessions v1.4.0 // indirect
+)
+
 replace github.com/mongosession/mongosession/testserver => ../../testserver
