@@ -72,6 +72,9 @@ func (s *Store) wrapErr(caller context.Context, op string, err error) error {
 	if errors.Is(err, ErrClosed) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrInvalidToken) {
 		return err
 	}
+	if caller == nil {
+		caller = context.Background()
+	}
 	if cerr := caller.Err(); cerr != nil {
 		return &opError{op: op, err: cerr}
 	}
