@@ -1,0 +1,224 @@
+package httpsession_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/mongosession/mongosession/httpsession"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func TestIdleExpiry(t *testing.T) {
+	e := newEnv(t, envConfig{configure: func(m *httpsession.Manager) {
+		m.IdleTimeout = time.Second
+		m.TouchAfter = 100 * time.Millisecond
+	}})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	// Read-only requests within the idle timeout keep it alive past it.
+	for range 3 {
+		time.Sleep(500 * time.Millisecond)
+		if got := e.mustGet(t, c, "/get?k=a"); got != "1" {
+			t.Fatalf("session ended while in use: %q", got)
+		}
+	}
+	exp, _ := e.doc(t, e.token(c)).Lookup("expires").TimeOK()
+	if d := time.Until(exp); d < 500*time.Millisecond || d > time.Second {
+		t.Errorf("stored expiry %v from now, want about the idle timeout", d)
+	}
+	// Idle for longer than the timeout: gone, and never brought back.
+	token := e.token(c)
+	time.Sleep(1100 * time.Millisecond)
+	if got := e.mustGet(t, c, "/get?k=a"); got != "" {
+		t.Fatalf("idle session still readable: %q", got)
+	}
+	e.mustGet(t, e.withCookie(t, token), "/put?k=b&v=2")
+	doc := e.doc(t, token)
+	if doc != nil {
+		exp, _ := doc.Lookup("expires").TimeOK()
+		if exp.After(time.Now()) {
+			t.Fatal("a request with the expired cookie revived the session")
+		}
+	}
+}
+
+func TestAbsoluteExpiry(t *testing.T) {
+	e := newEnv(t, envConfig{configure: func(m *httpsession.Manager) {
+		m.Lifetime = 1200 * time.Millisecond
+		m.IdleTimeout = time.Hour
+		m.TouchAfter = time.Millisecond
+	}})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	exp, _ := e.doc(t, e.token(c)).Lookup("expires").TimeOK()
+	if d := time.Until(exp); d > 1200*time.Millisecond {
+		t.Errorf("stored expiry %v away, beyond the lifetime", d)
+	}
+	// Busy with changes, it still ends at its lifetime.
+	for range 3 {
+		time.Sleep(300 * time.Millisecond)
+		e.mustGet(t, c, "/put?k=a&v=1")
+	}
+	if got := e.mustGet(t, c, "/get?k=a"); got != "1" {
+		t.Fatalf("session ended before its lifetime: %q", got)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if got := e.mustGet(t, c, "/get?k=a"); got != "" {
+		t.Fatalf("session outlived its absolute lifetime: %q", got)
+	}
+}
+
+func TestRenewToken(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=cart&v=3")
+	old := e.token(c)
+	oldDoc := e.doc(t, old)
+	_, _, res := e.get(t, c, "/login?user=alice")
+	if res.Header.Get("Cache-Control") != "no-store" {
+		t.Error("renewed cookie without Cache-Control: no-store")
+	}
+	renewed := e.token(c)
+	if renewed == old || !tokenRE.MatchString(renewed) {
+		t.Fatalf("token not renewed: %q", renewed)
+	}
+	if e.doc(t, old) != nil {
+		t.Error("old document still stored")
+	}
+	if got := e.mustGet(t, e.withCookie(t, old), "/get?k=cart"); got != "" {
+		t.Errorf("old token still works: %q", got)
+	}
+	if got := e.mustGet(t, c, "/get?k=cart"); got != "3" {
+		t.Errorf("renewed session lost its values: %q", got)
+	}
+	if got := e.mustGet(t, c, "/user"); got != "alice" {
+		t.Errorf("user %q", got)
+	}
+	// The creation time, and so the absolute lifetime, carries over.
+	c1, _ := oldDoc.Lookup("created").TimeOK()
+	c2, _ := e.doc(t, renewed).Lookup("created").TimeOK()
+	if !c1.Equal(c2) {
+		t.Errorf("created %v became %v", c1, c2)
+	}
+	if n := e.count(t); n != 1 {
+		t.Errorf("%d documents, want 1", n)
+	}
+}
+
+// devices adds the "your devices" endpoints to e's server.
+func devicesServer(t *testing.T, e *env) {
+	mux := http.NewServeMux()
+	mux.Handle("/", e.handler(t))
+	mux.HandleFunc("/sessions", func(w http.ResponseWriter, r *http.Request) {
+		list, err := e.m.Sessions(r.Context(), e.m.User(r.Context()))
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		json.NewEncoder(w).Encode(list)
+	})
+	mux.HandleFunc("/revoke", func(w http.ResponseWriter, r *http.Request) {
+		if err := e.m.RevokeSession(r.Context(), e.m.User(r.Context()), r.FormValue("id")); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	e.srv.Config.Handler = e.m.LoadAndSave(mux)
+}
+
+func sessionsOf(t *testing.T, e *env, c *http.Client) []httpsession.Info {
+	t.Helper()
+	var list []httpsession.Info
+	if err := json.Unmarshal([]byte(e.mustGet(t, c, "/sessions")), &list); err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func TestRevokeUser(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	var alice []*http.Client
+	for range 3 {
+		c := e.client(t)
+		e.mustGet(t, c, "/login?user=alice")
+		alice = append(alice, c)
+	}
+	bob := e.client(t)
+	e.mustGet(t, bob, "/login?user=bob")
+	n, err := e.m.RevokeUser(context.Background(), "alice")
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeUser = %d, %v; want 3", n, err)
+	}
+	for _, c := range alice {
+		if got := e.mustGet(t, c, "/user"); got != "" {
+			t.Errorf("revoked session still logged in as %q", got)
+		}
+	}
+	if got := e.mustGet(t, bob, "/user"); got != "bob" {
+		t.Errorf("another user's session was revoked: %q", got)
+	}
+	if n, _ := e.m.RevokeUser(context.Background(), ""); n != 0 {
+		t.Errorf("RevokeUser(\"\") deleted %d", n)
+	}
+}
+
+func TestSessionsAndRevokeSession(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	devicesServer(t, e)
+	laptop, phone, bob := e.client(t), e.client(t), e.client(t)
+	e.mustGet(t, laptop, "/login?user=alice")
+	e.mustGet(t, phone, "/login?user=alice")
+	e.mustGet(t, bob, "/login?user=bob")
+
+	list := sessionsOf(t, e, laptop)
+	if len(list) != 2 {
+		t.Fatalf("alice has %d sessions listed, want 2: %+v", len(list), list)
+	}
+	var current, other httpsession.Info
+	for _, s := range list {
+		if s.Current {
+			current = s
+		} else {
+			other = s
+		}
+		if s.Created.IsZero() || s.LastSeen.IsZero() || s.UserAgent == "" {
+			t.Errorf("incomplete info %+v", s)
+		}
+	}
+	if current.ID == "" || other.ID == "" {
+		t.Fatalf("want one current and one other session: %+v", list)
+	}
+	// The handle is not a token.
+	if got := e.mustGet(t, e.withCookie(t, other.ID), "/user"); got != "" {
+		t.Fatalf("Info.ID works as a cookie")
+	}
+	// Alice cannot end Bob's session.
+	bobs := sessionsOf(t, e, bob)
+	if len(bobs) != 1 {
+		t.Fatalf("bob's sessions %+v", bobs)
+	}
+	e.mustGet(t, laptop, "/revoke?id="+bobs[0].ID)
+	if got := e.mustGet(t, bob, "/user"); got != "bob" {
+		t.Fatalf("alice ended bob's session")
+	}
+	// Alice ends her phone's session from her laptop.
+	e.mustGet(t, laptop, "/revoke?id="+other.ID)
+	if got := e.mustGet(t, phone, "/user"); got != "" {
+		t.Fatalf("revoked phone session still logged in as %q", got)
+	}
+	if got := e.mustGet(t, laptop, "/user"); got != "alice" {
+		t.Fatalf("laptop session lost: %q", got)
+	}
+	if list := sessionsOf(t, e, laptop); len(list) != 1 || !list[0].Current {
+		t.Fatalf("after revoking, alice has %+v", list)
+	}
+	n, err := e.coll.CountDocuments(context.Background(), bson.D{{Key: "user", Value: "alice"}})
+	if err != nil || n != 1 {
+		t.Fatalf("%d stored sessions of alice, %v", n, err)
+	}
+}
