@@ -1,0 +1,112 @@
+// Command gorilla is the seed app on gorilla/sessions: a net/http server
+// whose sessions live in MongoDB through gorillastore. Each visit counts a
+// view and answers Hello {"views":N}.
+//
+//	go run ./examples/gorilla            # embedded server, data in examples/gorilla/data
+//	MONGODB_URI=mongodb://localhost:27017/app go run ./examples/gorilla
+//	SESSION_KEY=$(openssl rand -base64 32) go run ./examples/gorilla   # signed cookies
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/gorillastore"
+	"github.com/mongosession/mongosession/testserver"
+)
+
+func main() {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
+	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *data); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, addr, dataDir string) error {
+	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+
+	store, err := mongosession.New(ctx, mongosession.Options{
+		URI:        uri,
+		Database:   "connect_mongodb_session_test",
+		Collection: "gorillaSessions",
+		Expires:    7 * 24 * time.Hour,
+		OnError:    func(err error) { log.Println(err) },
+	})
+	if err != nil {
+		return err // cannot reach MongoDB: fail at start
+	}
+	defer store.Close()
+
+	// SESSION_KEY signs the cookie (32 or 64 random bytes). Without it the
+	// cookie carries the bare session ID, 256 random bits.
+	var keys [][]byte
+	if key := os.Getenv("SESSION_KEY"); key != "" {
+		keys = append(keys, []byte(key))
+	}
+	srv := &http.Server{Addr: addr, Handler: newApp(gorillastore.New(store, keys...))}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	fmt.Printf("listening on %s\n", addr)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// newApp counts views in the session and answers with the session as JSON.
+func newApp(sessions *gorillastore.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session, err := sessions.Get(r, "session")
+		if err != nil { // MongoDB failed: the session could not be loaded
+			log.Println(err)
+			http.Error(w, "session unavailable", http.StatusInternalServerError)
+			return
+		}
+		views, _ := session.Values["views"].(int)
+		views++
+		session.Values["views"] = views
+		if err := session.Save(r, w); err != nil {
+			log.Println(err)
+			http.Error(w, "session unavailable", http.StatusInternalServerError)
+			return
+		}
+		body, _ := json.Marshal(map[string]int{"views": views})
+		fmt.Fprintf(w, "Hello %s", body)
+	})
+}
+
+// defaultDataDir is examples/gorilla/data when run from the repository
+// root or from the example's directory.
+func defaultDataDir() string {
+	if _, err := os.Stat(filepath.Join("examples", "gorilla")); err == nil {
+		return filepath.Join("examples", "gorilla", "data")
+	}
+	return "data"
+}
