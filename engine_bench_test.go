@@ -1,0 +1,228 @@
+package mongosession_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/mongotest"
+)
+
+// The engine's benchmarks: each operation through the Store ("store") and
+// the same command written directly with the driver ("raw"), on one client,
+// one collection and one set of documents, so that the difference is the
+// store's own cost. Run them with
+//
+//	go test -run '^$' -bench . -benchmem
+//
+// and compare store with raw in the same run: on the embedded test server
+// (FerretDB 1.24) absolute times are the server's, not ours. The bench
+// module's command (go run ./bench/cmd/mongosession-bench) interleaves the
+// two and prints ratios.
+
+// benchPool is the number of live sessions the benchmarks cycle over.
+const benchPool = 64
+
+// benchData is a session of a realistic size for scs (a gob-encoded map
+// with a few values).
+var benchData = make([]byte, 256)
+
+// benchEnv is a store and a raw collection on the same client and
+// collection, with benchPool live sessions.
+type benchEnv struct {
+	store  *mongosession.Store
+	coll   *mongo.Collection
+	tokens []string
+}
+
+func newBenchEnv(b *testing.B) *benchEnv {
+	b.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	// AutoRemoveOff: no reaper firing in the middle of a measurement.
+	s := newStore(b, mongosession.Options{Client: client, AutoRemove: mongosession.AutoRemoveOff})
+	env := &benchEnv{store: s, coll: s.Collection()}
+	env.tokens = benchTokens(benchPool)
+	env.insert(b, env.tokens)
+	return env
+}
+
+func benchTokens(n int) []string {
+	tokens := make([]string, n)
+	for i := range tokens {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		tokens[i] = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	return tokens
+}
+
+// insert stores live sessions under tokens, as the store would.
+func (e *benchEnv) insert(b *testing.B, tokens []string) {
+	b.Helper()
+	expires := bson.NewDateTimeFromTime(time.Now().Add(time.Hour))
+	for len(tokens) > 0 {
+		n := min(len(tokens), 1000)
+		docs := make([]any, n)
+		for i, t := range tokens[:n] {
+			docs[i] = bson.D{{Key: "_id", Value: t}, {Key: "session", Value: bson.Binary{Data: benchData}}, {Key: "expires", Value: expires}}
+		}
+		if _, err := e.coll.InsertMany(context.Background(), docs); err != nil {
+			b.Fatal(err)
+		}
+		tokens = tokens[n:]
+	}
+}
+
+var rawFindOpts = options.FindOne().SetProjection(bson.D{{Key: "session", Value: 1}, {Key: "expires", Value: 1}})
+
+// rawFind is Store.FindCtx written with the driver alone: the same find by
+// _id with the same projection, the expiry checked, the data copied out of
+// the reply's buffer.
+func rawFind(ctx context.Context, coll *mongo.Collection, token string) ([]byte, bool, error) {
+	raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: token}}, rawFindOpts).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	ms, ok := raw.Lookup("expires").DateTimeOK()
+	_, data, ok2 := raw.Lookup("session").BinaryOK()
+	if !ok || !ok2 {
+		return nil, false, errors.New("corrupt")
+	}
+	if !time.UnixMilli(ms).After(time.Now()) {
+		return nil, false, nil
+	}
+	return append([]byte(nil), data...), true, nil
+}
+
+var rawUpsert = options.UpdateOne().SetUpsert(true)
+
+func rawCommit(ctx context.Context, coll *mongo.Collection, token string, b []byte, expiry time.Time) error {
+	_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: token}},
+		bson.D{{Key: "$set", Value: bson.D{
+			{Key: "session", Value: bson.Binary{Data: b}},
+			{Key: "expires", Value: bson.NewDateTimeFromTime(expiry)},
+		}}}, rawUpsert)
+	return err
+}
+
+func rawTouch(ctx context.Context, coll *mongo.Collection, token string, expiry time.Time) (bool, error) {
+	res, err := coll.UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: token}, {Key: "expires", Value: bson.D{{Key: "$gt", Value: time.Now()}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: bson.NewDateTimeFromTime(expiry)}}}})
+	if err != nil {
+		return false, err
+	}
+	return res.MatchedCount > 0, nil
+}
+
+func rawDelete(ctx context.Context, coll *mongo.Collection, token string) error {
+	_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: token}})
+	return err
+}
+
+// benchBoth runs op as the "store" and "raw" sub-benchmarks on one
+// environment (the same client, collection and documents).
+func benchBoth(b *testing.B, store, raw func(b *testing.B, e *benchEnv, i int) error) {
+	e := newBenchEnv(b)
+	for _, side := range []struct {
+		name string
+		op   func(b *testing.B, e *benchEnv, i int) error
+	}{{"store", store}, {"raw", raw}} {
+		b.Run(side.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := side.op(b, e, i); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFind compares Store.FindCtx with the raw driver's find by _id.
+func BenchmarkFind(b *testing.B) {
+	ctx := context.Background()
+	benchBoth(b,
+		func(b *testing.B, e *benchEnv, i int) error {
+			_, found, err := e.store.FindCtx(ctx, e.tokens[i%benchPool])
+			if err == nil && !found {
+				err = fmt.Errorf("session %d not found", i%benchPool)
+			}
+			return err
+		},
+		func(b *testing.B, e *benchEnv, i int) error {
+			_, found, err := rawFind(ctx, e.coll, e.tokens[i%benchPool])
+			if err == nil && !found {
+				err = fmt.Errorf("session %d not found", i%benchPool)
+			}
+			return err
+		})
+}
+
+// BenchmarkCommit compares Store.CommitCtx with the raw driver's upsert by
+// _id, both updating existing sessions.
+func BenchmarkCommit(b *testing.B) {
+	ctx := context.Background()
+	benchBoth(b,
+		func(b *testing.B, e *benchEnv, i int) error {
+			return e.store.CommitCtx(ctx, e.tokens[i%benchPool], benchData, time.Now().Add(time.Hour))
+		},
+		func(b *testing.B, e *benchEnv, i int) error {
+			return rawCommit(ctx, e.coll, e.tokens[i%benchPool], benchData, time.Now().Add(time.Hour))
+		})
+}
+
+// BenchmarkTouch compares Store.Touch with the raw driver's update of the
+// expiry of a live session.
+func BenchmarkTouch(b *testing.B) {
+	ctx := context.Background()
+	benchBoth(b,
+		func(b *testing.B, e *benchEnv, i int) error {
+			_, err := e.store.Touch(ctx, e.tokens[i%benchPool], time.Now().Add(time.Hour))
+			return err
+		},
+		func(b *testing.B, e *benchEnv, i int) error {
+			_, err := rawTouch(ctx, e.coll, e.tokens[i%benchPool], time.Now().Add(time.Hour))
+			return err
+		})
+}
+
+// BenchmarkDelete compares Store.DeleteCtx with the raw driver's delete by
+// _id, each deleting an existing session (inserted before the timer runs).
+func BenchmarkDelete(b *testing.B) {
+	ctx := context.Background()
+	var victims []string
+	prepare := func(b *testing.B, e *benchEnv, i int) string {
+		if i == 0 {
+			b.StopTimer()
+			victims = benchTokens(b.N)
+			e.insert(b, victims)
+			b.StartTimer()
+		}
+		return victims[i]
+	}
+	benchBoth(b,
+		func(b *testing.B, e *benchEnv, i int) error {
+			return e.store.DeleteCtx(ctx, prepare(b, e, i))
+		},
+		func(b *testing.B, e *benchEnv, i int) error {
+			return rawDelete(ctx, e.coll, prepare(b, e, i))
+		})
+}
