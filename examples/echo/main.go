@@ -1,0 +1,114 @@
+// Command echo is the seed app on labstack/echo v4: echo-contrib's session
+// middleware keeps its sessions in MongoDB through gorillastore. Each visit
+// counts a view and answers Hello {"views":N}.
+//
+//	go run ./examples/echo            # embedded server, data in examples/echo/data
+//	MONGODB_URI=mongodb://localhost:27017/app go run ./examples/echo
+//	SESSION_KEY=$(openssl rand -base64 32) go run ./examples/echo   # signed cookies
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo-contrib/session"
+	"github.com/labstack/echo/v4"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/gorillastore"
+	"github.com/mongosession/mongosession/testserver"
+)
+
+func main() {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
+	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *data); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, addr, dataDir string) error {
+	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+
+	store, err := mongosession.New(ctx, mongosession.Options{
+		URI:        uri,
+		Database:   "connect_mongodb_session_test",
+		Collection: "echoSessions",
+		Expires:    7 * 24 * time.Hour,
+		OnError:    func(err error) { log.Println(err) },
+	})
+	if err != nil {
+		return err // cannot reach MongoDB: fail at start
+	}
+	defer store.Close()
+
+	// SESSION_KEY signs the cookie (32 or 64 random bytes). Without it the
+	// cookie carries the bare session ID, 256 random bits.
+	var keys [][]byte
+	if key := os.Getenv("SESSION_KEY"); key != "" {
+		keys = append(keys, []byte(key))
+	}
+	e := newApp(gorillastore.New(store, keys...))
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = e.Shutdown(sctx)
+	}()
+	if err := e.Start(addr); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// newApp is the whole app: echo-contrib's session middleware on sessions,
+// and a handler that counts views and answers with the session as JSON.
+func newApp(sessions *gorillastore.Store) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.Use(session.Middleware(sessions))
+	e.GET("/", func(c echo.Context) error {
+		sess, err := session.Get("session", c)
+		if err != nil { // MongoDB failed: the session could not be loaded
+			return err
+		}
+		views, _ := sess.Values["views"].(int)
+		views++
+		sess.Values["views"] = views
+		if err := sess.Save(c.Request(), c.Response()); err != nil {
+			return err
+		}
+		body, _ := json.Marshal(map[string]int{"views": views})
+		return c.String(http.StatusOK, "Hello "+string(body))
+	})
+	return e
+}
+
+// defaultDataDir is examples/echo/data when run from the repository root
+// or from the example's directory.
+func defaultDataDir() string {
+	if _, err := os.Stat(filepath.Join("examples", "echo")); err == nil {
+		return filepath.Join("examples", "echo", "data")
+	}
+	return "data"
+}
