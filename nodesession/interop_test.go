@@ -383,6 +383,7 @@ type pairing struct {
 	jsonDates bool
 	layout    nodesession.Layout
 	env       []string
+	encrypted bool
 }
 
 func (p pairing) scheme(secrets []string) nodesession.CookieScheme {
@@ -406,6 +407,54 @@ var pairings = []pairing{
 	{name: "express-cm-json", cookie: "connect.sid", jsonDates: true, layout: nodesession.ConnectMongo{}},
 	{name: "express-cm-obj", cookie: "connect.sid", layout: nodesession.ConnectMongo{DisableStringify: true}},
 	{name: "koa", cookie: "koa.sid", layout: nodesession.KoaGenericSession{}},
+}
+
+// The WebCrypto pairings: connect-mongo's createWebCryptoAdapter, both modes.
+var cryptoPairings = []pairing{
+	{name: "express-cm-json", cookie: "connect.sid", jsonDates: true, encrypted: true,
+		layout: nodesession.ConnectMongo{Crypto: &nodesession.WebCrypto{Secret: "crypto secret"}},
+		env:    []string{"CRYPTO=webcrypto", "CRYPTO_SECRET=crypto secret"}},
+	{name: "express-cm-obj", cookie: "connect.sid", jsonDates: true, encrypted: true,
+		layout: nodesession.ConnectMongo{DisableStringify: true, Crypto: &nodesession.WebCrypto{Secret: "crypto secret"}},
+		env:    []string{"CRYPTO=webcrypto", "CRYPTO_SECRET=crypto secret"}},
+}
+
+func TestInteropWebCrypto(t *testing.T) {
+	needNode(t)
+	for _, p := range cryptoPairings {
+		t.Run(p.name, func(t *testing.T) { runPairing(t, p) })
+	}
+}
+
+// TestLegacyKrupteinRefused: a connect-mongo session encrypted with the
+// legacy crypto option is refused with ErrLegacyEncryption, whether or not
+// the Go side was given a WebCrypto secret.
+func TestLegacyKrupteinRefused(t *testing.T) {
+	coll := mongotest.Collection(t)
+	st := goStore(t, coll)
+	node := startNode(t, "express-cm-json", coll, []string{"s"}, "CRYPTO=kruptein", "CRYPTO_SECRET=legacy secret")
+	c := newClient(t)
+	c.get(node.base, "/login?user=alice")
+	if v := c.session(node.base); v["user"] != "alice" {
+		t.Fatalf("the kruptein Node app does not work: %v", v)
+	}
+	for _, layout := range []nodesession.ConnectMongo{{}, {Crypto: &nodesession.WebCrypto{Secret: "legacy secret", Iterations: 1000}}} {
+		var got error
+		m, err := nodesession.New(nodesession.Options{Store: st, Cookie: nodesession.ExpressCookie{Secrets: []string{"s"}}, Layout: layout,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { got = err; http.Error(w, "no", 500) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := goServer(t, m)
+		res, err := c.hc.Get(base + "/whoami")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 500 || !errors.Is(got, nodesession.ErrLegacyEncryption) {
+			t.Fatalf("crypto=%v: status %d, error %v; want 500 and ErrLegacyEncryption", layout.Crypto != nil, res.StatusCode, got)
+		}
+	}
 }
 
 func TestInterop(t *testing.T) {
@@ -552,33 +601,36 @@ func flipLast(s string) string {
 // checkStored checks the stored document's formats after Go wrote it.
 func checkStored(t *testing.T, st *mongosession.Store, p pairing, cookieVal string) {
 	t.Helper()
+	sid := cookieVal
+	if p.name != "koa" {
+		sid, _ = url.PathUnescape(cookieVal)
+		sid = strings.TrimPrefix(sid, "s:")
+		sid = sid[:strings.LastIndex(sid, ".")]
+	} else {
+		sid = "koa:sess:" + sid
+	}
 	var raw bson.Raw
-	var id any
-	filter := bson.D{}
-	_ = cookieVal
 	err := st.Do(context.Background(), "inspect", func(ctx context.Context, c *mongo.Collection) error {
-		cur, err := c.Find(ctx, filter)
-		if err != nil {
-			return err
-		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			raw = append(bson.Raw(nil), cur.Current...)
-			id = raw.Lookup("_id")
-		}
-		return cur.Err()
+		var err error
+		raw, err = c.FindOne(ctx, bson.D{{Key: "_id", Value: sid}}).Raw()
+		return err
 	})
-	if err != nil || raw == nil {
+	if err != nil {
 		t.Fatalf("reading the stored session: %v", err)
 	}
-	_ = id
 	if _, ok := raw.Lookup("expires").DateTimeOK(); !ok {
 		t.Fatalf("top-level expires is not a date: %s", raw)
 	}
 	sv := raw.Lookup("session")
 	switch {
+	case p.encrypted:
+		str, ok := sv.StringValueOK()
+		if !ok || strings.Contains(str, "alice") || strings.Contains(str, "bob") {
+			t.Fatalf("encrypted session is not an opaque string: %s", raw)
+		}
 	case p.jsonDates:
-		if _, ok := sv.StringValueOK(); !ok {
+		str, ok := sv.StringValueOK()
+		if !ok || !json.Valid([]byte(str)) {
 			t.Fatalf("connect-mongo (stringify) session is not a JSON string: %s", raw)
 		}
 	default:
@@ -601,5 +653,3 @@ func checkStored(t *testing.T, st *mongosession.Store, p pairing, cookieVal stri
 		}
 	}
 }
-
-var _ = errors.New
