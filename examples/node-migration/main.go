@@ -1,0 +1,138 @@
+// Command node-migration is the Go half of a login shared with an Express
+// app (node/server.js): the Express app logs users in and keeps its
+// sessions in MongoDB through connect-mongodb-session; this service reads
+// and writes the very same sessions through nodesession, so a user logged
+// in on one is logged in on the other.
+//
+//	go run .                       # embedded server on 127.0.0.1:27018, Go service on :8080
+//	cd node && npm install && npm start   # the Express app on :3000, same database
+//
+// With MONGODB_URI set, both use that server instead.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/nodesession"
+	"github.com/mongosession/mongosession/testserver"
+)
+
+// The Express app's settings (node/server.js): keep them in step.
+var (
+	database   = "node_migration"
+	collection = "sessions"
+	secrets    = []string{envOr("SESSION_SECRET", "keyboard cat")}
+)
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	addr := flag.String("addr", ":8080", "address of the Go service")
+	mongoAddr := flag.String("mongo-addr", "127.0.0.1:27018", "address of the embedded server, used when MONGODB_URI is unset")
+	data := flag.String("data", "data", "data directory of the embedded server")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *mongoAddr, *data); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, addr, mongoAddr, dataDir string) error {
+	uri := os.Getenv("MONGODB_URI")
+	if uri == "" {
+		srv, err := testserver.Start(ctx, testserver.Config{Dir: dataDir, Addr: mongoAddr})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		uri = srv.URI()
+		fmt.Printf("MONGODB_URI is not set: started an embedded server (FerretDB) at %s; start the Express app with the same URI\n", uri)
+	}
+	store, err := mongosession.New(ctx, mongosession.Options{
+		URI: uri, Database: database, Collection: collection,
+		OnError: func(err error) { log.Println(err) },
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	sessions, err := nodesession.New(nodesession.Options{
+		Store:  store,
+		Cookie: nodesession.ExpressCookie{Secrets: secrets, MaxAge: 24 * time.Hour},
+		Layout: nodesession.ConnectMongoDBSession{},
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{Addr: addr, Handler: sessions.Handler(routes())}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	fmt.Printf("Go service on %s: /api/me, /api/visit, /api/logout (log in on the Express app first)\n", addr)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+func routes() http.Handler {
+	mux := http.NewServeMux()
+	// /api/me shows who is logged in, as the Express app set it.
+	mux.HandleFunc("/api/me", func(w http.ResponseWriter, r *http.Request) {
+		s := nodesession.FromContext(r.Context())
+		user, ok := s.String("user")
+		if !ok {
+			http.Error(w, `{"error":"not logged in"}`, http.StatusUnauthorized)
+			return
+		}
+		loginAt, _ := s.Time("loginAt")
+		visits, _ := s.Int("goVisits")
+		writeJSON(w, map[string]any{"user": user, "loginAt": loginAt, "goVisits": visits})
+	})
+	// /api/visit changes the shared session: the Express app sees the count.
+	mux.HandleFunc("/api/visit", func(w http.ResponseWriter, r *http.Request) {
+		s := nodesession.FromContext(r.Context())
+		if _, ok := s.String("user"); !ok {
+			http.Error(w, `{"error":"not logged in"}`, http.StatusUnauthorized)
+			return
+		}
+		n, _ := s.Int("goVisits")
+		if err := s.Set("goVisits", n+1); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]any{"goVisits": n + 1})
+	})
+	// /api/logout logs out on both sides.
+	mux.HandleFunc("/api/logout", func(w http.ResponseWriter, r *http.Request) {
+		_ = nodesession.FromContext(r.Context()).Destroy()
+		writeJSON(w, map[string]any{"ok": true})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
