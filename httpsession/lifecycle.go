@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/mongosession/mongosession"
@@ -26,7 +27,8 @@ import (
 // With the store's EncryptionKeys the server cannot add to a ciphertext:
 // Incr then compares and swaps the sealed value (one update when no other
 // request changed the key meanwhile, a find and another try when one did),
-// and fails with ErrContention after 16 tries. A value that is not an
+// and fails with ErrContention after 64 tries (with a jittered backoff
+// between them), or the store's Timeout. A value that is not an
 // integer fails with ErrNotInteger; a store failure with the store's error.
 func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) {
 	st := m.state(ctx)
@@ -112,13 +114,27 @@ func int64Value(n int64) bson.RawValue {
 	return bson.RawValue{Type: t, Value: data}
 }
 
+// casAttempts bounds the compare-and-swap loop of an encrypted Incr.
+const casAttempts = 64
+
 // incrSealed is Incr on an encrypted store: compare-and-swap of the sealed
 // value.
 func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64) (int64, error) {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opTimeout())
+	defer cancel()
 	field := encodeKey(key)
 	path := fieldSession + "." + field
-	for range 16 {
+	for attempt := range casAttempts {
+		if attempt > 0 {
+			// Jittered backoff, growing to at most 20 ms, so that racing
+			// requests spread out instead of colliding again.
+			d := time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
 		cur, ok := int64(0), true
 		if v, exists := st.vals[key]; exists {
 			cur, ok = asInt64(v)

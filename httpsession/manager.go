@@ -291,3 +291,11 @@ func (m *Manager) expiresKey() string {
 	}
 	return m.store.ExpiresKey()
 }
+
+// opTimeout is the store's Timeout.
+func (m *Manager) opTimeout() time.Duration {
+	if m.store == nil {
+		return mongosession.DefaultTimeout
+	}
+	return m.store.Timeout()
+}
