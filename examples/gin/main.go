@@ -1,0 +1,112 @@
+// Command gin is the seed app on gin: gin-contrib/sessions keeps its
+// sessions in MongoDB through ginstore. Each visit counts a view and
+// answers Hello {"views":N}.
+//
+//	go run ./examples/gin            # embedded server, data in examples/gin/data
+//	MONGODB_URI=mongodb://localhost:27017/app go run ./examples/gin
+//	SESSION_KEY=$(openssl rand -base64 32) go run ./examples/gin   # signed cookies
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/gin-contrib/sessions"
+	"github.com/gin-gonic/gin"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/ginstore"
+	"github.com/mongosession/mongosession/testserver"
+)
+
+func main() {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
+	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, *data); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, addr, dataDir string) error {
+	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+
+	store, err := mongosession.New(ctx, mongosession.Options{
+		URI:        uri,
+		Database:   "connect_mongodb_session_test",
+		Collection: "ginSessions",
+		Expires:    7 * 24 * time.Hour,
+		OnError:    func(err error) { log.Println(err) },
+	})
+	if err != nil {
+		return err // cannot reach MongoDB: fail at start
+	}
+	defer store.Close()
+
+	// SESSION_KEY signs the cookie (32 or 64 random bytes). Without it the
+	// cookie carries the bare session ID, 256 random bits.
+	var keys [][]byte
+	if key := os.Getenv("SESSION_KEY"); key != "" {
+		keys = append(keys, []byte(key))
+	}
+	srv := &http.Server{Addr: addr, Handler: newApp(ginstore.New(store, keys...))}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Printf("listening on %s", addr)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// newApp is the whole app: gin-contrib's session middleware on store, and
+// a handler that counts views and answers with the session as JSON.
+func newApp(store sessions.Store) *gin.Engine {
+	r := gin.Default()
+	r.Use(sessions.Sessions("session", store))
+	r.GET("/", func(c *gin.Context) {
+		session := sessions.Default(c)
+		views, _ := session.Get("views").(int)
+		views++
+		session.Set("views", views)
+		if err := session.Save(); err != nil { // MongoDB failed
+			c.String(http.StatusInternalServerError, "session unavailable")
+			return
+		}
+		body, _ := json.Marshal(map[string]int{"views": views})
+		c.String(http.StatusOK, "Hello %s", body)
+	})
+	return r
+}
+
+// defaultDataDir is examples/gin/data when run from the repository root
+// or from the example's directory.
+func defaultDataDir() string {
+	if _, err := os.Stat(filepath.Join("examples", "gin")); err == nil {
+		return filepath.Join("examples", "gin", "data")
+	}
+	return "data"
+}
