@@ -7,6 +7,7 @@
 //   MONGODB_URI  the server; DB and COLLECTION name the sessions collection
 //   SECRETS      JSON array: express-session's secret / Koa's app.keys
 //   CRYPTO       (express-cm-*) "webcrypto" or "kruptein", with CRYPTO_SECRET
+//                (and for webcrypto optionally CRYPTO_ITERATIONS, CRYPTO_ENCODING)
 //   PORT         optional, default 0 (a free port)
 // Prints "PORT <n>" on stdout once it listens.
 //
@@ -84,7 +85,12 @@ function expressApp() {
       stringify: pairing !== 'express-cm-obj',
       autoRemove: 'disabled', // FerretDB 1.x has no TTL index
     };
-    if (process.env.CRYPTO === 'webcrypto') opts.cryptoAdapter = createWebCryptoAdapter({ secret: process.env.CRYPTO_SECRET });
+    if (process.env.CRYPTO === 'webcrypto') {
+      const c = { secret: process.env.CRYPTO_SECRET };
+      if (process.env.CRYPTO_ITERATIONS) c.iterations = Number(process.env.CRYPTO_ITERATIONS);
+      if (process.env.CRYPTO_ENCODING) c.encoding = process.env.CRYPTO_ENCODING;
+      opts.cryptoAdapter = createWebCryptoAdapter(c);
+    }
     if (process.env.CRYPTO === 'kruptein') opts.crypto = { secret: process.env.CRYPTO_SECRET };
     store = MongoStore.create(opts);
   }
