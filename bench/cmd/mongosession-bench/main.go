@@ -1,0 +1,54 @@
+// Command mongosession-bench measures mongosession against the raw MongoDB
+// driver and prints the tables of BENCHMARKS.md. From the repository root:
+//
+//	go run ./bench/cmd/mongosession-bench            # 1 000 and 10 000 sessions
+//	go run ./bench/cmd/mongosession-bench -large     # and 100 000 (slow on FerretDB 1.24)
+//
+// With MONGODB_URI set it measures that server; otherwise it starts the
+// repository's test server (FerretDB 1.24 on SQLite) as its own process,
+// so that the server's CPU and allocations are not counted as ours.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mongosession/mongosession/bench"
+)
+
+func main() {
+	large := flag.Bool("large", false, "also measure 100 000 sessions (scale) and iterate 100 000 (memory): slow on FerretDB 1.24, which scans")
+	rounds := flag.Int("rounds", 0, "interleaved rounds of the overhead section (default 9)")
+	batch := flag.Int("batch", 0, "operations a side per round of the overhead section (default 20)")
+	lookups := flag.Int("lookups", 0, "finds a side at each size of the scale section (default 40)")
+	sections := flag.String("sections", "", "comma-separated subset of overhead,roundtrips,scale,memory (default all)")
+	flag.Parse()
+
+	uri, stop, err := bench.URIFromEnv(os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mongosession-bench:", err)
+		os.Exit(1)
+	}
+	cfg := bench.DefaultConfig(uri, *large)
+	if *rounds > 0 {
+		cfg.Rounds = *rounds
+	}
+	if *batch > 0 {
+		cfg.Batch = *batch
+	}
+	if *lookups > 0 {
+		cfg.Lookups = *lookups
+	}
+	if *sections != "" {
+		cfg.Sections = strings.Split(*sections, ",")
+	}
+	_, err = bench.Run(context.Background(), cfg, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mongosession-bench:", err)
+		os.Exit(1)
+	}
+}
