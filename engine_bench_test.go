@@ -18,9 +18,13 @@ import (
 )
 
 // The engine's benchmarks: each operation through the Store ("store") and
-// the same command written directly with the driver ("raw"), on one client,
-// one collection and one set of documents, so that the difference is the
-// store's own cost. Run them with
+// the same command written directly with the driver, on one client, one
+// collection and one set of documents, so that the difference is the
+// store's own cost. The store bounds a context without deadline by
+// Options.Timeout, and the driver then adds maxTimeMS to the command: "raw"
+// does the same, so that both send identical commands, and "bare" is the
+// driver with a context without deadline, which shows what that timeout
+// costs. Run them with
 //
 //	go test -run '^$' -bench . -benchmem
 //
@@ -136,14 +140,26 @@ func rawDelete(ctx context.Context, coll *mongo.Collection, token string) error 
 	return err
 }
 
-// benchBoth runs op as the "store" and "raw" sub-benchmarks on one
-// environment (the same client, collection and documents).
-func benchBoth(b *testing.B, store, raw func(b *testing.B, e *benchEnv, i int) error) {
+// benchBoth runs the "store", "raw" and "bare" sub-benchmarks on one
+// environment (the same client, collection and documents). raw is called
+// with a context bounded by the store's Timeout for "raw", and with
+// context.Background() for "bare".
+func benchBoth(b *testing.B, store func(b *testing.B, e *benchEnv, i int) error, raw func(ctx context.Context, b *testing.B, e *benchEnv, i int) error) {
 	e := newBenchEnv(b)
 	for _, side := range []struct {
 		name string
 		op   func(b *testing.B, e *benchEnv, i int) error
-	}{{"store", store}, {"raw", raw}} {
+	}{
+		{"store", store},
+		{"raw", func(b *testing.B, e *benchEnv, i int) error {
+			ctx, cancel := context.WithTimeout(context.Background(), e.store.Timeout())
+			defer cancel()
+			return raw(ctx, b, e, i)
+		}},
+		{"bare", func(b *testing.B, e *benchEnv, i int) error {
+			return raw(context.Background(), b, e, i)
+		}},
+	} {
 		b.Run(side.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -167,7 +183,7 @@ func BenchmarkFind(b *testing.B) {
 			}
 			return err
 		},
-		func(b *testing.B, e *benchEnv, i int) error {
+		func(ctx context.Context, b *testing.B, e *benchEnv, i int) error {
 			_, found, err := rawFind(ctx, e.coll, e.tokens[i%benchPool])
 			if err == nil && !found {
 				err = fmt.Errorf("session %d not found", i%benchPool)
@@ -184,7 +200,7 @@ func BenchmarkCommit(b *testing.B) {
 		func(b *testing.B, e *benchEnv, i int) error {
 			return e.store.CommitCtx(ctx, e.tokens[i%benchPool], benchData, time.Now().Add(time.Hour))
 		},
-		func(b *testing.B, e *benchEnv, i int) error {
+		func(ctx context.Context, b *testing.B, e *benchEnv, i int) error {
 			return rawCommit(ctx, e.coll, e.tokens[i%benchPool], benchData, time.Now().Add(time.Hour))
 		})
 }
@@ -198,7 +214,7 @@ func BenchmarkTouch(b *testing.B) {
 			_, err := e.store.Touch(ctx, e.tokens[i%benchPool], time.Now().Add(time.Hour))
 			return err
 		},
-		func(b *testing.B, e *benchEnv, i int) error {
+		func(ctx context.Context, b *testing.B, e *benchEnv, i int) error {
 			_, err := rawTouch(ctx, e.coll, e.tokens[i%benchPool], time.Now().Add(time.Hour))
 			return err
 		})
@@ -222,7 +238,7 @@ func BenchmarkDelete(b *testing.B) {
 		func(b *testing.B, e *benchEnv, i int) error {
 			return e.store.DeleteCtx(ctx, prepare(b, e, i))
 		},
-		func(b *testing.B, e *benchEnv, i int) error {
+		func(ctx context.Context, b *testing.B, e *benchEnv, i int) error {
 			return rawDelete(ctx, e.coll, prepare(b, e, i))
 		})
 }
