@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"syscall"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -41,6 +42,13 @@ type OverheadResult struct {
 	// StoreBytes, RawBytes and BareBytes are the medians of bytes
 	// allocated per operation.
 	StoreBytes, RawBytes, BareBytes float64
+	// StoreCPU, RawCPU and BareCPU are the medians over rounds of the
+	// client process's CPU time per operation, in nanoseconds: the work of
+	// the store and the driver, without the server's (another process).
+	// CPURatio is the median over rounds of store CPU / raw CPU, with its
+	// quartiles CPURatioLow and CPURatioHigh.
+	StoreCPU, RawCPU, BareCPU           float64
+	CPURatio, CPURatioLow, CPURatioHigh float64
 }
 
 // sessionData is the session stored by every section: 256 bytes, the size
@@ -176,12 +184,24 @@ func overheadOps(s *mongosession.Store, coll *mongo.Collection) []opPair {
 // the process's allocations during the batches.
 type sample struct {
 	lat    []float64 // ns
+	cpu    time.Duration
 	allocs uint64
 	bytes  uint64
 }
 
 func (a sample) add(b sample) sample {
-	return sample{append(a.lat, b.lat...), a.allocs + b.allocs, a.bytes + b.bytes}
+	return sample{append(a.lat, b.lat...), a.cpu + b.cpu, a.allocs + b.allocs, a.bytes + b.bytes}
+}
+
+// processCPU returns the CPU time (user and system) the process has used.
+// The server runs in a process of its own, so this is the client's work:
+// the driver's and the store's.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // timeBatch runs fn on each token, timing each call, and counts the
@@ -190,6 +210,7 @@ func timeBatch(ctx context.Context, fn func(context.Context, string) error, toke
 	lat := make([]float64, 0, len(tokens))
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	cpu0 := processCPU()
 	for _, t := range tokens {
 		start := time.Now()
 		err := fn(ctx, t)
@@ -198,8 +219,9 @@ func timeBatch(ctx context.Context, fn func(context.Context, string) error, toke
 			return sample{}, err
 		}
 	}
+	cpu := processCPU() - cpu0
 	runtime.ReadMemStats(&m1)
-	return sample{lat: lat, allocs: m1.Mallocs - m0.Mallocs, bytes: m1.TotalAlloc - m0.TotalAlloc}, nil
+	return sample{lat: lat, cpu: cpu, allocs: m1.Mallocs - m0.Mallocs, bytes: m1.TotalAlloc - m0.TotalAlloc}, nil
 }
 
 // poolSize is the number of live sessions Find, Commit and Touch cycle
@@ -240,8 +262,8 @@ func runOverhead(ctx context.Context, cfg Config, client *mongo.Client, w io.Wri
 			},
 			op.raw,
 		}
-		var ratios, bareRatios []float64
-		var perOp [3][2][]float64 // side, (allocs, bytes), rounds
+		var ratios, bareRatios, cpuRatios []float64
+		var perOp [3][3][]float64 // side, (allocs, bytes, cpu), rounds
 		var lat [3][]float64      // side, every operation's latency
 		next := 0
 		tokens := func(n int) []string {
@@ -293,10 +315,14 @@ func runOverhead(ctx context.Context, cfg Config, client *mongo.Client, w io.Wri
 			n := float64(2 * half)
 			ratios = append(ratios, median(smp[0].lat)/median(smp[1].lat))
 			bareRatios = append(bareRatios, median(smp[0].lat)/median(smp[2].lat))
+			if smp[1].cpu > 0 {
+				cpuRatios = append(cpuRatios, float64(smp[0].cpu)/float64(smp[1].cpu))
+			}
 			for i := range smp {
 				lat[i] = append(lat[i], smp[i].lat...)
 				perOp[i][0] = append(perOp[i][0], float64(smp[i].allocs)/n)
 				perOp[i][1] = append(perOp[i][1], float64(smp[i].bytes)/n)
+				perOp[i][2] = append(perOp[i][2], float64(smp[i].cpu)/n)
 			}
 		}
 		results = append(results, OverheadResult{
@@ -306,6 +332,8 @@ func runOverhead(ctx context.Context, cfg Config, client *mongo.Client, w io.Wri
 			BareRatio:   median(bareRatios),
 			StoreAllocs: median(perOp[0][0]), RawAllocs: median(perOp[1][0]), BareAllocs: median(perOp[2][0]),
 			StoreBytes: median(perOp[0][1]), RawBytes: median(perOp[1][1]), BareBytes: median(perOp[2][1]),
+			StoreCPU: median(perOp[0][2]), RawCPU: median(perOp[1][2]), BareCPU: median(perOp[2][2]),
+			CPURatio: median(cpuRatios), CPURatioLow: quantile(cpuRatios, 0.25), CPURatioHigh: quantile(cpuRatios, 0.75),
 		})
 	}
 	printOverhead(w, cfg, results)
@@ -317,11 +345,22 @@ func printOverhead(w io.Writer, cfg Config, rs []OverheadResult) {
 	fmt.Fprintf(w, "%d rounds of %d operations a side, the sides interleaved in a palindrome (store, raw, bare, bare, raw, store; reversed every other round); latencies: medians of every operation; ratio: median over rounds of the ratio of the two sides' median latencies in the round; allocations: medians over rounds. "+
 		"raw = the same command with the driver, its context bounded by the store's Timeout as the store does (so both send maxTimeMS); "+
 		"bare = the driver with a context without deadline (no maxTimeMS). Ratio = store / raw [quartiles over rounds].\n\n", cfg.Rounds, cfg.Batch)
-	fmt.Fprintln(w, "| op | store µs | raw µs | bare µs | store / raw [q1, q3] | store / bare | store allocs/op | raw allocs/op | Δ allocs vs raw | bare allocs/op | Δ allocs vs bare | store B/op | raw B/op | bare B/op |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "Latency (wall clock, includes the server's time):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| op | store µs | raw µs | bare µs | store / raw [q1, q3] | store / bare |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|")
 	for _, r := range rs {
-		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %.3f [%.3f, %.3f] | %.3f | %.1f | %.1f | %+.1f | %.1f | %+.1f | %.0f | %.0f | %.0f |\n",
-			r.Op, r.StoreNs/1e3, r.RawNs/1e3, r.BareNs/1e3, r.TimeRatio, r.RatioLow, r.RatioHigh, r.BareRatio,
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %.3f [%.3f, %.3f] | %.3f |\n",
+			r.Op, r.StoreNs/1e3, r.RawNs/1e3, r.BareNs/1e3, r.TimeRatio, r.RatioLow, r.RatioHigh, r.BareRatio)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Client CPU (this process's user + system time per operation; the server is another process) and allocations:")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| op | store CPU µs | raw CPU µs | bare CPU µs | CPU store / raw [q1, q3] | store allocs | raw allocs | Δ vs raw | bare allocs | Δ vs bare | store B | raw B | bare B |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rs {
+		fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %.3f [%.3f, %.3f] | %.1f | %.1f | %+.1f | %.1f | %+.1f | %.0f | %.0f | %.0f |\n",
+			r.Op, r.StoreCPU/1e3, r.RawCPU/1e3, r.BareCPU/1e3, r.CPURatio, r.CPURatioLow, r.CPURatioHigh,
 			r.StoreAllocs, r.RawAllocs, r.StoreAllocs-r.RawAllocs, r.BareAllocs, r.StoreAllocs-r.BareAllocs,
 			r.StoreBytes, r.RawBytes, r.BareBytes)
 	}
