@@ -32,6 +32,7 @@ package httpsession
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -163,7 +164,8 @@ type contextKey struct{ name string }
 // manager works without the index (those two then scan).
 //
 // The store must not be shared with a byte-level face (see the package
-// documentation). Closing the store ends the manager: its operations then
+// documentation), and its ExpiresKey must not be "created", "seen", "user"
+// or "ua", the manager's own fields (New reports that mistake). Closing the store ends the manager: its operations then
 // fail with mongosession.ErrClosed.
 func New(store *mongosession.Store) *Manager {
 	m := &Manager{
@@ -185,6 +187,11 @@ func New(store *mongosession.Store) *Manager {
 	// tells whether the store has EncryptionKeys.
 	if b, err := store.Seal("", "probe", nil); err != nil || b.Subtype != bson.TypeBinaryGeneric {
 		m.encrypted = true
+	}
+	switch store.ExpiresKey() {
+	case fieldCreated, fieldLastSeen, fieldUser, fieldAgent:
+		store.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
+			fmt.Errorf("%w: ExpiresKey %q is one of created, seen, user, ua", mongosession.ErrInvalidOptions, store.ExpiresKey()))
 	}
 	m.ensureUserIndex()
 	return m
