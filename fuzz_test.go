@@ -234,24 +234,27 @@ func FuzzOpen(f *testing.F) {
 	other := fuzzStore(f, Options{EncryptionKeys: [][]byte{fuzzKey(3)}})
 	none := fuzzStore(f, Options{})
 
-	sealedNew, _ := keys.Seal("tok", "", []byte("secret"))
-	sealedOld, _ := old.Seal("tok", "", []byte("older secret"))
-	sealedCtx, _ := keys.Seal("tok", "field", []byte("x"))
-	f.Add(sealedNew.Data, "tok", "", []byte("secret"))
-	f.Add(sealedOld.Data, "tok", "", []byte("older secret"))
-	f.Add(sealedCtx.Data, "tok", "field", []byte("x"))
-	f.Add(sealedNew.Data, "tok2", "", []byte("secret"))
-	f.Add(sealedNew.Data[:encHeaderLen], "tok", "", []byte(nil))
+	// Genuine ciphertexts, with fixed nonces so that every fuzz worker
+	// process makes the same bytes.
+	sealedNew := sealFixed(keys.cipher, 0, 1, aad("tok", ""), []byte("secret"))
+	sealedOld := sealFixed(old.cipher, 0, 2, aad("tok", ""), []byte("older secret"))
+	sealedCtx := sealFixed(keys.cipher, 0, 3, aad("tok", "field"), []byte("x"))
+	f.Add(sealedNew, "tok", "", []byte("secret"))
+	f.Add(sealedOld, "tok", "", []byte("older secret"))
+	f.Add(sealedCtx, "tok", "field", []byte("x"))
+	f.Add(sealedNew, "tok2", "", []byte("secret"))
+	f.Add(sealedNew, "tok", "field", []byte("secret"))
+	f.Add(sealedNew[:encHeaderLen], "tok", "", []byte(nil))
 	f.Add([]byte{}, "", "", []byte(nil))
 	f.Add([]byte{encVersion}, "tok", "", []byte(nil))
-	f.Add(append([]byte{2}, sealedNew.Data[1:]...), "tok", "", []byte("secret"))
+	f.Add(append([]byte{2}, sealedNew[1:]...), "tok", "", []byte("secret"))
 
 	f.Fuzz(func(t *testing.T, ct []byte, id, context string, plain []byte) {
 		// Arbitrary bytes: they open only if they are exactly a ciphertext
 		// this test sealed for (id, context) (a forgery of GCM would be a
 		// finding worth more than this test).
-		genuine := id == "tok" && (context == "" && (bytes.Equal(ct, sealedNew.Data) || bytes.Equal(ct, sealedOld.Data)) ||
-			context == "field" && bytes.Equal(ct, sealedCtx.Data))
+		genuine := id == "tok" && (context == "" && (bytes.Equal(ct, sealedNew) || bytes.Equal(ct, sealedOld)) ||
+			context == "field" && bytes.Equal(ct, sealedCtx))
 		got, err := keys.Open(id, context, bson.Binary{Subtype: subtypeEncrypted, Data: ct})
 		switch {
 		case err != nil && !errors.Is(err, ErrCorrupt):
@@ -294,6 +297,17 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("a ciphertext opened under another key")
 		}
 	})
+}
+
+// sealFixed is cipherSet.seal with the key at index k and a nonce made
+// from n instead of a random one: the same bytes in every process.
+func sealFixed(cs *cipherSet, k int, n byte, aad, plain []byte) []byte {
+	key := cs.keys[k]
+	out := make([]byte, encHeaderLen, encHeaderLen+len(plain)+key.aead.Overhead())
+	out[0] = encVersion
+	copy(out[1:], key.id[:])
+	out[1+keyIDLen] = n
+	return key.aead.Seal(out, out[1+keyIDLen:encHeaderLen], plain, aad)
 }
 
 // optionFields are the Options fields an *OptionError may name.
