@@ -185,12 +185,12 @@ func TestSCSOutageUnderLoad(t *testing.T) {
 		t.Skip("needs the embedded test server, which this test kills and restarts; MONGODB_URI names a server it cannot control")
 	}
 	const (
-		timeout  = time.Second
-		slack    = 2 * time.Second // scheduling on 2 shared cores under -race
-		clients  = 4
-		idle     = 8
-		settle   = 3 * time.Second // from the restart to steady service
-		steady   = 2 * time.Second // of load after settle, all of it served
+		timeout = time.Second
+		slack   = 2 * time.Second // scheduling on 2 shared cores under -race
+		clients = 4
+		idle    = 8
+		settle  = 3 * time.Second // from the restart to steady service
+		steady  = 2 * time.Second // of load after settle, all of it served
 	)
 	dir := t.TempDir()
 	srv, err := mongotest.StartServer(dir, "127.0.0.1:0")
