@@ -273,3 +273,20 @@ func TestOutsideLoadAndSave(t *testing.T) {
 		t.Errorf("%d documents", n)
 	}
 }
+
+// A new session whose changes cancel out is not stored.
+func TestNewSessionPutThenRemoveStoresNothing(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.m.Put(r.Context(), "a", 1)
+		e.m.Remove(r.Context(), "a")
+		e.m.Clear(r.Context())
+	}))
+	_, _, res := e.get(t, e.client(t), "/")
+	if cmds := e.rec.take(); len(cmds) != 0 {
+		t.Errorf("sent %s", names(cmds))
+	}
+	if res.Header.Get("Set-Cookie") != "" {
+		t.Error("set a cookie")
+	}
+}

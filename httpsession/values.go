@@ -65,6 +65,10 @@ func (m *Manager) Remove(ctx context.Context, key string) {
 		return // nothing to remove: nothing to write
 	}
 	delete(st.vals, key)
+	if !st.stored {
+		delete(st.dirty, key) // nothing stored to unset
+		return
+	}
 	st.dirty[key] = false
 }
 
@@ -80,7 +84,7 @@ func (m *Manager) Clear(ctx context.Context) {
 	defer st.mu.Unlock()
 	st.vals = map[string]bson.RawValue{}
 	st.dirty = map[string]bool{}
-	st.clear = true
+	st.clear = st.stored // a session not stored yet has nothing to replace
 }
 
 // Exists reports whether key is in the request's session.
