@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/mongotest"
+)
+
+func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
+
+var ctx = context.Background()
+
+// admin runs the command with args and no environment but MONGODB_URI
+// as given, and returns its exit status, stdout and stderr.
+func admin(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(ctx, args, func(k string) string { return env[k] }, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// fixture fills a fresh collection with 3 live sessions, 2 expired ones and
+// one document without a date, and returns the flags that name it.
+func fixture(t *testing.T) []string {
+	t.Helper()
+	coll := mongotest.Collection(t)
+	s, err := mongosession.New(ctx, mongosession.Options{URI: mongotest.URI(t), Database: mongotest.Database, Collection: coll, AutoRemove: mongosession.AutoRemoveOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tok := range []string{"live-token-1", "live-token-2", "live-token-3"} {
+		if err := s.CommitCtx(ctx, tok, []byte("v"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tok := range []string{"old-token-1", "old-token-2"} {
+		if err := s.CommitCtx(ctx, tok, []byte("v"), time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Collection().InsertOne(ctx, bson.D{{Key: "_id", Value: "odd-token"}, {Key: "expires", Value: "tomorrow"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+		if err == nil {
+			_ = c.Database(mongotest.Database).Collection(coll).Drop(ctx)
+			_ = c.Disconnect(ctx)
+		}
+	})
+	return []string{"-db", mongotest.Database, "-collection", coll}
+}
+
+func ttlSupported(t *testing.T) bool {
+	c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	coll := c.Database(mongotest.Database).Collection(mongotest.Collection(t))
+	defer coll.Drop(ctx)
+	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(0)})
+	return err == nil
+}
+
+func TestAdminCommands(t *testing.T) {
+	flags := fixture(t)
+	env := map[string]string{"MONGODB_URI": mongotest.URI(t)}
+	tokens := []string{"live-token", "old-token", "odd-token"}
+	noTokens := func(name, text string) {
+		for _, tok := range tokens {
+			if strings.Contains(text, tok) {
+				t.Errorf("%s printed a session token: %q", name, text)
+			}
+		}
+	}
+
+	code, out, errs := admin(t, env, append(flags, "count")...)
+	if code != 0 || strings.TrimSpace(out) != "3" {
+		t.Fatalf("count = %d %q %q; want 3 live sessions", code, out, errs)
+	}
+
+	code, out, errs = admin(t, env, append(flags, "stats")...)
+	noTokens("stats", out+errs)
+	if code != 0 {
+		t.Fatalf("stats = %d %q %q", code, out, errs)
+	}
+	got := table(out)
+	for label, want := range map[string]string{
+		"live sessions": "3", "expired, not yet removed": "2", `without a date in "expires"`: "1", "documents": "6", "TTL index": "none",
+	} {
+		if got[label] != want {
+			t.Errorf("stats %s = %q; want %q\n%s", label, got[label], want, out)
+		}
+	}
+
+	// Flags may also follow the command.
+	code, out, errs = admin(t, env, append([]string{"delete-expired"}, flags...)...)
+	if code != 0 || strings.TrimSpace(out) != "deleted 2 expired sessions" {
+		t.Fatalf("delete-expired = %d %q %q", code, out, errs)
+	}
+	if code, out, _ = admin(t, env, append(flags, "count")...); code != 0 || strings.TrimSpace(out) != "3" {
+		t.Fatalf("count after delete-expired = %d %q; the live sessions must stay", code, out)
+	}
+
+	code, out, errs = admin(t, env, append(flags, "indexes")...)
+	if code != 0 || !strings.Contains(out, "_id_") || !strings.Contains(out, "TTL index: none") {
+		t.Fatalf("indexes before -ensure = %d %q %q; want _id_ and no TTL index (no command but -ensure creates one)", code, out, errs)
+	}
+	code, out, errs = admin(t, env, append(flags, "indexes", "-ensure")...)
+	if ttlSupported(t) {
+		if code != 0 || !strings.Contains(out, "expires_1") || !strings.Contains(out, "expireAfterSeconds: 0") || !strings.Contains(out, "TTL index: expires_1") {
+			t.Fatalf("indexes -ensure = %d %q %q; want the TTL index", code, out, errs)
+		}
+	} else if code != 0 || !strings.Contains(out, "the server has no TTL indexes") {
+		t.Fatalf("indexes -ensure on a server without TTL indexes = %d %q %q; want it said", code, out, errs)
+	}
+
+	code, out, errs = admin(t, env, append(flags, "clear")...)
+	if code != 2 || !strings.Contains(errs, "-yes") {
+		t.Fatalf("clear without -yes = %d %q %q; want a refusal naming -yes", code, out, errs)
+	}
+	if _, out, _ = admin(t, env, append(flags, "count")...); strings.TrimSpace(out) != "3" {
+		t.Fatalf("clear without -yes deleted sessions: count = %q", out)
+	}
+	code, out, errs = admin(t, env, append(flags, "clear", "-yes")...)
+	if code != 0 || !strings.Contains(out, "4 documents deleted") {
+		t.Fatalf("clear -yes = %d %q %q", code, out, errs)
+	}
+	noTokens("clear", out+errs)
+	if _, out, _ = admin(t, env, append(flags, "count")...); strings.TrimSpace(out) != "0" {
+		t.Fatalf("count after clear = %q", out)
+	}
+}
+
+// table reads "label  value" lines, as tabwriter aligns them.
+func table(out string) map[string]string {
+	m := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if label, value, ok := strings.Cut(line, "  "); ok {
+			m[strings.TrimSpace(label)] = strings.TrimSpace(value)
+		}
+	}
+	return m
+}
+
+func TestAdminUsageErrors(t *testing.T) {
+	uri := map[string]string{"MONGODB_URI": mongotest.URI(t)}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"no command", uri, []string{"-collection", "c"}, "usage"},
+		{"unknown command", uri, []string{"-collection", "c", "drop"}, `unknown command "drop"`},
+		{"no collection", uri, []string{"count"}, "-collection is required"},
+		{"no uri", nil, []string{"-collection", "c", "count"}, "MONGODB_URI"},
+		{"bad flag", uri, []string{"-collection", "c", "count", "-nope"}, "-nope"},
+		{"extra argument", uri, []string{"-collection", "c", "count", "more"}, "unexpected arguments"},
+		{"bad option", uri, []string{"-collection", "c", "-expires-key", "$x", "count"}, "Options.ExpiresKey"},
+	} {
+		code, out, errs := admin(t, tc.env, tc.args...)
+		if code != 2 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 2 and %q", tc.name, code, out, errs, tc.want)
+		}
+	}
+}
+
+func TestAdminUnreachable(t *testing.T) {
+	start := time.Now()
+	code, out, errs := admin(t, nil, "-uri", "mongodb://127.0.0.1:1/", "-collection", "c", "-timeout", "500ms", "count")
+	if code != 1 || !strings.Contains(errs, "database unavailable") {
+		t.Fatalf("count against a closed port = %d %q %q; want exit 1 and the unavailable error", code, out, errs)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("took %v with -timeout 500ms", el)
+	}
+}
