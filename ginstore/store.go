@@ -5,7 +5,7 @@
 //	store, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: "sessions"})
 //	...
 //	r := gin.Default()
-//	r.Use(sessions.Sessions("session", ginstore.New(store, []byte(os.Getenv("SESSION_KEY")))))
+//	r.Use(sessions.Sessions("session", ginstore.New(store, hashKey))) // 32 or 64 secret random bytes
 //
 // Everything gorillastore documents holds here: a 256-bit session ID in a
 // signed cookie, values in MongoDB, MaxAge < 0 deleting the record, one

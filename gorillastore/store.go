@@ -5,7 +5,7 @@
 //
 //	store, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: "sessions"})
 //	...
-//	sessions := gorillastore.New(store, []byte(os.Getenv("SESSION_KEY")))
+//	sessions := gorillastore.New(store, hashKey) // 32 or 64 secret random bytes
 //	session, err := sessions.Get(r, "session")
 //
 // The session ID is 256 random bits from crypto/rand in unpadded base64url.
@@ -110,12 +110,18 @@ func (s *Store) MaxAge(age int) {
 }
 
 // Get returns the session named name for this request, loading it once
-// per request through gorilla's registry (see New for the contract).
+// per request through gorilla's registry (see New for the contract). It
+// never returns a nil session: an invalid cookie name is an error beside
+// a fresh session that Save cannot store under that name.
 func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 	if r == nil {
 		return s.fresh(name), errors.New("gorillastore: Get: nil request")
 	}
-	return sessions.GetRegistry(r).Get(s, name)
+	session, err := sessions.GetRegistry(r).Get(s, name)
+	if session == nil { // gorilla's registry refuses an invalid cookie name
+		session = s.fresh(name)
+	}
+	return session, err
 }
 
 // New loads the session named name from the request's cookie. It never

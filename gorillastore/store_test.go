@@ -579,6 +579,9 @@ func TestSaveErrors(t *testing.T) {
 	if len(w.Result().Cookies()) != 0 {
 		t.Fatal("a failed Save set a cookie")
 	}
+	if s, err := gs.Get(httptest.NewRequest(http.MethodGet, "/", nil), "bad name;"); s == nil || err == nil {
+		t.Fatalf("Get(invalid cookie name) = %v, %v; want a session and an error", s, err)
+	}
 	if err := gs.Save(r, w, nil); err == nil {
 		t.Fatal("Save(nil session) succeeded")
 	}
