@@ -4,11 +4,18 @@
 //
 //	go run ./examples/hello            # embedded server, data in examples/hello/data
 //	MONGODB_URI=mongodb://localhost:27017/app go run ./examples/hello
+//	go run ./examples/hello -debug     # also serve expvar at /debug/vars
+//
+// -debug (off by default) serves expvar's /debug/vars (memstats, cmdline
+// and a goroutine count) on the app's own server; -debug=ADDR serves it on
+// a second address instead, such as 127.0.0.1:6060. cmd/mongosession-soak
+// reads it.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"expvar"
 	"flag"
 	"fmt"
 	"log"
@@ -16,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -31,6 +39,7 @@ func main() {
 	}
 	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
 	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
+	flag.Var(&debug, "debug", "serve expvar at /debug/vars on the app's server (-debug) or on a second address (-debug=ADDR)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,12 +71,37 @@ func run(ctx context.Context, addr, dataDir string) error {
 	sm.Store = store
 	sm.Lifetime = 7 * 24 * time.Hour
 
-	srv := &http.Server{Addr: addr, Handler: sm.LoadAndSave(handler(sm))}
+	app := sm.LoadAndSave(handler(sm))
+	if debug.on && debug.addr == "" {
+		mux := http.NewServeMux()
+		mux.Handle("/debug/vars", expvar.Handler())
+		mux.Handle("/", app)
+		app = mux
+	}
+	srv := &http.Server{Addr: addr, Handler: app}
+	servers := []*http.Server{srv}
+	if debug.on {
+		expvar.Publish("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
+	}
+	if debug.addr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/debug/vars", expvar.Handler())
+		dsrv := &http.Server{Addr: debug.addr, Handler: mux}
+		servers = append(servers, dsrv)
+		go func() {
+			if err := dsrv.ListenAndServe(); err != http.ErrServerClosed {
+				log.Println("debug server:", err)
+			}
+		}()
+		fmt.Printf("expvar on http://%s/debug/vars\n", debug.addr)
+	}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		for _, s := range servers {
+			_ = s.Shutdown(sctx)
+		}
 	}()
 	fmt.Printf("listening on %s\n", addr)
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
@@ -75,6 +109,39 @@ func run(ctx context.Context, addr, dataDir string) error {
 	}
 	return nil
 }
+
+// debugFlag is -debug: a boolean flag that may also carry an address.
+type debugFlag struct {
+	on   bool
+	addr string
+}
+
+var debug debugFlag
+
+func (d *debugFlag) String() string {
+	if d == nil || !d.on {
+		return "false"
+	}
+	if d.addr == "" {
+		return "true"
+	}
+	return d.addr
+}
+
+func (d *debugFlag) Set(v string) error {
+	switch v {
+	case "true":
+		d.on, d.addr = true, ""
+	case "false":
+		d.on, d.addr = false, ""
+	default:
+		d.on, d.addr = true, v
+	}
+	return nil
+}
+
+// IsBoolFlag lets -debug stand alone.
+func (d *debugFlag) IsBoolFlag() bool { return true }
 
 // handler counts views in the session and answers with the session as JSON.
 func handler(sm *scs.SessionManager) http.Handler {
