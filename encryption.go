@@ -100,6 +100,10 @@ func (cs *cipherSet) current(data []byte) bool {
 	return len(data) >= encHeaderLen && subtle.ConstantTimeCompare(cs.keys[0].id[:], data[1:1+keyIDLen]) == 1
 }
 
+// Encrypted reports whether the store encrypts session data at rest
+// (Options.EncryptionKeys is set).
+func (s *Store) Encrypted() bool { return s.cipher != nil }
+
 // Seal prepares data for storage in the document whose _id is id: with
 // EncryptionKeys, AES-256-GCM under the first key with id and context
 // bound in as associated data; without, the bytes as they are. context

@@ -183,11 +183,7 @@ func New(store *mongosession.Store) *Manager {
 	if store == nil {
 		return m
 	}
-	// Seal marks encrypted data with a binary subtype of its own: a probe
-	// tells whether the store has EncryptionKeys.
-	if b, err := store.Seal("", "probe", nil); err != nil || b.Subtype != bson.TypeBinaryGeneric {
-		m.encrypted = true
-	}
+	m.encrypted = store.Encrypted()
 	switch store.ExpiresKey() {
 	case fieldCreated, fieldLastSeen, fieldUser, fieldAgent:
 		store.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
