@@ -70,10 +70,10 @@ type Config struct {
 func DefaultConfig(uri string, large bool) Config {
 	c := Config{
 		URI:          uri,
-		Rounds:       25,
+		Rounds:       51,
 		Batch:        20,
 		Sizes:        []int{1000, 10000},
-		Lookups:      60,
+		Lookups:      100,
 		IterSessions: 10000,
 	}
 	if large {

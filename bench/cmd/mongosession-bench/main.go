@@ -21,9 +21,9 @@ import (
 
 func main() {
 	large := flag.Bool("large", false, "also measure 100 000 sessions (scale) and iterate 100 000 (memory): slow on FerretDB 1.24, which scans")
-	rounds := flag.Int("rounds", 0, "interleaved rounds of the overhead section (default 25)")
+	rounds := flag.Int("rounds", 0, "interleaved rounds of the overhead section (default 51)")
 	batch := flag.Int("batch", 0, "operations a side per round of the overhead section (default 20)")
-	lookups := flag.Int("lookups", 0, "finds a side at each size of the scale section (default 60)")
+	lookups := flag.Int("lookups", 0, "finds a side at each size of the scale section (default 100)")
 	sections := flag.String("sections", "", "comma-separated subset of overhead,roundtrips,scale,memory (default all)")
 	flag.Parse()
 
