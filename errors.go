@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
@@ -38,33 +39,37 @@ var (
 	ErrInvalidOptions = errors.New("mongosession: invalid options")
 )
 
-// opError wraps a failed operation with its name and, when the cause is the
-// server being out of reach, ErrUnavailable.
+// opError wraps a failed operation with its name and the sentinel that
+// classifies it (ErrUnavailable, ErrClosed), if any.
 type opError struct {
-	op          string
-	err         error
-	unavailable bool
+	op   string
+	err  error
+	kind error
 }
 
 func (e *opError) Error() string {
-	if e.unavailable {
+	switch e.kind {
+	case ErrUnavailable:
 		return "mongosession: " + e.op + ": database unavailable: " + e.err.Error()
+	case ErrClosed:
+		return "mongosession: " + e.op + ": cut short by Close: " + e.err.Error()
 	}
 	return "mongosession: " + e.op + ": " + e.err.Error()
 }
 
 func (e *opError) Unwrap() []error {
-	if e.unavailable {
-		return []error{e.err, ErrUnavailable}
+	if e.kind != nil {
+		return []error{e.err, e.kind}
 	}
 	return []error{e.err}
 }
 
 // wrapErr classifies err from operation op. caller is the context the
 // caller passed in: when it is done, its own error is what the caller sees
-// (cancellation is not an outage). Otherwise network errors, server
-// selection failures and timeouts of the store's own deadline are marked
-// ErrUnavailable.
+// (cancellation is not an outage). An operation cut short because Close
+// disconnected the client is ErrClosed. Otherwise network errors, server
+// selection failures, cleared pools, elections and timeouts of the store's
+// own deadline are ErrUnavailable.
 func (s *Store) wrapErr(caller context.Context, op string, err error) error {
 	if err == nil {
 		return nil
@@ -78,19 +83,52 @@ func (s *Store) wrapErr(caller context.Context, op string, err error) error {
 	if cerr := caller.Err(); cerr != nil {
 		return &opError{op: op, err: cerr}
 	}
-	if errors.Is(err, mongo.ErrClientDisconnected) && s.isClosed() {
-		return ErrClosed
+	if s.isClosed() && isClientClosed(err) {
+		return &opError{op: op, err: err, kind: ErrClosed}
 	}
-	return &opError{op: op, err: err, unavailable: isUnavailable(err)}
+	if isUnavailable(err) {
+		return &opError{op: op, err: err, kind: ErrUnavailable}
+	}
+	return &opError{op: op, err: err}
 }
 
-// isUnavailable reports whether err means the server could not be reached
-// or did not answer in time.
+// isClientClosed reports whether err comes from a disconnected client.
+func isClientClosed(err error) bool {
+	return errors.Is(err, mongo.ErrClientDisconnected) ||
+		errors.Is(err, topology.ErrServerClosed) ||
+		errors.Is(err, topology.ErrTopologyClosed) ||
+		errors.Is(err, topology.ErrPoolClosed)
+}
+
+// isUnavailable reports whether err means the server could not be reached,
+// did not answer in time, or cannot serve for now (an election, a
+// shutdown): retrying later may succeed.
 func isUnavailable(err error) bool {
 	var sse topology.ServerSelectionError
+	var rpe driver.RetryablePoolError
 	return errors.As(err, &sse) ||
+		(errors.As(err, &rpe) && rpe.Retryable()) ||
 		mongo.IsNetworkError(err) ||
-		mongo.IsTimeout(err)
+		mongo.IsTimeout(err) ||
+		isClientClosed(err) ||
+		hasCode(err, transientCodes...)
+}
+
+// transientCodes are server errors of a replica set changing hands or a
+// server going down: the driver's retryable-error codes.
+var transientCodes = []int{
+	6,     // HostUnreachable
+	7,     // HostNotFound
+	89,    // NetworkTimeout
+	91,    // ShutdownInProgress
+	189,   // PrimarySteppedDown
+	262,   // ExceededTimeLimit
+	9001,  // SocketException
+	10107, // NotWritablePrimary
+	11600, // InterruptedAtShutdown
+	11602, // InterruptedDueToReplStateChange
+	13435, // NotPrimaryNoSecondaryOk
+	13436, // NotPrimaryOrSecondary
 }
 
 // hasCode reports whether err is a server error with one of the codes.

@@ -38,7 +38,7 @@ func (s *Store) prepareExpiry(ctx context.Context) error {
 			"collection", s.cfg.Collection, "index", s.TTLIndexName())
 		return nil
 	case isUnavailable(err):
-		return &opError{op: "creating the TTL index", err: err, unavailable: true}
+		return &opError{op: "creating the TTL index", err: err, kind: ErrUnavailable}
 	}
 	s.report("creating the TTL index", err)
 	return nil

@@ -142,7 +142,7 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 		{Key: s.cfg.ExpiresKey, Value: bson.NewDateTimeFromTime(expiry)},
 	}}}
 	_, err = s.coll.UpdateOne(octx, filter, update, upsertOpts)
-	if mongo.IsDuplicateKeyError(err) {
+	if err != nil && mongo.IsDuplicateKeyError(err) {
 		// Another request upserted the same _id between our match and our
 		// insert; the document exists now, so update it.
 		_, err = s.coll.UpdateOne(octx, filter, update)
@@ -255,6 +255,11 @@ func (s *Store) activeFilter() bson.D {
 	return bson.D{{Key: s.cfg.ExpiresKey, Value: bson.D{{Key: "$gt", Value: time.Now()}}}}
 }
 
+// iterBatchSize bounds each cursor reply of Iter (about 300 KiB for
+// 256-byte sessions), whatever the server's default batch size: the heap
+// stays flat however many sessions there are.
+const iterBatchSize = 1000
+
 // Record is one stored session, as iteration yields it.
 type Record struct {
 	// ID is the document's _id: the token, or its hash with HashIDs.
@@ -269,7 +274,8 @@ type Record struct {
 // one cursor: memory stays constant however many there are. Documents the
 // store cannot read are skipped and reported through OnError. An error
 // (the server failing, ctx ending, ErrClosed) is yielded once, last.
-// Breaking out of the loop closes the cursor. ctx bounds the whole
+// Breaking out of the loop closes the cursor; Close ends an iteration in
+// flight with ErrClosed at its next record. ctx bounds the whole
 // iteration; without a deadline, each batch is bounded by Options.Timeout.
 func (s *Store) Iter(ctx context.Context) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
@@ -283,7 +289,7 @@ func (s *Store) Iter(ctx context.Context) iter.Seq2[Record, error] {
 		}
 		octx, cancel := s.opCtx(ctx)
 		projection := bson.D{{Key: "_id", Value: 1}, {Key: sessionField, Value: 1}, {Key: s.cfg.ExpiresKey, Value: 1}}
-		cur, err := s.coll.Find(octx, s.activeFilter(), options.Find().SetProjection(projection))
+		cur, err := s.coll.Find(octx, s.activeFilter(), options.Find().SetProjection(projection).SetBatchSize(iterBatchSize))
 		cancel()
 		if err != nil {
 			yield(Record{}, s.wrapErr(ctx, "iterate", err))
@@ -300,6 +306,12 @@ func (s *Store) Iter(ctx context.Context) iter.Seq2[Record, error] {
 			cancel()
 			if !more {
 				break
+			}
+			if s.isClosed() {
+				// Close ends iterations in flight, even within a batch
+				// already received.
+				yield(Record{}, &opError{op: "iterate", err: errors.New("store closed during iteration"), kind: ErrClosed})
+				return
 			}
 			rec, err := s.record(cur.Current)
 			if err != nil {

@@ -109,7 +109,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		if ctx.Err() != nil {
 			return fail(fmt.Errorf("mongosession: connecting to MongoDB: %w", ctx.Err()))
 		}
-		return fail(&opError{op: "connecting to MongoDB", err: err, unavailable: true})
+		return fail(&opError{op: "connecting to MongoDB", err: err, kind: ErrUnavailable})
 	}
 
 	ictx, cancel := s.opCtx(ctx)
