@@ -3,8 +3,9 @@
 // request a URL in a loop for a fixed duration and then stop. It reads the
 // app's expvar (/debug/vars: memstats and a goroutine count, as
 // examples/hello -debug serves them) at the start and every interval, and
-// prints requests, errors, p50/p99 latency, heap and goroutines for the
-// first and the last interval, so that a leak or a slowdown shows.
+// prints requests, errors, p50/p99 latency, heap and goroutines for every
+// interval (the first and the last compared), and once more a second after
+// the load stops, so that a leak or a slowdown shows.
 //
 //	go run ./examples/hello -debug &
 //	go run ./cmd/mongosession-soak -clients 64 -duration 60s
@@ -13,7 +14,9 @@
 // 30 minutes) with at most 1024 clients, and exits 1 when any request
 // failed or a session lost a view. With bodies of the form
 // Hello {"views":N}, it also checks that each client's count goes up by
-// one per request: a lost or doubled session write is an error.
+// one per request: a lost write is an error ("lost"). A request that
+// failed may still have committed before failing (its answer lost), so
+// after k failures the count may go up by 1 to k+1.
 package main
 
 import (
@@ -172,6 +175,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // sample is one reading of /debug/vars.
 type sample struct {
 	at         time.Duration
+	label      string
 	heapAlloc  uint64
 	heapInuse  uint64
 	sys        uint64
@@ -193,14 +197,14 @@ func soak(ctx context.Context, c config, out io.Writer) (report, error) {
 
 	start := time.Now()
 	var samples []sample
-	read := func() {
+	read := func(label string) {
 		if c.vars != "off" {
 			s := readVars(ctx, varsClient, c.vars)
-			s.at = time.Since(start)
+			s.at, s.label = time.Since(start), label
 			samples = append(samples, s)
 		}
 	}
-	read()
+	read("start")
 	if len(samples) > 0 && samples[0].err != nil {
 		return report{}, fmt.Errorf("reading %s: %w (start the app with -debug, or pass -vars off)", c.vars, samples[0].err)
 	}
@@ -208,7 +212,7 @@ func soak(ctx context.Context, c config, out io.Writer) (report, error) {
 	nWin := int((c.duration + c.interval - 1) / c.interval)
 	var mu sync.Mutex
 	wins := make([]window, nWin)
-	rctx, cancel := context.WithTimeout(ctx, c.duration)
+	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	var wg sync.WaitGroup
@@ -218,7 +222,7 @@ func soak(ctx context.Context, c config, out io.Writer) (report, error) {
 			defer wg.Done()
 			jar, _ := cookiejar.New(nil)
 			client := &http.Client{Transport: tr, Jar: jar, Timeout: c.timeout}
-			last := -1 // views seen last; -1 before the first answer
+			last, failed := -1, 0 // views seen last (-1 before the first answer); failures since
 			for rctx.Err() == nil {
 				t0 := time.Now()
 				views, err := get(rctx, client, c.url)
@@ -227,9 +231,12 @@ func soak(ctx context.Context, c config, out io.Writer) (report, error) {
 					return // cut short by the end of the run, not a failure
 				}
 				mismatch := false
-				if err == nil && views >= 0 {
-					mismatch = last >= 0 && views != last+1
-					last = views
+				switch {
+				case err != nil:
+					failed++
+				case views >= 0:
+					mismatch = last >= 0 && (views <= last || views > last+1+failed)
+					last, failed = views, 0
 				}
 				w := min(int(t0.Sub(start)/c.interval), nWin-1)
 				mu.Lock()
@@ -238,23 +245,27 @@ func soak(ctx context.Context, c config, out io.Writer) (report, error) {
 			}
 		}()
 	}
-	tick := time.NewTicker(c.interval)
-	defer tick.Stop()
-loop:
-	for {
+	// A reading at the end of each window, the last one still under load.
+	for k := 1; k <= nWin; k++ {
+		t := time.NewTimer(time.Until(start.Add(min(time.Duration(k)*c.interval, c.duration))))
 		select {
-		case <-rctx.Done():
-			break loop
-		case <-tick.C:
-			read()
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+			read("load")
 		}
 	}
+	cancel()
 	wg.Wait()
 	elapsed := time.Since(start)
-	read()
 	if ctx.Err() != nil {
 		return report{}, ctx.Err()
 	}
+	// And one after the load, its connections closed: what is left then
+	// would stay for good.
+	tr.CloseIdleConnections()
+	time.Sleep(time.Second)
+	read("idle")
 
 	var all window
 	for i := range wins {
@@ -271,29 +282,24 @@ loop:
 		fmt.Fprintf(out, "first error: %s\n", all.firstErr)
 	}
 	if len(samples) > 0 {
-		fmt.Fprintf(out, "%-8s %12s %12s %12s %6s %10s\n", "expvar", "heapAlloc", "heapInuse", "sys", "numGC", "goroutines")
+		fmt.Fprintf(out, "%-14s %12s %12s %12s %6s %10s\n", "expvar", "heapAlloc", "heapInuse", "sys", "numGC", "goroutines")
 		for _, s := range samples {
+			name := fmt.Sprintf("%v %s", s.at.Round(100*time.Millisecond), s.label)
 			if s.err != nil {
-				fmt.Fprintf(out, "%-8v error: %v\n", s.at.Round(100*time.Millisecond), s.err)
+				fmt.Fprintf(out, "%-14s error: %v\n", name, s.err)
 				continue
 			}
-			fmt.Fprintf(out, "%-8v %12s %12s %12s %6d %10d\n", s.at.Round(100*time.Millisecond), mib(s.heapAlloc), mib(s.heapInuse), mib(s.sys), s.numGC, s.goroutines)
+			fmt.Fprintf(out, "%-14s %12s %12s %12s %6d %10d\n", name, mib(s.heapAlloc), mib(s.heapInuse), mib(s.sys), s.numGC, s.goroutines)
 		}
-		first, last := firstLoaded(samples), samples[len(samples)-1]
-		if first.err == nil && last.err == nil {
-			fmt.Fprintf(out, "first window -> end: heapInuse %s -> %s, goroutines %d -> %d\n", mib(first.heapInuse), mib(last.heapInuse), first.goroutines, last.goroutines)
+		if len(samples) >= 4 {
+			st, first, last, idle := samples[0], samples[1], samples[len(samples)-2], samples[len(samples)-1]
+			if st.err == nil && first.err == nil && last.err == nil && idle.err == nil {
+				fmt.Fprintf(out, "under load, first -> last window: heapInuse %s -> %s, goroutines %d -> %d; idle: goroutines %d at the start, %d after\n",
+					mib(first.heapInuse), mib(last.heapInuse), first.goroutines, last.goroutines, st.goroutines, idle.goroutines)
+			}
 		}
 	}
 	return report{errors: all.errors, mismatches: all.mismatches}, nil
-}
-
-// firstLoaded is the reading at the end of the first window (the app under
-// load, warmed up), or the start when there is only one reading.
-func firstLoaded(s []sample) sample {
-	if len(s) > 1 {
-		return s[1]
-	}
-	return s[0]
 }
 
 func printWindow(out io.Writer, name string, w *window) {

@@ -59,7 +59,7 @@ func TestSoakReports(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
-	for _, want := range []string{"0s-500ms", "500ms-1s", "total", "p99", "goroutines", "first window -> end"} {
+	for _, want := range []string{"0s-500ms", "500ms-1s", "total", "p99", "goroutines", "under load, first -> last window"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
