@@ -233,7 +233,7 @@ func TestSCSOutageUnderLoad(t *testing.T) {
 
 	srv.Kill()
 	killed := time.Now()
-	time.Sleep(3 * timeout)
+	time.Sleep(4 * timeout)
 	restarting := time.Now()
 	srv, err = mongotest.StartServer(dir, srv.Addr)
 	if err != nil {
