@@ -1,0 +1,886 @@
+package httpsession_test
+
+// The security suite of issue 4 through the native manager, against the
+// real server, over HTTP with a cookie jar. The manager always stores the
+// SHA-256 of the token and, with EncryptionKeys, seals each value on its
+// own: tokens, the dump test, encryption (rotation, a ciphertext moved
+// between sessions or between keys of one session), hostile cookies and
+// hostile keys through Put, Get, Incr and Remove (and ids and users through
+// RevokeSession, RevokeUser and Sessions) with every command sent checked,
+// and the log test.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/httpsession"
+	"github.com/mongosession/mongosession/internal/mongotest"
+	"github.com/mongosession/mongosession/internal/storetest"
+)
+
+// secCheckIDs checks a sample of session IDs: each 256 bits in unpadded,
+// canonical base64url (43 characters of A-Z a-z 0-9 - _), no two alike,
+// and the bits balanced overall and, for samples of 256 or more, at every
+// one of the 256 positions. The bounds are 8 standard deviations: a
+// generator from crypto/rand never fails them, a stuck bit, a counter or a
+// zeroed half does.
+func secCheckIDs(t *testing.T, what string, ids []string) {
+	t.Helper()
+	if len(ids) == 0 {
+		t.Fatalf("%s: no IDs to check", what)
+	}
+	seen := make(map[string]bool, len(ids))
+	var ones [256]int
+	total := 0
+	for _, id := range ids {
+		if len(id) != 43 {
+			t.Fatalf("%s: ID %q has %d characters; want 43", what, id, len(id))
+		}
+		b, err := base64.RawURLEncoding.Strict().DecodeString(id)
+		if err != nil || len(b) != 32 {
+			t.Fatalf("%s: ID %q is not 32 bytes of canonical unpadded base64url (%v)", what, id, err)
+		}
+		if seen[id] {
+			t.Fatalf("%s: ID %q issued twice in %d", what, id, len(ids))
+		}
+		seen[id] = true
+		for i, c := range b {
+			for j := range 8 {
+				if c>>j&1 == 1 {
+					ones[i*8+j]++
+					total++
+				}
+			}
+		}
+	}
+	n := len(ids)
+	bits := float64(n * 256)
+	if d := math.Abs(float64(total) - bits/2); d > 8*math.Sqrt(bits)/2 {
+		t.Fatalf("%s: %d of %.0f bits set; want about half (off by %.0f)", what, total, bits, d)
+	}
+	if n >= 256 {
+		for p, k := range ones {
+			if d := math.Abs(float64(k) - float64(n)/2); d > 8*math.Sqrt(float64(n))/2 {
+				t.Fatalf("%s: bit %d is set in %d of %d IDs; want about half", what, p, k, n)
+			}
+		}
+	}
+}
+
+// secText is a concurrency-safe sink for log output and error strings.
+type secText struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	errs []error
+}
+
+func (s *secText) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *secText) add(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, err)
+}
+
+func (s *secText) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func (s *secText) all() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]error(nil), s.errs...)
+}
+
+func (s *secText) hasCorrupt() bool {
+	for _, err := range s.all() {
+		if errors.Is(err, mongosession.ErrCorrupt) {
+			return true
+		}
+	}
+	return false
+}
+
+// secStored returns every string and byte string in doc, at any depth:
+// what an attacker holding a dump would try as a cookie.
+// secStored returns every string and byte string in doc, at any depth:
+// what an attacker holding a dump would try as a cookie.
+func secStored(doc bson.Raw) []string {
+	var out []string
+	var walk func(v bson.RawValue)
+	walk = func(v bson.RawValue) {
+		switch v.Type {
+		case bson.TypeString:
+			out = append(out, v.StringValue())
+		case bson.TypeBinary:
+			_, b := v.Binary()
+			out = append(out, string(b))
+		case bson.TypeEmbeddedDocument, bson.TypeArray:
+			vals, _ := bson.Raw(v.Value).Values()
+			for _, x := range vals {
+				walk(x)
+			}
+		}
+	}
+	walk(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: doc})
+	return out
+}
+
+// secIssued is an http.RoundTripper recording the value of every session
+// cookie the server sets.
+type secIssued struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (s *secIssued) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		s.mu.Lock()
+		for _, c := range resp.Cookies() {
+			if c.Name == httpsession.DefaultCookieName && c.Value != "" {
+				s.values = append(s.values, c.Value)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (s *secIssued) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.values...)
+}
+
+// secClient is e.client with its session cookies recorded in issued.
+func secClient(t *testing.T, e *env, issued *secIssued) *http.Client {
+	c := e.client(t)
+	c.Transport = issued
+	return c
+}
+
+// secExpect fails the test unless GET path answers 200 and want.
+func secExpect(t *testing.T, e *env, c *http.Client, path, want string) {
+	t.Helper()
+	if code, body, _ := e.get(t, c, path); code != http.StatusOK || body != want {
+		t.Fatalf("GET %.80s = %d %q; want 200 %q", path, code, body, want)
+	}
+}
+
+// secProbe sends one request with a Cookie header written as given straight
+// to the manager's middleware, and returns the status, the body and the
+// value of any session cookie set.
+func secProbe(e *env, path, cookie string) (int, string, string) {
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	r.Header["Cookie"] = []string{httpsession.DefaultCookieName + "=" + cookie}
+	w := httptest.NewRecorder()
+	e.srv.Config.Handler.ServeHTTP(w, r)
+	tok := ""
+	for _, c := range w.Result().Cookies() {
+		if c.Name == httpsession.DefaultCookieName {
+			tok = c.Value
+		}
+	}
+	return w.Code, w.Body.String(), tok
+}
+
+// secOwnCollection returns the env's collection through a client of the
+// test's own.
+func secOwnCollection(t *testing.T, e *env) *mongo.Collection {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c.Database(mongotest.Database).Collection(e.coll.Name())
+}
+
+func secDump(t *testing.T, coll *mongo.Collection) []bson.Raw {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.Raw
+	for cur.Next(ctx) {
+		docs = append(docs, bytes.Clone(cur.Current))
+	}
+	if err := cur.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return docs
+}
+
+// secSafeField reports whether f is a field name an escaped key may have:
+// not empty, no '.', no NUL, valid UTF-8, not starting with '$' or '_'.
+func secSafeField(f string) bool {
+	return f != "" && !strings.ContainsAny(f, ".\x00") && f[0] != '$' && f[0] != '_' && utf8.ValidString(f)
+}
+
+// secCheckNativeFilter returns why f is not a filter the manager may send:
+// _id and user only as strings, the expiry only as {$gt: date}, a stored
+// value (the compare-and-swap of an encrypted Incr) only under a safe
+// field name and as binary or {$exists: false}; nothing else.
+func secCheckNativeFilter(f bson.Raw) error {
+	elems, err := f.Elements()
+	if err != nil {
+		return err
+	}
+	for _, e := range elems {
+		k, v := e.Key(), e.Value()
+		switch {
+		case k == "_id" || k == "user":
+			if v.Type != bson.TypeString {
+				return fmt.Errorf("%s is BSON %s, not a string: %.100s", k, v.Type, v)
+			}
+		case k == mongosession.DefaultExpiresKey:
+			d, ok := v.DocumentOK()
+			ops, _ := d.Elements()
+			if !ok || len(ops) != 1 || ops[0].Key() != "$gt" || ops[0].Value().Type != bson.TypeDateTime {
+				return fmt.Errorf("expiry condition %.100s; want {$gt: date}", v)
+			}
+		case strings.HasPrefix(k, "session."):
+			if !secSafeField(strings.TrimPrefix(k, "session.")) {
+				return fmt.Errorf("filter path %.100q escapes the session", k)
+			}
+			if v.Type == bson.TypeBinary {
+				continue
+			}
+			d, ok := v.DocumentOK()
+			ops, _ := d.Elements()
+			if !ok || len(ops) != 1 || ops[0].Key() != "$exists" {
+				return fmt.Errorf("condition on %.60q: %.100s; want binary or {$exists: false}", k, v)
+			}
+		default:
+			return fmt.Errorf("unexpected filter field %.100q", k)
+		}
+	}
+	return nil
+}
+
+// secCheckNativeUpdate returns why u is not an update the manager may
+// send: $set, $unset and $inc only, of its own fields or of
+// "session.<safe field>".
+func secCheckNativeUpdate(u bson.Raw) error {
+	ops, err := u.Elements()
+	if err != nil {
+		return err
+	}
+	for _, op := range ops {
+		switch op.Key() {
+		case "$set", "$unset", "$inc":
+		default:
+			return fmt.Errorf("update operator %.100q", op.Key())
+		}
+		paths, _ := op.Value().Document().Elements()
+		for _, p := range paths {
+			switch k := p.Key(); k {
+			case mongosession.DefaultExpiresKey, "seen", "user", "session":
+			default:
+				if rest, ok := strings.CutPrefix(k, "session."); !ok || !secSafeField(rest) {
+					return fmt.Errorf("%s path %.100q escapes the session or holds an operator", op.Key(), k)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// secCheckNativeInsert returns why d is not a session document the
+// manager may insert.
+func secCheckNativeInsert(d bson.Raw) error {
+	elems, err := d.Elements()
+	if err != nil {
+		return err
+	}
+	for _, e := range elems {
+		switch e.Key() {
+		case "_id", "user":
+			if e.Value().Type != bson.TypeString {
+				return fmt.Errorf("inserted %s is BSON %s", e.Key(), e.Value().Type)
+			}
+		case "session":
+			fields, _ := e.Value().Document().Elements()
+			for _, f := range fields {
+				if f.Key() != "%" && !secSafeField(f.Key()) {
+					return fmt.Errorf("inserted session field %.100q", f.Key())
+				}
+			}
+		case mongosession.DefaultExpiresKey, "created", "seen", "ua":
+		default:
+			return fmt.Errorf("inserted field %.100q", e.Key())
+		}
+	}
+	return nil
+}
+
+// secCheckCommands fails the test unless every filter, update and inserted
+// document of cmds is one the manager may send; it returns the _id values
+// filtered on, and how many writes addressed a path inside "session".
+func secCheckCommands(t *testing.T, cmds []command) (ids []string, keyPaths int) {
+	t.Helper()
+	check := func(what string, err error) {
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	filter := func(name string, v bson.RawValue) {
+		f, ok := v.DocumentOK()
+		if !ok {
+			return
+		}
+		check(name+" filter", secCheckNativeFilter(f))
+		if s, ok := f.Lookup("_id").StringValueOK(); ok {
+			ids = append(ids, s)
+		}
+	}
+	update := func(name string, v bson.RawValue) {
+		u, ok := v.DocumentOK()
+		if !ok {
+			return
+		}
+		check(name+" update", secCheckNativeUpdate(u))
+		if strings.Contains(u.String(), `"session.`) {
+			keyPaths++
+		}
+	}
+	for _, c := range cmds {
+		switch c.Name {
+		case "find":
+			filter(c.Name, c.Body.Lookup("filter"))
+		case "findAndModify":
+			filter(c.Name, c.Body.Lookup("query"))
+			update(c.Name, c.Body.Lookup("update"))
+		case "update":
+			vals, _ := c.Body.Lookup("updates").Array().Values()
+			for _, v := range vals {
+				filter(c.Name, v.Document().Lookup("q"))
+				update(c.Name, v.Document().Lookup("u"))
+			}
+		case "delete":
+			vals, _ := c.Body.Lookup("deletes").Array().Values()
+			for _, v := range vals {
+				filter(c.Name, v.Document().Lookup("q"))
+			}
+		case "insert":
+			vals, _ := c.Body.Lookup("documents").Array().Values()
+			for _, v := range vals {
+				check("insert", secCheckNativeInsert(v.Document()))
+			}
+		}
+	}
+	return ids, keyPaths
+}
+
+// secHandler is the manager's middleware around the operations the
+// injection test drives, each key, user and id taken from the query:
+//
+//	/put?k&v /get?k /incr?k /getint?k /remove?k /keys /login?user
+//	/revoke?user&id /revokeuser?user /sessions?user
+func secHandler(m *httpsession.Manager) http.Handler {
+	mux := http.NewServeMux()
+	q := func(r *http.Request, name string) string { return r.URL.Query().Get(name) }
+	mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) {
+		m.Put(r.Context(), q(r, "k"), q(r, "v"))
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, m.GetString(r.Context(), q(r, "k")))
+	})
+	mux.HandleFunc("/incr", func(w http.ResponseWriter, r *http.Request) {
+		n, err := m.Incr(r.Context(), q(r, "k"), 1)
+		if err != nil {
+			http.Error(w, "incr failed", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, n)
+	})
+	mux.HandleFunc("/getint", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, m.GetInt64(r.Context(), q(r, "k")))
+	})
+	mux.HandleFunc("/remove", func(w http.ResponseWriter, r *http.Request) {
+		m.Remove(r.Context(), q(r, "k"))
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, len(m.Keys(r.Context())))
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		m.SetUser(r.Context(), q(r, "user"))
+		if err := m.RenewToken(r.Context()); err != nil {
+			http.Error(w, "renew failed", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/revoke", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.RevokeSession(r.Context(), q(r, "user"), q(r, "id")); err != nil {
+			http.Error(w, "revoke failed", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/revokeuser", func(w http.ResponseWriter, r *http.Request) {
+		n, err := m.RevokeUser(r.Context(), q(r, "user"))
+		if err != nil {
+			http.Error(w, "revoke failed", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, n)
+	})
+	mux.HandleFunc("/sessions", func(w http.ResponseWriter, r *http.Request) {
+		s, err := m.Sessions(r.Context(), q(r, "user"))
+		if err != nil {
+			http.Error(w, "sessions failed", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, len(s))
+	})
+	return m.LoadAndSave(mux)
+}
+
+func TestSecurityTokens(t *testing.T) {
+	// The manager's tokens can only be had from new sessions, each one
+	// insert: 512 of them, enough to check every bit position.
+	const n = 512
+	e := newEnv(t, envConfig{})
+	tokens := make([]string, 0, n)
+	for range n {
+		code, body, tok := secProbe(e, "/put?k=a&v=1", "")
+		if code != http.StatusOK || body != "ok" || tok == "" {
+			t.Fatalf("a new session: %d %q, cookie %q", code, body, tok)
+		}
+		tokens = append(tokens, tok)
+	}
+	secCheckIDs(t, "tokens issued by the manager", tokens)
+	// Each token's session is inserted under its hash, and the inserted
+	// document holds no token.
+	cmds := e.rec.take()
+	stored := map[string]bool{}
+	for _, c := range cmds {
+		if c.Name != "insert" {
+			t.Fatalf("a new session sent %s", c.Name)
+		}
+		vals, _ := c.Body.Lookup("documents").Array().Values()
+		for _, v := range vals {
+			stored[v.Document().Lookup("_id").StringValue()] = true
+		}
+	}
+	for _, tok := range tokens {
+		if !stored[mongosession.HashID(tok)] {
+			t.Fatal("a token's session was not inserted under the token's hash")
+		}
+	}
+	for _, c := range cmds {
+		for _, tok := range tokens {
+			if bytes.Contains(c.Body, []byte(tok)) {
+				t.Fatal("an insert carries a token")
+			}
+		}
+	}
+}
+
+func TestSecurityDump(t *testing.T) {
+	e := newEnv(t, envConfig{keys: [][]byte{encryptionKey(1)}})
+	e.srv.Config.Handler = secHandler(e.m)
+	issued := &secIssued{}
+	plaintexts := []string{"Go-http-client", "superuser"}
+	var victims []*http.Client
+	for i := range 3 {
+		c := secClient(t, e, issued)
+		secret := fmt.Sprintf("alice%d@example.com", i)
+		secExpect(t, e, c, "/put?k=secEmail&v="+url.QueryEscape(secret), "ok")
+		secExpect(t, e, c, "/login?user=user"+strconv.Itoa(i), "ok")
+		secExpect(t, e, c, "/put?k=secRole&v=superuser", "ok")
+		secExpect(t, e, c, "/incr?k=visits", "1")
+		victims = append(victims, c)
+		plaintexts = append(plaintexts, secret)
+	}
+	plaintexts = append(plaintexts, issued.all()...)
+
+	own := secOwnCollection(t, e)
+	docs := secDump(t, own)
+	if len(docs) != len(victims) {
+		t.Fatalf("%d documents; want %d", len(docs), len(victims))
+	}
+	var candidates []string
+	for _, d := range docs {
+		for _, p := range plaintexts {
+			if bytes.Contains(d, []byte(p)) {
+				t.Fatalf("a stored document holds %q in clear", p)
+			}
+		}
+		candidates = append(candidates, secStored(d)...)
+	}
+	if len(candidates) < 5*len(docs) {
+		t.Fatalf("%d candidates from %d documents; want _id, user, ua and each value", len(candidates), len(docs))
+	}
+	e.rec.take()
+	for i, c := range candidates {
+		for _, path := range []string{"/get?k=secEmail", "/sessions?user=user0"} {
+			code, body, tok := secProbe(e, path, c)
+			if code != http.StatusOK || body != map[string]string{"/get?k=secEmail": "", "/sessions?user=user0": "1"}[path] || tok != "" {
+				t.Fatalf("stored value %d as a cookie on %s: %d %q, cookie %q; want 200 and no session", i, path, code, body, tok)
+			}
+		}
+	}
+	if ids, _ := secCheckCommands(t, e.rec.take()); len(ids) < len(docs) {
+		t.Fatalf("%d lookups; want at least one per stored _id", len(ids))
+	}
+	for i, c := range victims {
+		secExpect(t, e, c, "/get?k=secEmail", fmt.Sprintf("alice%d@example.com", i))
+	}
+}
+
+func TestSecurityEncryptionRotation(t *testing.T) {
+	k1, k2 := encryptionKey(1), encryptionKey(2)
+	var oldErrs, newErrs errorsSeen
+	old := newEnv(t, envConfig{keys: [][]byte{k1}, storeOpts: func(o *mongosession.Options) { o.OnError = oldErrs.add }})
+	shared := func(keys [][]byte, sink *errorsSeen) *env {
+		return newEnv(t, envConfig{keys: keys, storeOpts: func(o *mongosession.Options) {
+			o.Collection = old.coll.Name()
+			if sink != nil {
+				o.OnError = sink.add
+			}
+		}})
+	}
+	rotated := shared([][]byte{k2, k1}, nil)
+	newOnly := shared([][]byte{k2}, &newErrs)
+
+	c := old.client(t)
+	secExpect(t, old, c, "/put?k=secEmail&v=written-under-k1", "ok")
+	tok := old.token(c)
+	secExpect(t, rotated, rotated.withCookie(t, tok), "/get?k=secEmail", "written-under-k1") // the old key still decrypts
+	secExpect(t, rotated, rotated.withCookie(t, tok), "/put?k=secEmail&v=written-under-k2", "ok")
+	secExpect(t, newOnly, newOnly.withCookie(t, tok), "/get?k=secEmail", "written-under-k2") // the new write used the new key
+	if newErrs.corrupt() {
+		t.Fatalf("the store with only the new key reported %v", newErrs.all())
+	}
+	secExpect(t, old, old.withCookie(t, tok), "/get?k=secEmail", "") // the retired key alone reads nothing: a fresh session
+	if !oldErrs.corrupt() {
+		t.Fatalf("OnError of the store with only the retired key got %v; want ErrCorrupt", oldErrs.all())
+	}
+}
+
+// errorsSeen collects what OnError receives.
+type errorsSeen struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (s *errorsSeen) add(err error) { s.mu.Lock(); s.errs = append(s.errs, err); s.mu.Unlock() }
+
+func (s *errorsSeen) all() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]error(nil), s.errs...)
+}
+
+func (s *errorsSeen) corrupt() bool {
+	for _, err := range s.all() {
+		if errors.Is(err, mongosession.ErrCorrupt) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSecurityMovedCiphertext(t *testing.T) {
+	ctx := context.Background()
+	var seen errorsSeen
+	e := newEnv(t, envConfig{keys: [][]byte{encryptionKey(1)}, storeOpts: func(o *mongosession.Options) { o.OnError = seen.add }})
+	own := secOwnCollection(t, e)
+	victim, attacker := e.client(t), e.client(t)
+	secExpect(t, e, victim, "/put?k=secEmail&v=victim@example.com", "ok")
+	secExpect(t, e, victim, "/put?k=secRole&v=user", "ok")
+	secExpect(t, e, attacker, "/put?k=secEmail&v=attacker@example.com", "ok")
+	victimID, attackerID := mongosession.HashID(e.token(victim)), mongosession.HashID(e.token(attacker))
+
+	var doc bson.Raw
+	if err := own.FindOne(ctx, bson.D{{Key: "_id", Value: victimID}}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	email := doc.Lookup("session", "secEmail")
+	if email.Type != bson.TypeBinary {
+		t.Fatalf("the stored value is BSON %s, not sealed binary", email.Type)
+	}
+	set := func(id, path string, v bson.RawValue) {
+		t.Helper()
+		res, err := own.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: path, Value: v}}}})
+		if err != nil || res.MatchedCount != 1 {
+			t.Fatalf("rewriting a document: %v, %v", res, err)
+		}
+	}
+
+	// Into another session's document, same key.
+	set(attackerID, "session.secEmail", email)
+	secExpect(t, e, attacker, "/get?k=secEmail", "") // not the victim's data, not a 500: a fresh session
+	if !seen.corrupt() {
+		t.Fatalf("OnError got %v; want ErrCorrupt", seen.all())
+	}
+	secExpect(t, e, victim, "/get?k=secEmail", "victim@example.com")
+	secExpect(t, e, victim, "/get?k=secRole", "user")
+
+	// Into another key of the same session.
+	set(victimID, "session.secRole", email)
+	secExpect(t, e, victim, "/get?k=secRole", "")
+	secExpect(t, e, victim, "/get?k=secEmail", "") // the whole session is refused, not half of it
+	secExpect(t, e, attacker, "/put?k=secEmail&v=again", "ok")
+}
+
+// secHostileKeys is the injection corpus for keys, users and ids. Keys
+// with leading or trailing whitespace have a test of their own,
+// TestSecurityWhitespaceKeys.
+func secHostileKeys() []string {
+	return []string{
+		"$where", "$gt", `{"$gt":""}`, "$set", "$inc", "$", "a.b", "a..b", ".", "session.secEmail", "session",
+		"__proto__", "constructor", "_id", "expires", "user", "\x00", "a\x00b", "\xff\xfe", "valid\xc3\x28",
+		"", "%", "%2E", "a b", "ü.$x", strings.Repeat("k", 10_000) + ".$x",
+	}
+}
+
+func TestSecurityInjection(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys [][]byte
+	}{{"plain", nil}, {"encrypted", [][]byte{encryptionKey(3)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{keys: tc.keys})
+			e.srv.Config.Handler = secHandler(e.m)
+			victim := e.client(t)
+			secExpect(t, e, victim, "/put?k=secEmail&v=victim", "ok")
+			secExpect(t, e, victim, "/put?k="+url.QueryEscape("$where")+"&v=victim-where", "ok")
+			secExpect(t, e, victim, "/login?user=victim", "ok")
+			victimToken := e.token(victim)
+			e.rec.take()
+
+			// Hostile keys through Put, Get and Remove in one session,
+			// through Incr in another.
+			keys := secHostileKeys()
+			putter, counter := e.client(t), e.client(t)
+			for i, k := range keys {
+				secExpect(t, e, putter, "/put?k="+url.QueryEscape(k)+"&v=v"+strconv.Itoa(i), "ok")
+			}
+			for i, k := range keys {
+				secExpect(t, e, putter, "/get?k="+url.QueryEscape(k), "v"+strconv.Itoa(i))
+			}
+			for i, k := range keys {
+				if i%2 == 0 {
+					secExpect(t, e, putter, "/remove?k="+url.QueryEscape(k), "ok")
+				}
+			}
+			for i, k := range keys {
+				want := "v" + strconv.Itoa(i)
+				if i%2 == 0 {
+					want = ""
+				}
+				secExpect(t, e, putter, "/get?k="+url.QueryEscape(k), want)
+			}
+			secExpect(t, e, putter, "/keys", strconv.Itoa(len(keys)/2))
+			for _, want := range []string{"1", "2"} {
+				for _, k := range keys {
+					secExpect(t, e, counter, "/incr?k="+url.QueryEscape(k), want)
+				}
+			}
+			for _, k := range keys {
+				secExpect(t, e, counter, "/getint?k="+url.QueryEscape(k), "2")
+			}
+			// Hostile users and ids through RevokeSession, RevokeUser and
+			// Sessions.
+			for _, k := range keys {
+				secExpect(t, e, counter, "/revoke?user="+url.QueryEscape(k)+"&id="+url.QueryEscape(k), "ok")
+				secExpect(t, e, counter, "/revokeuser?user="+url.QueryEscape(k), "0")
+				secExpect(t, e, counter, "/sessions?user="+url.QueryEscape(k), "0")
+			}
+			// Hostile cookies.
+			cookies := append(storetest.HostileTokens(), mongosession.HashID(victimToken), victimToken[:42]+"$",
+				victimToken[:42]+".", strings.Repeat("A", 43), strings.Repeat("-", 43))
+			for i, ck := range cookies {
+				for _, path := range []string{"/get?k=secEmail", "/put?k=secEmail&v=mine"} {
+					code, body, tok := secProbe(e, path, ck)
+					want := map[bool]string{true: "", false: "ok"}[strings.HasPrefix(path, "/get")]
+					if adopted := ck != "" && tok == ck; code != http.StatusOK || body != want || adopted {
+						t.Fatalf("hostile cookie %d (%.40q) on %s: %d %q, cookie %.50q; want 200 %q and a fresh session", i, ck, path, code, body, tok, want)
+					}
+				}
+			}
+
+			ids, keyPaths := secCheckCommands(t, e.rec.take())
+			if keyPaths < len(keys) {
+				t.Fatalf("only %d writes addressed a stored key: the per-key paths were not exercised", keyPaths)
+			}
+			probed := map[string]bool{}
+			for _, ck := range cookies {
+				probed[mongosession.HashID(ck)] = true
+			}
+			for _, k := range keys {
+				probed[k] = true
+			}
+			reached := 0
+			for _, id := range ids {
+				if probed[id] {
+					reached++
+				}
+			}
+			if reached < 3 {
+				t.Fatalf("only %d hostile cookies or ids reached the database: the filter check proves little", reached)
+			}
+			secExpect(t, e, victim, "/get?k=secEmail", "victim")
+			secExpect(t, e, victim, "/get?k="+url.QueryEscape("$where"), "victim-where")
+			secExpect(t, e, victim, "/keys", "2")
+			secExpect(t, e, victim, "/sessions?user=victim", "1")
+			if e.token(victim) != victimToken {
+				t.Fatal("the victim's token changed")
+			}
+		})
+	}
+}
+
+// TestSecurityWhitespaceKeys: a key is an untrusted string; one with
+// leading or trailing whitespace must work through Put, Incr and Remove
+// on a stored session like any other, never a 500. FerretDB 1.x (a
+// supported server, and the test server) refuses an update path whose
+// component starts or ends with Unicode whitespace ("The update path
+// 'session. ' contains an empty field name"), so the field name the
+// manager stores such a key under must not start or end with whitespace.
+func TestSecurityWhitespaceKeys(t *testing.T) {
+	e := newEnv(t, envConfig{configure: func(m *httpsession.Manager) {
+		m.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+			t.Errorf("ErrorFunc: %v", err)
+			http.Error(w, "session error", http.StatusInternalServerError)
+		}
+	}})
+	e.srv.Config.Handler = secHandler(e.m)
+	for _, k := range []string{" ", "a ", " a", "\t", "\u00a0", "\u2003", "\u3000x"} {
+		c := e.client(t)
+		q := url.QueryEscape(k)
+		for _, step := range []struct{ path, want string }{
+			{"/put?k=first&v=1", "ok"}, // the session is stored: what follows are per-key updates
+			{"/put?k=" + q + "&v=v", "ok"},
+			{"/get?k=" + q, "v"},
+			{"/remove?k=" + q, "ok"},
+			{"/incr?k=" + q, "1"},
+			{"/incr?k=" + q, "2"},
+		} {
+			if code, body, _ := e.get(t, c, step.path); code != http.StatusOK || body != step.want {
+				t.Errorf("key %q: GET %s = %d %q; want 200 %q", k, step.path, code, body, step.want)
+				break
+			}
+		}
+	}
+}
+
+func TestSecurityTokensNeverLogged(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys [][]byte
+	}{{"plain", nil}, {"encrypted", [][]byte{encryptionKey(5)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var logs, onError secText
+			e := newEnv(t, envConfig{
+				keys: tc.keys,
+				storeOpts: func(o *mongosession.Options) {
+					o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+					o.OnError = onError.add
+				},
+				configure: func(m *httpsession.Manager) { m.ErrorFunc = nil }, // the default logs
+			})
+			e.srv.Config.Handler = secHandler(e.m)
+			own := secOwnCollection(t, e)
+			issued := &secIssued{}
+			user, other := secClient(t, e, issued), secClient(t, e, issued)
+
+			// Login, changes, counters, logout, login again.
+			for _, path := range []string{"/put?k=cart&v=apple", "/login?user=ann", "/incr?k=n", "/put?k=cart&v=pear",
+				"/revoke?user=ann&id=nope", "/sessions?user=ann", "/revokeuser?user=ann", "/put?k=cart&v=fig", "/login?user=ann"} {
+				if code, body, _ := e.get(t, user, path); code != http.StatusOK {
+					t.Fatalf("GET %s: %d %s", path, code, body)
+				}
+			}
+			// Documents the manager cannot read: not a document, and (with
+			// keys) a value sealed for another key.
+			secExpect(t, e, other, "/put?k=a&v=1", "ok")
+			if _, err := own.UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(e.token(other))}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not a document"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			secExpect(t, e, other, "/get?k=a", "")
+			secExpect(t, e, other, "/put?k=a&v=1", "ok")
+			secExpect(t, e, other, "/put?k=b&v=2", "ok")
+			if tc.keys != nil {
+				var doc bson.Raw
+				if err := own.FindOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(e.token(other))}}).Decode(&doc); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := own.UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(e.token(other))}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "session.b", Value: doc.Lookup("session", "a")}}}}); err != nil {
+					t.Fatal(err)
+				}
+				secExpect(t, e, other, "/get?k=a", "")
+			}
+			// Hostile cookies and keys, then the store goes away mid-run.
+			for _, ck := range []string{"$where", strings.Repeat("A", 43), mongosession.HashID(e.token(user))} {
+				secProbe(e, "/get?k=a", ck)
+			}
+			secExpect(t, e, user, "/put?k="+url.QueryEscape("$where")+"&v=x", "ok")
+			if err := e.store.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range []string{"/get?k=cart", "/incr?k=n"} {
+				if code, _, _ := e.get(t, user, path); code != http.StatusInternalServerError {
+					t.Fatalf("GET %s with the store closed: %d; want 500", path, code)
+				}
+			}
+
+			tokens := issued.all()
+			if len(tokens) < 5 || !strings.Contains(logs.String(), "closed") || len(onError.all()) == 0 {
+				t.Fatalf("the scenario produced too little to check: %d tokens, OnError %v, log %q", len(tokens), onError.all(), logs.String())
+			}
+			for _, err := range onError.all() {
+				if !errors.Is(err, mongosession.ErrCorrupt) {
+					t.Errorf("OnError got %v; want only ErrCorrupt reports", err)
+				}
+			}
+			texts := []string{logs.String()}
+			for _, err := range onError.all() {
+				texts = append(texts, err.Error())
+			}
+			for _, text := range texts {
+				for _, tok := range tokens {
+					if strings.Contains(text, tok) {
+						t.Errorf("a token appears in:\n%s", text)
+					}
+				}
+			}
+		})
+	}
+}
