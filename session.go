@@ -227,6 +227,8 @@ func (s *Store) DeleteCtx(ctx context.Context, token string) error {
 
 // Count returns the number of sessions that have not expired. Expired
 // documents the TTL monitor or reaper has not removed yet are not counted.
+// Documents whose expiry is a future date are counted even when the store
+// cannot read them (ErrCorrupt), which Iter and All skip.
 func (s *Store) Count(ctx context.Context) (int64, error) {
 	if err := s.begin(); err != nil {
 		return 0, err
