@@ -25,24 +25,31 @@ const MaxDocumentSize = 16 * 1024 * 1024
 // through OnError). The error is for system failures: ErrClosed, or the
 // server failing or out of reach (ErrUnavailable). One find by _id.
 func (s *Store) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
+	rec, found, err := s.FindRecord(ctx, token)
+	return rec.Data, found, err
+}
+
+// FindRecord is FindCtx returning the session's stored _id and expiry with
+// its data, for faces that decide whether a write is needed.
+func (s *Store) FindRecord(ctx context.Context, token string) (rec Record, found bool, err error) {
 	id, ok := s.StoredID(token)
 	if !ok {
-		return nil, false, nil
+		return Record{}, false, nil
 	}
 	if err := s.begin(); err != nil {
-		return nil, false, err
+		return Record{}, false, err
 	}
 	defer s.end()
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 
-	b, found, err = s.find(octx, id)
+	rec, found, err = s.find(octx, id)
 	if err == nil && !found && s.cfg.MigratePlainIDs {
 		// The session may still be stored under its plain token from
 		// before HashIDs was turned on.
-		b, found, err = s.find(octx, token)
+		rec, found, err = s.find(octx, token)
 	}
-	return b, found, s.wrapErr(ctx, "find", err)
+	return rec, found, s.wrapErr(ctx, "find", err)
 }
 
 var findOpts = options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: DefaultExpiresKey, Value: 1}})
@@ -55,23 +62,23 @@ func (s *Store) findOptions() *options.FindOneOptionsBuilder {
 }
 
 // find loads and opens the document stored under id.
-func (s *Store) find(ctx context.Context, id string) ([]byte, bool, error) {
+func (s *Store) find(ctx context.Context, id string) (Record, bool, error) {
 	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, s.findOptions()).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, false, nil
+		return Record{}, false, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return Record{}, false, err
 	}
 	data, expires, err := s.decode(id, raw)
 	if err != nil {
 		s.report("reading a session", err)
-		return nil, false, nil
+		return Record{}, false, nil
 	}
 	if !expires.After(time.Now()) {
-		return nil, false, nil
+		return Record{}, false, nil
 	}
-	return data, true, nil
+	return Record{ID: id, Data: data, Expires: expires}, true, nil
 }
 
 // decode reads and opens the session data and expiry of a stored document.

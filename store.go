@@ -188,6 +188,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Closed reports whether Close has been called: every operation then
+// returns ErrClosed.
+func (s *Store) Closed() bool { return s.isClosed() }
+
 func (s *Store) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

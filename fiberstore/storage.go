@@ -30,6 +30,8 @@ package fiberstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"sync"
 	"time"
 
 	"github.com/mongosession/mongosession"
@@ -42,19 +44,85 @@ import (
 var NoExpiry = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
 
 // Storage is fiber v3's fiber.Storage on a *mongosession.Store. It is safe
-// for concurrent use, holds no state of its own and starts no goroutine.
-// Every method without a context bounds its call by the store's Timeout
-// (Options.Timeout, default 5 s); so do the WithContext forms when ctx has
-// no deadline (a fiber.Ctx has none).
+// for concurrent use and starts no goroutine. Every method without a
+// context bounds its call by the store's Timeout (Options.Timeout, default
+// 5 s); so do the WithContext forms when ctx has no deadline (a fiber.Ctx
+// has none).
+//
+// # Unchanged values are not rewritten
+//
+// fiber's session middleware saves every session after every request, to
+// slide its idle timeout, so a read-only request would cost a find and an
+// update. Storage remembers, for the keys this process has recently read
+// or written (at most MaxRemembered), a digest of the value and the expiry
+// stored with it, and a Set of the same value whose new expiry is less than
+// a tenth of its lifetime later than the stored one sends nothing: a
+// read-only request costs one find, and the idle deadline slides in steps
+// of a tenth of the timeout. A Set of a changed value, or one that would
+// move the expiry further, writes as usual.
 type Storage struct {
 	store *mongosession.Store
+
+	mu   sync.Mutex
+	seen map[string]seenValue
 }
+
+// seenValue is what this process last read or wrote under a key.
+type seenValue struct {
+	sum     [sha256.Size]byte
+	expires time.Time
+}
+
+// MaxRemembered bounds how many keys a Storage remembers to skip
+// unchanged writes (about 100 bytes each); past it, the oldest-looking tenth
+// is forgotten and those keys' next unchanged Set writes again.
+const MaxRemembered = 10000
 
 // New returns a Storage on store. The Storage owns store from then on:
 // Storage.Close closes it. A nil store gives a Storage whose every method
 // returns mongosession.ErrClosed.
 func New(store *mongosession.Store) *Storage {
-	return &Storage{store: store}
+	return &Storage{store: store, seen: make(map[string]seenValue)}
+}
+
+// remember records that val is stored under key until expires.
+func (s *Storage) remember(key string, val []byte, expires time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.seen) >= MaxRemembered {
+		// Forget a tenth, in map order: cheap, and the cost of forgetting
+		// is one write that could have been skipped.
+		n := MaxRemembered / 10
+		for k := range s.seen {
+			delete(s.seen, k)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	s.seen[key] = seenValue{sum: sha256.Sum256(val), expires: expires}
+}
+
+func (s *Storage) forget(key string) {
+	s.mu.Lock()
+	delete(s.seen, key)
+	s.mu.Unlock()
+}
+
+// unchanged reports whether val is what is stored under key, as far as this
+// process knows, with an expiry less than a tenth of the lifetime before
+// the one requested.
+func (s *Storage) unchanged(key string, val []byte, expires time.Time, lifetime time.Duration) bool {
+	s.mu.Lock()
+	prev, ok := s.seen[key]
+	s.mu.Unlock()
+	if !ok || !prev.expires.After(time.Now()) || prev.sum != sha256.Sum256(val) {
+		return false
+	}
+	if lifetime == 0 {
+		return prev.expires.Equal(expires)
+	}
+	return expires.Sub(prev.expires) < lifetime/10
 }
 
 // Store returns the underlying store, for Count, Iter and administration.
@@ -71,10 +139,15 @@ func (s *Storage) GetWithContext(ctx context.Context, key string) ([]byte, error
 	if s == nil || s.store == nil {
 		return nil, mongosession.ErrClosed
 	}
-	b, found, err := s.store.FindCtx(ctx, key)
+	rec, found, err := s.store.FindRecord(ctx, key)
 	if err != nil || !found {
+		if err == nil {
+			s.forget(key)
+		}
 		return nil, err
 	}
+	b := rec.Data
+	s.remember(key, b, rec.Expires)
 	if b == nil {
 		// Found means found: never answer nil, nil for a stored value.
 		b = []byte{}
@@ -109,7 +182,18 @@ func (s *Storage) SetWithContext(ctx context.Context, key string, val []byte, ex
 	if exp > 0 {
 		expires = time.Now().Add(exp)
 	}
-	return s.store.CommitCtx(ctx, key, val, expires)
+	if s.unchanged(key, val, expires, exp) {
+		if s.store.Closed() {
+			return mongosession.ErrClosed
+		}
+		return nil
+	}
+	if err := s.store.CommitCtx(ctx, key, val, expires); err != nil {
+		s.forget(key)
+		return err
+	}
+	s.remember(key, val, expires)
+	return nil
 }
 
 // Set is SetWithContext with a background context.
@@ -123,6 +207,7 @@ func (s *Storage) DeleteWithContext(ctx context.Context, key string) error {
 	if s == nil || s.store == nil {
 		return mongosession.ErrClosed
 	}
+	s.forget(key)
 	return s.store.DeleteCtx(ctx, key)
 }
 
@@ -138,6 +223,9 @@ func (s *Storage) ResetWithContext(ctx context.Context) error {
 	if s == nil || s.store == nil {
 		return mongosession.ErrClosed
 	}
+	s.mu.Lock()
+	clear(s.seen)
+	s.mu.Unlock()
 	return s.store.Clear(ctx)
 }
 

@@ -1,0 +1,128 @@
+package fiberstore_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/fiberstore"
+	"github.com/mongosession/mongosession/internal/mongotest"
+)
+
+// wire counts the commands a client sends, handshakes and heartbeats
+// aside.
+type wire struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (w *wire) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		switch e.CommandName {
+		case "hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo":
+			return
+		}
+		w.mu.Lock()
+		w.names = append(w.names, e.CommandName)
+		w.mu.Unlock()
+	}}
+}
+
+func (w *wire) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.names
+	w.names = nil
+	return n
+}
+
+func monitoredStorage(t *testing.T, coll string) (*fiberstore.Storage, *wire) {
+	t.Helper()
+	w := &wire{}
+	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(w.monitor()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return fiberstore.New(newStore(t, mongosession.Options{Client: client, Collection: coll})), w
+}
+
+func TestReadOnlyRequestIsOneCommand(t *testing.T) {
+	storage, w := monitoredStorage(t, mongotest.Collection(t))
+	app, _ := newApp(t, storage, time.Hour)
+	b := newBrowser(t, app)
+	b.expect("/", "1")
+	w.take()
+	for i := 0; i < 3; i++ {
+		if code, _ := b.get("/id"); code != http.StatusOK {
+			t.Fatalf("GET /id: %d", code)
+		}
+		if got := w.take(); len(got) != 1 || got[0] != "find" {
+			t.Fatalf("read-only request %d sent %v; want [find]: fiber saves every session, and an unchanged one must not be rewritten", i, got)
+		}
+	}
+	b.expect("/", "2")
+	if got := w.take(); len(got) != 2 || got[0] != "find" || got[1] != "update" {
+		t.Fatalf("changing request sent %v; want [find update]", got)
+	}
+}
+
+func TestUnchangedSetSlidesExpiryInSteps(t *testing.T) {
+	storage, w := monitoredStorage(t, mongotest.Collection(t))
+	val := []byte("same bytes")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(storage.Set("k", val, time.Hour))
+	w.take()
+	must(storage.Set("k", val, time.Hour)) // expiry moves by microseconds
+	if got := w.take(); len(got) != 0 {
+		t.Fatalf("unchanged Set within the window sent %v; want nothing", got)
+	}
+	must(storage.Set("k", val, 2*time.Hour)) // expiry moves by an hour: more than a tenth
+	if got := w.take(); len(got) != 1 || got[0] != "update" {
+		t.Fatalf("Set moving the expiry by more than a tenth sent %v; want [update]", got)
+	}
+	must(storage.Set("k", []byte("changed"), 2*time.Hour))
+	if got := w.take(); len(got) != 1 {
+		t.Fatalf("changed Set sent %v; want one update", got)
+	}
+	got, err := storage.Get("k")
+	if err != nil || string(got) != "changed" {
+		t.Fatalf("Get = %q, %v", got, err)
+	}
+}
+
+// TestUnchangedSetNeverRevives: another instance deletes a session (a
+// logout) while this one serves a read-only request of it; the unchanged
+// save must not bring the session back.
+func TestUnchangedSetNeverRevives(t *testing.T) {
+	coll := mongotest.Collection(t)
+	a, _ := monitoredStorage(t, coll)
+	b, _ := monitoredStorage(t, coll)
+	if err := a.Set("sess", []byte("logged in"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get("sess"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete("sess"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Set("sess", []byte("logged in"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get("sess"); err != nil || got != nil {
+		t.Fatalf("a session deleted elsewhere came back: %q, %v", got, err)
+	}
+}
