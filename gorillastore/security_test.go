@@ -559,15 +559,13 @@ func TestSecurityDump(t *testing.T) {
 		// The stored value as a cookie, to the signed and the bare app;
 		// and signed with the app's own keys, as an attacker holding both
 		// the dump and the securecookie keys would.
-		probes := []struct {
+		type probe struct {
 			what, cookie string
 			h            http.Handler
-		}{{"as it is, to the signed app", c, signedApp}, {"as it is, to the bare app", c, bareApp}}
+		}
+		probes := []probe{{"as it is, to the signed app", c, signedApp}, {"as it is, to the bare app", c, bareApp}}
 		if forged, err := securecookie.EncodeMulti(cookieName, c, signed.Codecs...); err == nil {
-			probes = append(probes, struct {
-				what, cookie string
-				h            http.Handler
-			}{"signed with the app's keys", forged, signedApp})
+			probes = append(probes, probe{"signed with the app's keys", forged, signedApp})
 		} else if i == 0 {
 			t.Fatalf("cannot sign the stored _id with the app's keys: %v", err)
 		}
