@@ -2,6 +2,7 @@ package httpsession
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -23,8 +24,11 @@ import (
 // The escaping:
 //
 //   - every byte of the key that is not part of a printable, valid UTF-8
-//     character, and every '%', '.' and '$', becomes %XX (two upper-case hex
-//     digits), so the field never holds '.', '$', NUL or invalid UTF-8;
+//     character, every Unicode space (FerretDB trims spaces around the
+//     parts of a dotted update path, so "session. " would become an empty
+//     name), and every '%', '.' and '$', becomes %XX (two upper-case hex
+//     digits), so the field never holds '.', '$', a space, NUL or invalid
+//     UTF-8;
 //   - a leading '_' becomes %5F, so "__proto__" is stored as "%5F_proto__";
 //   - the empty key is stored as the single character "%", which no other
 //     key can produce (every other '%' is followed by two hex digits).
@@ -50,6 +54,7 @@ func encodeKey(key string) string {
 		r, size := utf8.DecodeRuneInString(key[i:])
 		escape := r == utf8.RuneError && size <= 1 || // invalid UTF-8
 			r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || // control characters, NUL
+			unicode.IsSpace(r) || // servers may trim spaces around path parts
 			r == '%' || r == '.' || r == '$' ||
 			(i == 0 && r == '_')
 		if !escape {
