@@ -12,18 +12,14 @@ package httpsession_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -34,152 +30,12 @@ import (
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
 	"github.com/mongosession/mongosession/internal/mongotest"
+	"github.com/mongosession/mongosession/internal/securitytest"
 	"github.com/mongosession/mongosession/internal/storetest"
 )
 
-// secCheckIDs checks a sample of session IDs: each 256 bits in unpadded,
-// canonical base64url (43 characters of A-Z a-z 0-9 - _), no two alike,
-// and the bits balanced overall and, for samples of 256 or more, at every
-// one of the 256 positions. The bounds are 8 standard deviations: a
-// generator from crypto/rand never fails them, a stuck bit, a counter or a
-// zeroed half does.
-func secCheckIDs(t *testing.T, what string, ids []string) {
-	t.Helper()
-	if len(ids) == 0 {
-		t.Fatalf("%s: no IDs to check", what)
-	}
-	seen := make(map[string]bool, len(ids))
-	var ones [256]int
-	total := 0
-	for _, id := range ids {
-		if len(id) != 43 {
-			t.Fatalf("%s: ID %q has %d characters; want 43", what, id, len(id))
-		}
-		b, err := base64.RawURLEncoding.Strict().DecodeString(id)
-		if err != nil || len(b) != 32 {
-			t.Fatalf("%s: ID %q is not 32 bytes of canonical unpadded base64url (%v)", what, id, err)
-		}
-		if seen[id] {
-			t.Fatalf("%s: ID %q issued twice in %d", what, id, len(ids))
-		}
-		seen[id] = true
-		for i, c := range b {
-			for j := range 8 {
-				if c>>j&1 == 1 {
-					ones[i*8+j]++
-					total++
-				}
-			}
-		}
-	}
-	n := len(ids)
-	bits := float64(n * 256)
-	if d := math.Abs(float64(total) - bits/2); d > 8*math.Sqrt(bits)/2 {
-		t.Fatalf("%s: %d of %.0f bits set; want about half (off by %.0f)", what, total, bits, d)
-	}
-	if n >= 256 {
-		for p, k := range ones {
-			if d := math.Abs(float64(k) - float64(n)/2); d > 8*math.Sqrt(float64(n))/2 {
-				t.Fatalf("%s: bit %d is set in %d of %d IDs; want about half", what, p, k, n)
-			}
-		}
-	}
-}
-
-// secText is a concurrency-safe sink for log output and error strings.
-type secText struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	errs []error
-}
-
-func (s *secText) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *secText) add(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.errs = append(s.errs, err)
-}
-
-func (s *secText) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-func (s *secText) all() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.errs...)
-}
-
-func (s *secText) hasCorrupt() bool {
-	for _, err := range s.all() {
-		if errors.Is(err, mongosession.ErrCorrupt) {
-			return true
-		}
-	}
-	return false
-}
-
-// secStored returns every string and byte string in doc, at any depth:
-// what an attacker holding a dump would try as a cookie.
-// secStored returns every string and byte string in doc, at any depth:
-// what an attacker holding a dump would try as a cookie.
-func secStored(doc bson.Raw) []string {
-	var out []string
-	var walk func(v bson.RawValue)
-	walk = func(v bson.RawValue) {
-		switch v.Type {
-		case bson.TypeString:
-			out = append(out, v.StringValue())
-		case bson.TypeBinary:
-			_, b := v.Binary()
-			out = append(out, string(b))
-		case bson.TypeEmbeddedDocument, bson.TypeArray:
-			vals, _ := bson.Raw(v.Value).Values()
-			for _, x := range vals {
-				walk(x)
-			}
-		}
-	}
-	walk(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: doc})
-	return out
-}
-
-// secIssued is an http.RoundTripper recording the value of every session
-// cookie the server sets.
-type secIssued struct {
-	mu     sync.Mutex
-	values []string
-}
-
-func (s *secIssued) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err == nil {
-		s.mu.Lock()
-		for _, c := range resp.Cookies() {
-			if c.Name == httpsession.DefaultCookieName && c.Value != "" {
-				s.values = append(s.values, c.Value)
-			}
-		}
-		s.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (s *secIssued) all() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.values...)
-}
-
 // secClient is e.client with its session cookies recorded in issued.
-func secClient(t *testing.T, e *env, issued *secIssued) *http.Client {
+func secClient(t *testing.T, e *env, issued *securitytest.Issued) *http.Client {
 	c := e.client(t)
 	c.Transport = issued
 	return c
@@ -197,17 +53,7 @@ func secExpect(t *testing.T, e *env, c *http.Client, path, want string) {
 // to the manager's middleware, and returns the status, the body and the
 // value of any session cookie set.
 func secProbe(e *env, path, cookie string) (int, string, string) {
-	r := httptest.NewRequest(http.MethodGet, path, nil)
-	r.Header["Cookie"] = []string{httpsession.DefaultCookieName + "=" + cookie}
-	w := httptest.NewRecorder()
-	e.srv.Config.Handler.ServeHTTP(w, r)
-	tok := ""
-	for _, c := range w.Result().Cookies() {
-		if c.Name == httpsession.DefaultCookieName {
-			tok = c.Value
-		}
-	}
-	return w.Code, w.Body.String(), tok
+	return securitytest.Probe(e.srv.Config.Handler, httpsession.DefaultCookieName, path, cookie)
 }
 
 // secOwnCollection returns the env's collection through a client of the
@@ -220,23 +66,6 @@ func secOwnCollection(t *testing.T, e *env) *mongo.Collection {
 	}
 	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
 	return c.Database(mongotest.Database).Collection(e.coll.Name())
-}
-
-func secDump(t *testing.T, coll *mongo.Collection) []bson.Raw {
-	t.Helper()
-	ctx := context.Background()
-	cur, err := coll.Find(ctx, bson.D{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var docs []bson.Raw
-	for cur.Next(ctx) {
-		docs = append(docs, bytes.Clone(cur.Current))
-	}
-	if err := cur.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return docs
 }
 
 // secSafeField reports whether f is a field name an escaped key may have:
@@ -480,7 +309,7 @@ func TestSecurityTokens(t *testing.T) {
 		}
 		tokens = append(tokens, tok)
 	}
-	secCheckIDs(t, "tokens issued by the manager", tokens)
+	securitytest.CheckIDs(t, "tokens issued by the manager", tokens)
 	// Each token's session is inserted under its hash, and the inserted
 	// document holds no token.
 	cmds := e.rec.take()
@@ -511,7 +340,7 @@ func TestSecurityTokens(t *testing.T) {
 func TestSecurityDump(t *testing.T) {
 	e := newEnv(t, envConfig{keys: [][]byte{encryptionKey(1)}})
 	e.srv.Config.Handler = secHandler(e.m)
-	issued := &secIssued{}
+	issued := &securitytest.Issued{Name: httpsession.DefaultCookieName}
 	plaintexts := []string{"Go-http-client", "superuser"}
 	var victims []*http.Client
 	for i := range 3 {
@@ -524,10 +353,10 @@ func TestSecurityDump(t *testing.T) {
 		victims = append(victims, c)
 		plaintexts = append(plaintexts, secret)
 	}
-	plaintexts = append(plaintexts, issued.all()...)
+	plaintexts = append(plaintexts, issued.All()...)
 
 	own := secOwnCollection(t, e)
-	docs := secDump(t, own)
+	docs := securitytest.Dump(t, own)
 	if len(docs) != len(victims) {
 		t.Fatalf("%d documents; want %d", len(docs), len(victims))
 	}
@@ -538,7 +367,7 @@ func TestSecurityDump(t *testing.T) {
 				t.Fatalf("a stored document holds %q in clear", p)
 			}
 		}
-		candidates = append(candidates, secStored(d)...)
+		candidates = append(candidates, securitytest.Stored(d)...)
 	}
 	if len(candidates) < 5*len(docs) {
 		t.Fatalf("%d candidates from %d documents; want _id, user, ua and each value", len(candidates), len(docs))
@@ -562,13 +391,13 @@ func TestSecurityDump(t *testing.T) {
 
 func TestSecurityEncryptionRotation(t *testing.T) {
 	k1, k2 := encryptionKey(1), encryptionKey(2)
-	var oldErrs, newErrs errorsSeen
-	old := newEnv(t, envConfig{keys: [][]byte{k1}, storeOpts: func(o *mongosession.Options) { o.OnError = oldErrs.add }})
-	shared := func(keys [][]byte, sink *errorsSeen) *env {
+	var oldErrs, newErrs securitytest.Text
+	old := newEnv(t, envConfig{keys: [][]byte{k1}, storeOpts: func(o *mongosession.Options) { o.OnError = oldErrs.Add }})
+	shared := func(keys [][]byte, sink *securitytest.Text) *env {
 		return newEnv(t, envConfig{keys: keys, storeOpts: func(o *mongosession.Options) {
 			o.Collection = old.coll.Name()
 			if sink != nil {
-				o.OnError = sink.add
+				o.OnError = sink.Add
 			}
 		}})
 	}
@@ -581,42 +410,19 @@ func TestSecurityEncryptionRotation(t *testing.T) {
 	secExpect(t, rotated, rotated.withCookie(t, tok), "/get?k=secEmail", "written-under-k1") // the old key still decrypts
 	secExpect(t, rotated, rotated.withCookie(t, tok), "/put?k=secEmail&v=written-under-k2", "ok")
 	secExpect(t, newOnly, newOnly.withCookie(t, tok), "/get?k=secEmail", "written-under-k2") // the new write used the new key
-	if newErrs.corrupt() {
-		t.Fatalf("the store with only the new key reported %v", newErrs.all())
+	if newErrs.HasCorrupt() {
+		t.Fatalf("the store with only the new key reported %v", newErrs.All())
 	}
 	secExpect(t, old, old.withCookie(t, tok), "/get?k=secEmail", "") // the retired key alone reads nothing: a fresh session
-	if !oldErrs.corrupt() {
-		t.Fatalf("OnError of the store with only the retired key got %v; want ErrCorrupt", oldErrs.all())
+	if !oldErrs.HasCorrupt() {
+		t.Fatalf("OnError of the store with only the retired key got %v; want ErrCorrupt", oldErrs.All())
 	}
-}
-
-// errorsSeen collects what OnError receives.
-type errorsSeen struct {
-	mu   sync.Mutex
-	errs []error
-}
-
-func (s *errorsSeen) add(err error) { s.mu.Lock(); s.errs = append(s.errs, err); s.mu.Unlock() }
-
-func (s *errorsSeen) all() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.errs...)
-}
-
-func (s *errorsSeen) corrupt() bool {
-	for _, err := range s.all() {
-		if errors.Is(err, mongosession.ErrCorrupt) {
-			return true
-		}
-	}
-	return false
 }
 
 func TestSecurityMovedCiphertext(t *testing.T) {
 	ctx := context.Background()
-	var seen errorsSeen
-	e := newEnv(t, envConfig{keys: [][]byte{encryptionKey(1)}, storeOpts: func(o *mongosession.Options) { o.OnError = seen.add }})
+	var seen securitytest.Text
+	e := newEnv(t, envConfig{keys: [][]byte{encryptionKey(1)}, storeOpts: func(o *mongosession.Options) { o.OnError = seen.Add }})
 	own := secOwnCollection(t, e)
 	victim, attacker := e.client(t), e.client(t)
 	secExpect(t, e, victim, "/put?k=secEmail&v=victim@example.com", "ok")
@@ -643,8 +449,8 @@ func TestSecurityMovedCiphertext(t *testing.T) {
 	// Into another session's document, same key.
 	set(attackerID, "session.secEmail", email)
 	secExpect(t, e, attacker, "/get?k=secEmail", "") // not the victim's data, not a 500: a fresh session
-	if !seen.corrupt() {
-		t.Fatalf("OnError got %v; want ErrCorrupt", seen.all())
+	if !seen.HasCorrupt() {
+		t.Fatalf("OnError got %v; want ErrCorrupt", seen.All())
 	}
 	secExpect(t, e, victim, "/get?k=secEmail", "victim@example.com")
 	secExpect(t, e, victim, "/get?k=secRole", "user")
@@ -805,18 +611,18 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 	}{{"plain", nil}, {"encrypted", [][]byte{encryptionKey(5)}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			var logs, onError secText
+			var logs, onError securitytest.Text
 			e := newEnv(t, envConfig{
 				keys: tc.keys,
 				storeOpts: func(o *mongosession.Options) {
 					o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-					o.OnError = onError.add
+					o.OnError = onError.Add
 				},
 				configure: func(m *httpsession.Manager) { m.ErrorFunc = nil }, // the default logs
 			})
 			e.srv.Config.Handler = secHandler(e.m)
 			own := secOwnCollection(t, e)
-			issued := &secIssued{}
+			issued := &securitytest.Issued{Name: httpsession.DefaultCookieName}
 			user, other := secClient(t, e, issued), secClient(t, e, issued)
 
 			// Login, changes, counters, logout, login again.
@@ -861,17 +667,17 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 				}
 			}
 
-			tokens := issued.all()
-			if len(tokens) < 5 || !strings.Contains(logs.String(), "closed") || len(onError.all()) == 0 {
-				t.Fatalf("the scenario produced too little to check: %d tokens, OnError %v, log %q", len(tokens), onError.all(), logs.String())
+			tokens := issued.All()
+			if len(tokens) < 5 || !strings.Contains(logs.String(), "closed") || len(onError.All()) == 0 {
+				t.Fatalf("the scenario produced too little to check: %d tokens, OnError %v, log %q", len(tokens), onError.All(), logs.String())
 			}
-			for _, err := range onError.all() {
+			for _, err := range onError.All() {
 				if !errors.Is(err, mongosession.ErrCorrupt) {
 					t.Errorf("OnError got %v; want only ErrCorrupt reports", err)
 				}
 			}
 			texts := []string{logs.String()}
-			for _, err := range onError.all() {
+			for _, err := range onError.All() {
 				texts = append(texts, err.Error())
 			}
 			for _, text := range texts {
