@@ -12,7 +12,6 @@ package ginstore_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,167 +26,58 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/securecookie"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/ginstore"
-	"github.com/mongosession/mongosession/internal/mongotest"
+	"github.com/mongosession/mongosession/internal/securitytest"
 	"github.com/mongosession/mongosession/internal/storetest"
 )
 
-// ginSecText is a concurrency-safe sink for log output and errors.
-type ginSecText struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	errs []error
-}
-
-func (s *ginSecText) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *ginSecText) add(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.errs = append(s.errs, err)
-}
-
-func (s *ginSecText) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-func (s *ginSecText) all() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.errs...)
-}
-
-func (s *ginSecText) hasCorrupt() bool {
-	for _, err := range s.all() {
-		if errors.Is(err, mongosession.ErrCorrupt) {
-			return true
-		}
-	}
-	return false
-}
-
-// ginSecMonitor records every filter sent to one collection.
-type ginSecMonitor struct {
-	coll    string
-	mu      sync.Mutex
-	filters []bson.Raw
-}
-
-func (m *ginSecMonitor) started(_ context.Context, e *event.CommandStartedEvent) {
-	if s, ok := e.Command.Lookup(e.CommandName).StringValueOK(); !ok || s != m.coll {
-		return
-	}
-	var fs []bson.Raw
-	add := func(v bson.RawValue) {
-		if d, ok := v.DocumentOK(); ok {
-			fs = append(fs, bytes.Clone(d))
-		}
-	}
-	each := func(array, field string) {
-		vals, _ := e.Command.Lookup(array).Array().Values()
-		for _, v := range vals {
-			add(v.Document().Lookup(field))
-		}
-	}
-	switch e.CommandName {
-	case "find":
-		add(e.Command.Lookup("filter"))
-	case "update":
-		each("updates", "q")
-	case "delete":
-		each("deletes", "q")
-	case "count", "findAndModify":
-		add(e.Command.Lookup("query"))
-	}
-	m.mu.Lock()
-	m.filters = append(m.filters, fs...)
-	m.mu.Unlock()
-}
-
-// check fails the test unless every filter holds only _id, as a string,
+// ginSecCheck fails the test unless every filter of cmds (find,
+// update, delete, count and findAndModify) holds only _id, as a string,
 // and the expiry as {$gt: date}; it returns the _id values looked up.
-func (m *ginSecMonitor) check(t *testing.T) []string {
+func ginSecCheck(t *testing.T, cmds []securitytest.Command) []string {
 	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	var ids []string
-	for _, f := range m.filters {
-		elems, err := f.Elements()
-		if err != nil {
-			t.Fatal(err)
+	for _, c := range cmds {
+		if c.Name == "aggregate" {
+			continue // this check never covered pipelines
 		}
-		for _, e := range elems {
-			switch v := e.Value(); e.Key() {
-			case "_id":
-				s, ok := v.StringValueOK()
-				if !ok {
-					t.Errorf("a filter's _id is BSON %s, not a string: %.100s", v.Type, v)
+		for _, f := range securitytest.Filters(c) {
+			elems, err := f.Elements()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range elems {
+				switch v := e.Value(); e.Key() {
+				case "_id":
+					s, ok := v.StringValueOK()
+					if !ok {
+						t.Errorf("a filter's _id is BSON %s, not a string: %.100s", v.Type, v)
+					}
+					ids = append(ids, s)
+				case mongosession.DefaultExpiresKey:
+					d, ok := v.DocumentOK()
+					ops, _ := d.Elements()
+					if !ok || len(ops) != 1 || ops[0].Key() != "$gt" || ops[0].Value().Type != bson.TypeDateTime {
+						t.Errorf("expiry condition %.100s; want {$gt: date}", v)
+					}
+				default:
+					t.Errorf("unexpected filter field %.100q", e.Key())
 				}
-				ids = append(ids, s)
-			case mongosession.DefaultExpiresKey:
-				d, ok := v.DocumentOK()
-				ops, _ := d.Elements()
-				if !ok || len(ops) != 1 || ops[0].Key() != "$gt" || ops[0].Value().Type != bson.TypeDateTime {
-					t.Errorf("expiry condition %.100s; want {$gt: date}", v)
-				}
-			default:
-				t.Errorf("unexpected filter field %.100q", e.Key())
 			}
 		}
 	}
-	m.filters = nil
 	return ids
 }
 
-// ginSecEnv is a store whose client records every filter, whose logger
-// (Debug) and OnError capture everything, beside a client of the test's
-// own on the same collection.
-type ginSecEnv struct {
-	ms      *mongosession.Store
-	mon     *ginSecMonitor
-	logs    *ginSecText
-	onError *ginSecText
-	raw     *mongo.Collection
-}
-
-func newGinSecEnv(t *testing.T, opts mongosession.Options) *ginSecEnv {
+// newGinSecEnv is securitytest.NewEnv on a fresh collection, with the
+// filters New sent checked.
+func newGinSecEnv(t *testing.T, opts mongosession.Options) *securitytest.Env {
 	t.Helper()
-	coll := mongotest.Collection(t)
-	e := &ginSecEnv{mon: &ginSecMonitor{coll: coll}, logs: &ginSecText{}, onError: &ginSecText{}}
-	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).
-		SetMonitor(&event.CommandMonitor{Started: e.mon.started}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	own, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = own.Disconnect(context.Background()) })
-	e.raw = own.Database(mongotest.Database).Collection(coll)
-	opts.Client, opts.Database, opts.Collection = client, mongotest.Database, coll
-	opts.Logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts.OnError = e.onError.add
-	if e.ms, err = mongosession.New(context.Background(), opts); err != nil {
-		t.Fatalf("mongosession.New: %v", err)
-	}
-	t.Cleanup(func() {
-		_, _ = e.raw.DeleteMany(context.Background(), bson.D{})
-		_ = e.ms.Close()
-	})
-	e.mon.check(t)
+	opts.Collection = ""
+	e := securitytest.NewEnv(t, opts)
+	ginSecCheck(t, e.Monitor.Take())
 	return e
 }
 
@@ -200,13 +89,13 @@ func newGinSecEnv(t *testing.T, opts mongosession.Options) *ginSecEnv {
 //	/logout       MaxAge -1 and save
 //
 // A failed Save is recorded in errs and answered with a 500.
-func ginSecApp(store *ginstore.Store, frameworkLog io.Writer, errs *ginSecText) *gin.Engine {
+func ginSecApp(store *ginstore.Store, frameworkLog io.Writer, errs *securitytest.Text) *gin.Engine {
 	r := gin.New()
 	r.Use(gin.LoggerWithWriter(frameworkLog), gin.RecoveryWithWriter(frameworkLog))
 	r.Use(sessions.Sessions("session", store))
 	save := func(c *gin.Context, s sessions.Session) {
 		if err := s.Save(); err != nil {
-			errs.add(err)
+			errs.Add(err)
 			c.String(http.StatusInternalServerError, "session error")
 			return
 		}
@@ -235,35 +124,10 @@ type ginSecBrowser struct {
 	t   *testing.T
 	srv *httptest.Server
 	c   *http.Client
-	rec *ginSecIssued
+	rec *securitytest.Issued
 }
 
-type ginSecIssued struct {
-	mu     sync.Mutex
-	values []string
-}
-
-func (s *ginSecIssued) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err == nil {
-		s.mu.Lock()
-		for _, c := range resp.Cookies() {
-			if c.Name == "session" && c.Value != "" {
-				s.values = append(s.values, c.Value)
-			}
-		}
-		s.mu.Unlock()
-	}
-	return resp, err
-}
-
-func (s *ginSecIssued) all() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.values...)
-}
-
-func newGinSecBrowser(t *testing.T, srv *httptest.Server, rec *ginSecIssued) *ginSecBrowser {
+func newGinSecBrowser(t *testing.T, srv *httptest.Server, rec *securitytest.Issued) *ginSecBrowser {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -311,11 +175,8 @@ func ginSecID(t *testing.T, store *ginstore.Store, cookie string) string {
 
 // ginSecProbe sends a request whose Cookie header is written as given.
 func ginSecProbe(h http.Handler, path, cookie string) (int, string) {
-	r := httptest.NewRequest(http.MethodGet, path, nil)
-	r.Header["Cookie"] = []string{"session=" + cookie}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w.Code, w.Body.String()
+	code, body, _ := securitytest.Probe(h, "session", path, cookie)
+	return code, body
 }
 
 // ginSecDefaultLog sends slog's default logger, where gin-contrib/sessions
@@ -329,13 +190,13 @@ func ginSecDefaultLog(t *testing.T, w io.Writer) {
 func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 	ctx := context.Background()
 	e := newGinSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{bytes.Repeat([]byte{1}, 32)}})
-	var framework, appErrs ginSecText
+	var framework, appErrs securitytest.Text
 	ginSecDefaultLog(t, &framework)
-	store := ginstore.New(e.ms, hashKey, blockKey)
+	store := ginstore.New(e.Store, hashKey, blockKey)
 	app := ginSecApp(store, &framework, &appErrs)
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
-	rec := &ginSecIssued{}
+	rec := &securitytest.Issued{Name: "session"}
 	victim, attacker := newGinSecBrowser(t, srv, rec), newGinSecBrowser(t, srv, rec)
 	victim.expect("/set?k=secEmail&v=victim@example.com", "ok")
 	attacker.expect("/set?k=secEmail&v=attacker@example.com", "ok")
@@ -343,7 +204,7 @@ func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 
 	// The dump: no plaintext, no ID, no cookie; no stored value works as a
 	// cookie, as it is or signed with the app's keys.
-	cur, err := e.raw.Find(ctx, bson.D{})
+	cur, err := e.Raw.Find(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +240,7 @@ func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 	probes := append([]string(nil), candidates...)
 	probes = append(probes, storetest.HostileTokens()...)
 	probes = append(probes, `{"$gt":""}`, "__proto__", "a.b", "tok\x00en", strings.Repeat("A", 43))
-	e.mon.check(t)
+	ginSecCheck(t, e.Monitor.Take())
 	forged := 0
 	for i, p := range probes {
 		cookies := []string{p}
@@ -396,7 +257,7 @@ func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 	if forged < len(probes)-2 {
 		t.Fatalf("only %d of %d probes could be signed", forged, len(probes))
 	}
-	ids := e.mon.check(t)
+	ids := ginSecCheck(t, e.Monitor.Take())
 	reached := 0
 	for _, id := range ids {
 		if id == mongosession.HashID(`{"$gt":""}`) || id == mongosession.HashID(candidates[0]) {
@@ -409,20 +270,20 @@ func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 
 	// A ciphertext moved from the victim's document into the attacker's.
 	var vdoc bson.Raw
-	if err := e.raw.FindOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(victimID)}}).Decode(&vdoc); err != nil {
+	if err := e.Raw.FindOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(victimID)}}).Decode(&vdoc); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := e.raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(attackerID)}},
+	if res, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(attackerID)}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: vdoc.Lookup("session")}}}}); err != nil || res.MatchedCount != 1 {
 		t.Fatalf("moving the ciphertext: %v %v", res, err)
 	}
 	attacker.expect("/get?k=secEmail", "")
-	if !e.onError.hasCorrupt() {
-		t.Fatalf("OnError got %v; want ErrCorrupt", e.onError.all())
+	if !e.OnError.HasCorrupt() {
+		t.Fatalf("OnError got %v; want ErrCorrupt", e.OnError.All())
 	}
 	attacker.expect("/set?k=secEmail&v=again", "ok")
 	victim.expect("/get?k=secEmail", "victim@example.com")
-	if errs := appErrs.all(); len(errs) != 0 {
+	if errs := appErrs.All(); len(errs) != 0 {
 		t.Fatalf("errors reached the app: %v", errs)
 	}
 }
@@ -430,12 +291,12 @@ func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 func TestGinSecurityTokensNeverLogged(t *testing.T) {
 	ctx := context.Background()
 	e := newGinSecEnv(t, mongosession.Options{})
-	var framework, appErrs ginSecText
+	var framework, appErrs securitytest.Text
 	ginSecDefaultLog(t, &framework)
-	store := ginstore.New(e.ms, hashKey, blockKey)
+	store := ginstore.New(e.Store, hashKey, blockKey)
 	srv := httptest.NewServer(ginSecApp(store, &framework, &appErrs))
 	t.Cleanup(srv.Close)
-	rec := &ginSecIssued{}
+	rec := &securitytest.Issued{Name: "session"}
 	user, other := newGinSecBrowser(t, srv, rec), newGinSecBrowser(t, srv, rec)
 
 	user.expect("/set?k=user&v=ann", "ok")
@@ -447,13 +308,13 @@ func TestGinSecurityTokensNeverLogged(t *testing.T) {
 	// A document the engine cannot read; then one the face cannot decode,
 	// whose error gin-contrib/sessions logs.
 	other.expect("/set?k=user&v=bob", "ok")
-	if _, err := e.raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: ginSecID(t, store, other.cookie())}},
+	if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: ginSecID(t, store, other.cookie())}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	other.expect("/get?k=user", "")
 	other.expect("/set?k=user&v=bob", "ok")
-	if err := e.ms.CommitCtx(ctx, ginSecID(t, store, other.cookie()), []byte("not a record"), time.Now().Add(time.Hour)); err != nil {
+	if err := e.Store.CommitCtx(ctx, ginSecID(t, store, other.cookie()), []byte("not a record"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	other.expect("/get?k=user", "")
@@ -462,7 +323,7 @@ func TestGinSecurityTokensNeverLogged(t *testing.T) {
 	}
 
 	// The store goes away mid-run.
-	if err := e.ms.Close(); err != nil {
+	if err := e.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := user.get("/set?k=user&v=carl"); code != http.StatusInternalServerError {
@@ -470,15 +331,15 @@ func TestGinSecurityTokensNeverLogged(t *testing.T) {
 	}
 
 	var tokens []string
-	for _, c := range rec.all() {
+	for _, c := range rec.All() {
 		tokens = append(tokens, c, ginSecID(t, store, c))
 	}
-	if len(tokens) < 8 || !e.onError.hasCorrupt() || len(appErrs.all()) == 0 || e.logs.String() == "" {
+	if len(tokens) < 8 || !e.OnError.HasCorrupt() || len(appErrs.All()) == 0 || e.Logs.String() == "" {
 		t.Fatalf("the scenario produced too little to check: %d tokens, OnError %v, app errors %v, store log %q",
-			len(tokens), e.onError.all(), appErrs.all(), e.logs.String())
+			len(tokens), e.OnError.All(), appErrs.All(), e.Logs.String())
 	}
-	texts := []string{e.logs.String(), framework.String()}
-	for _, err := range append(e.onError.all(), appErrs.all()...) {
+	texts := []string{e.Logs.String(), framework.String()}
+	for _, err := range append(e.OnError.All(), appErrs.All()...) {
 		texts = append(texts, err.Error())
 	}
 	for _, text := range texts {
@@ -488,5 +349,5 @@ func TestGinSecurityTokensNeverLogged(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("checked %d tokens against %d bytes of log and %d errors", len(tokens), len(framework.String())+len(e.logs.String()), len(texts)-2)
+	t.Logf("checked %d tokens against %d bytes of log and %d errors", len(tokens), len(framework.String())+len(e.Logs.String()), len(texts)-2)
 }
