@@ -15,7 +15,14 @@
 //     growing numbers of stored sessions, and the flatness ratio of each
 //     (largest size over 1 000);
 //  4. memory: live-heap growth while Store.Iter streams every session,
-//     against AllCtx, which holds them all.
+//     against AllCtx, which holds them all;
+//  5. end to end: each face's seed app on a loopback listener under a
+//     bounded load of concurrent clients with a cookie jar each (and the
+//     same app written with the driver alone): requests per second, p50
+//     and p99 latency, errors, commands per request (endtoend.go);
+//  6. session size: Find and Commit of 1 KiB to 1 MiB sessions through
+//     the store and with the driver: time, Go allocations and the bytes of
+//     the command and reply on the wire (sizes.go).
 //
 // The module is separate from the library's so that its dependencies (scs,
 // gorilla, fiber) stay out of a program that imports mongosession.
@@ -60,8 +67,22 @@ type Config struct {
 	// iterates over.
 	IterSessions int
 
+	// LoadClients is the number of concurrent clients of the end-to-end
+	// section, LoadDuration how long they load each face (default 1 s),
+	// and LoadRequests, when positive, the most requests a face receives.
+	LoadClients  int
+	LoadDuration time.Duration
+	LoadRequests int
+
+	// SessionSizes are the session sizes in bytes of the size section
+	// (default 1 KiB); SizeRounds and SizeBatch its interleaved rounds and
+	// the operations a side in each.
+	SessionSizes []int
+	SizeRounds   int
+	SizeBatch    int
+
 	// Sections limits the run to some of "overhead", "roundtrips",
-	// "scale", "memory". Empty: all.
+	// "scale", "memory", "endtoend", "sizes". Empty: all.
 	Sections []string
 }
 
@@ -75,6 +96,11 @@ func DefaultConfig(uri string, large bool) Config {
 		Sizes:        []int{1000, 10000},
 		Lookups:      100,
 		IterSessions: 10000,
+		LoadClients:  32,
+		LoadDuration: 10 * time.Second,
+		SessionSizes: []int{1 << 10, 64 << 10, 1 << 20},
+		SizeRounds:   15,
+		SizeBatch:    10,
 	}
 	if large {
 		c.Sizes = append(c.Sizes, 100000)
@@ -119,6 +145,8 @@ type Results struct {
 	RoundTrips []RoundTripResult
 	Scale      []ScaleResult
 	Memory     *MemoryResult
+	EndToEnd   []EndToEndResult
+	Sizes      []SizeResult
 }
 
 // Run measures the sections of cfg against cfg.URI and prints their tables
@@ -165,6 +193,16 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Results, error) {
 	if cfg.wants("memory") {
 		if res.Memory, err = runMemory(ctx, cfg, scaleColl, w); err != nil {
 			return res, fmt.Errorf("bench: memory: %w", err)
+		}
+	}
+	if cfg.wants("endtoend") {
+		if res.EndToEnd, err = runEndToEnd(ctx, cfg, w); err != nil {
+			return res, fmt.Errorf("bench: end to end: %w", err)
+		}
+	}
+	if cfg.wants("sizes") {
+		if res.Sizes, err = runSizes(ctx, cfg, client, w); err != nil {
+			return res, fmt.Errorf("bench: sizes: %w", err)
 		}
 	}
 	return res, nil

@@ -3,6 +3,7 @@
 //
 //	go run ./bench/cmd/mongosession-bench            # 1 000 and 10 000 sessions
 //	go run ./bench/cmd/mongosession-bench -large     # and 100 000 (slow on FerretDB 1.24)
+//	go run ./bench/cmd/mongosession-bench -sections endtoend,sizes   # seed apps under load, 1 KiB to 1 MiB sessions
 //
 // With MONGODB_URI set it measures that server; otherwise it starts the
 // repository's test server (FerretDB 1.24 on SQLite) as its own process,
@@ -24,7 +25,11 @@ func main() {
 	rounds := flag.Int("rounds", 0, "interleaved rounds of the overhead section (default 51)")
 	batch := flag.Int("batch", 0, "operations a side per round of the overhead section (default 20)")
 	lookups := flag.Int("lookups", 0, "finds a side at each size of the scale section (default 100)")
-	sections := flag.String("sections", "", "comma-separated subset of overhead,roundtrips,scale,memory (default all)")
+	clients := flag.Int("clients", 0, "concurrent clients of the end-to-end section (default 32)")
+	duration := flag.Duration("duration", 0, "load of each face in the end-to-end section (default 10s)")
+	requests := flag.Int("requests", 0, "at most this many requests a face in the end-to-end section (default: no limit but -duration)")
+	sizeRounds := flag.Int("size-rounds", 0, "interleaved rounds at each session size of the sizes section (default 15)")
+	sections := flag.String("sections", "", "comma-separated subset of overhead,roundtrips,scale,memory,endtoend,sizes (default all)")
 	flag.Parse()
 
 	uri, stop, err := bench.URIFromEnv(os.Stdout)
@@ -41,6 +46,18 @@ func main() {
 	}
 	if *lookups > 0 {
 		cfg.Lookups = *lookups
+	}
+	if *clients > 0 {
+		cfg.LoadClients = *clients
+	}
+	if *duration > 0 {
+		cfg.LoadDuration = *duration
+	}
+	if *requests > 0 {
+		cfg.LoadRequests = *requests
+	}
+	if *sizeRounds > 0 {
+		cfg.SizeRounds = *sizeRounds
 	}
 	if *sections != "" {
 		cfg.Sections = strings.Split(*sections, ",")
