@@ -158,7 +158,7 @@ func TestReaperFailureReported(t *testing.T) {
 	var reported []error
 	s, err := mongosession.New(ctx, mongosession.Options{
 		URI: srv.URI, Collection: "reaped", AutoRemove: mongosession.AutoRemoveInterval,
-		CleanupInterval: 100 * time.Millisecond, Timeout: 300 * time.Millisecond, Logger: quietLogger(t),
+		CleanupInterval: 100 * time.Millisecond, Timeout: 300 * time.Millisecond, Logger: mongotest.Logger(t),
 		OnError: func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() },
 	})
 	must(t, err)

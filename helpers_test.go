@@ -3,7 +3,6 @@ package mongosession_test
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -36,10 +35,6 @@ func (w *logBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
-}
-
-func quietLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(&logBuffer{t: t}, nil))
 }
 
 // commandLog records the commands a client sends, by name, with their

@@ -203,7 +203,7 @@ func TestSCSOutageUnderLoad(t *testing.T) {
 	// without any outage: 2 to 4 commits in 9 s of this load time out at
 	// 1 s with the default pool, none with one connection), which would
 	// blur what this test measures.
-	s, err := mongosession.New(ctx, mongosession.Options{URI: srv.URI, Collection: "outage", Timeout: timeout, Logger: quietLogger(t),
+	s, err := mongosession.New(ctx, mongosession.Options{URI: srv.URI, Collection: "outage", Timeout: timeout, Logger: mongotest.Logger(t),
 		ClientOptions: options.Client().SetMaxPoolSize(1)})
 	must(t, err)
 	defer s.Close()
@@ -355,7 +355,7 @@ func TestStartBeforeTheDatabase(t *testing.T) {
 		t.Skip("needs the embedded test server, which this test starts late; MONGODB_URI names a server it cannot control")
 	}
 	dir, addr := t.TempDir(), freeAddr(t)
-	opts := mongosession.Options{URI: "mongodb://" + addr + "/", Collection: "late", Timeout: 500 * time.Millisecond, Logger: quietLogger(t)}
+	opts := mongosession.Options{URI: "mongodb://" + addr + "/", Collection: "late", Timeout: 500 * time.Millisecond, Logger: mongotest.Logger(t)}
 
 	start := time.Now()
 	s, err := mongosession.New(ctx, opts)
@@ -738,7 +738,7 @@ func TestCloseUnderSCSLoad(t *testing.T) {
 	s, err := mongosession.New(ctx, mongosession.Options{
 		URI: mongotest.URI(t), Database: mongotest.Database, Collection: mongotest.Collection(t),
 		AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 50 * time.Millisecond,
-		Timeout: 2 * time.Second, Logger: quietLogger(t),
+		Timeout: 2 * time.Second, Logger: mongotest.Logger(t),
 	})
 	must(t, err)
 	var errs errorLog
@@ -896,7 +896,7 @@ func TestIterateDuringClose(t *testing.T) {
 	coll := mongotest.Collection(t)
 	var sink errorSink
 	s, err := mongosession.New(ctx, mongosession.Options{URI: mongotest.URI(t), Database: mongotest.Database, Collection: coll,
-		AutoRemove: mongosession.AutoRemoveOff, Timeout: timeout, OnError: sink.add, Logger: quietLogger(t)})
+		AutoRemove: mongosession.AutoRemoveOff, Timeout: timeout, OnError: sink.add, Logger: mongotest.Logger(t)})
 	must(t, err)
 	// A client of the test's own, disconnected before the leak check.
 	rawClient, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))

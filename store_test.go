@@ -135,7 +135,7 @@ func TestDatabaseFromURI(t *testing.T) {
 	if strings.Contains(mongotest.URI(t), "?") {
 		t.Skip("MONGODB_URI has query options; the path cannot be appended simply")
 	}
-	s2, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: mongotest.Collection(t), Logger: quietLogger(t)})
+	s2, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: mongotest.Collection(t), Logger: mongotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestInvalidTokenOnWrite(t *testing.T) {
 }
 
 func TestCloseIsFinalAndIdempotent(t *testing.T) {
-	s, err := mongosession.New(ctx, mongosession.Options{URI: mongotest.URI(t), Database: mongotest.Database, Collection: mongotest.Collection(t), AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 10 * time.Millisecond, Logger: quietLogger(t)})
+	s, err := mongosession.New(ctx, mongosession.Options{URI: mongotest.URI(t), Database: mongotest.Database, Collection: mongotest.Collection(t), AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 10 * time.Millisecond, Logger: mongotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestCloseLeavesCallersClientOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Disconnect(ctx)
-	s, err := mongosession.New(ctx, mongosession.Options{Client: client, Database: mongotest.Database, Collection: mongotest.Collection(t), Logger: quietLogger(t)})
+	s, err := mongosession.New(ctx, mongosession.Options{Client: client, Database: mongotest.Database, Collection: mongotest.Collection(t), Logger: mongotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestCloseLeavesCallersClientOpen(t *testing.T) {
 }
 
 func TestCloseUnderLoad(t *testing.T) {
-	s, err := mongosession.New(ctx, mongosession.Options{URI: mongotest.URI(t), Database: mongotest.Database, Collection: mongotest.Collection(t), Logger: quietLogger(t)})
+	s, err := mongosession.New(ctx, mongosession.Options{URI: mongotest.URI(t), Database: mongotest.Database, Collection: mongotest.Collection(t), Logger: mongotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,6 @@
 package fiberstore_test
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
 	"os"
 	"testing"
 
@@ -19,48 +16,15 @@ var _ fiber.Storage = (*fiberstore.Storage)(nil)
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
 
-// newStore opens a store on a fresh collection of the test server and
-// closes it when the test ends. opts.URI, Database, Collection and Logger
-// are filled in unless set.
+// newStore is mongotest.NewStore: a store on a fresh collection of the
+// test server, cleared and closed when the test ends.
 func newStore(t testing.TB, opts mongosession.Options) *mongosession.Store {
 	t.Helper()
-	if opts.URI == "" && opts.Client == nil {
-		opts.URI = mongotest.URI(t)
-	}
-	if opts.Database == "" {
-		opts.Database = mongotest.Database
-	}
-	if opts.Collection == "" {
-		opts.Collection = mongotest.Collection(t)
-	}
-	if opts.Logger == nil {
-		opts.Logger = quietLogger(t)
-	}
-	s, err := mongosession.New(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = s.Clear(context.Background())
-		_ = s.Close()
-	})
-	return s
+	return mongotest.NewStore(t, opts)
 }
 
 // newStorage is newStore behind a fiberstore.Storage.
 func newStorage(t testing.TB, opts mongosession.Options) *fiberstore.Storage {
 	t.Helper()
 	return fiberstore.New(newStore(t, opts))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimSpace(p)))
-	return len(p), nil
-}
-
-// quietLogger sends the store's log lines to the test log.
-func quietLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, nil))
 }

@@ -1,7 +1,6 @@
 package gorillastore_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -67,7 +66,7 @@ func newMongoStore(t testing.TB, opts mongosession.Options) (*mongosession.Store
 		opts.Collection = mongotest.Collection(t)
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+		opts.Logger = slog.New(slog.NewTextHandler(mongotest.LogWriter{T: t}, nil))
 	}
 	s, err := mongosession.New(context.Background(), opts)
 	if err != nil {
@@ -79,13 +78,6 @@ func newMongoStore(t testing.TB, opts mongosession.Options) (*mongosession.Store
 	})
 	cmds.take() // index creation and the like
 	return s, cmds
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimSpace(p)))
-	return len(p), nil
 }
 
 // browser is an HTTP client with a cookie jar, as a browser would be.

@@ -27,13 +27,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
 
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimSpace(p)))
-	return len(p), nil
-}
-
 // command is one command sent to the test's collection.
 type command struct {
 	Name string
@@ -116,7 +109,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		Collection:     e.rec.coll,
 		Timeout:        30 * time.Second,
 		EncryptionKeys: cfg.keys,
-		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Logger:         slog.New(slog.NewTextHandler(mongotest.LogWriter{T: t}, nil)),
 	}
 	if cfg.storeOpts != nil {
 		cfg.storeOpts(&opts)

@@ -1,0 +1,55 @@
+package mongotest
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/mongosession/mongosession"
+)
+
+// LogWriter is an io.Writer that sends each write, its surrounding space
+// trimmed, to T's log. It never fails.
+type LogWriter struct{ T testing.TB }
+
+// Write logs p on w.T and reports it all written.
+func (w LogWriter) Write(p []byte) (int, error) {
+	w.T.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
+
+// Logger returns a text logger at the default level (Info) whose lines go
+// to tb's log, so that a store's warnings show only with -v or on failure.
+func Logger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(LogWriter{tb}, nil))
+}
+
+// NewStore opens a store on the test server and, when the test ends,
+// clears it and closes it. opts.URI (unless opts.Client is set),
+// Database, Collection (a fresh one, see Collection) and Logger (see
+// Logger) are filled in unless set. A failure to open fails the test.
+func NewStore(tb testing.TB, opts mongosession.Options) *mongosession.Store {
+	tb.Helper()
+	if opts.URI == "" && opts.Client == nil {
+		opts.URI = URI(tb)
+	}
+	if opts.Database == "" {
+		opts.Database = Database
+	}
+	if opts.Collection == "" {
+		opts.Collection = Collection(tb)
+	}
+	if opts.Logger == nil {
+		opts.Logger = Logger(tb)
+	}
+	s, err := mongosession.New(context.Background(), opts)
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	tb.Cleanup(func() {
+		_ = s.Clear(context.Background())
+		_ = s.Close()
+	})
+	return s
+}
