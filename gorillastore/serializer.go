@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/mongosession/mongosession"
 )
 
 // Serializer encodes a session's Values for storage and decodes them back.
@@ -32,8 +34,16 @@ func (GobSerializer) Serialize(session *sessions.Session) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Deserialize gob-decodes b into session.Values.
-func (GobSerializer) Deserialize(b []byte, session *sessions.Session) error {
+// Deserialize gob-decodes b into session.Values. Stored bytes that do not
+// decode are an error, never a panic: encoding/gob panics on some hostile
+// inputs (a []byte map key, "hash of unhashable type"), which Deserialize
+// recovers into an error wrapping mongosession.ErrCorrupt.
+func (GobSerializer) Deserialize(b []byte, session *sessions.Session) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: gob values do not decode: %v", mongosession.ErrCorrupt, r)
+		}
+	}()
 	return gob.NewDecoder(bytes.NewReader(b)).Decode(&session.Values)
 }
 
