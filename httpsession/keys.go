@@ -98,7 +98,7 @@ func decodeKey(field string) (key string, ok bool) {
 	if field == "" || field[0] == '$' || field[0] == '_' || strings.ContainsAny(field, ".\x00") || !utf8.ValidString(field) {
 		return "", false
 	}
-	if !strings.Contains(field, "%") {
+	if plainKey(field) {
 		return field, true
 	}
 	b := make([]byte, 0, len(field))

@@ -280,13 +280,15 @@ func checkDecoded(t *testing.T, name string, m *Manager, raw bson.Raw) {
 		}
 		return
 	}
-	// Every key has its value. A field repeated in a stored BSON session
-	// is listed twice by Keys (its last value wins, as in Node): tolerated
-	// here until decode skips repeated keys, as parseJSONObject does.
+	// Every key is listed once and has its value (a field repeated in a
+	// stored BSON session keeps its last value, as in Node).
 	seen := map[string]bool{}
 	for _, k := range s.order {
 		if _, ok := s.vals[k]; !ok {
 			t.Fatalf("%s: key %q without a value", name, k)
+		}
+		if seen[k] {
+			t.Fatalf("%s: key %q listed twice", name, k)
 		}
 		seen[k] = true
 	}

@@ -343,7 +343,9 @@ func (m *Manager) decode(s *Session, raw bson.Raw) (err error) {
 		if err != nil {
 			return err
 		}
-		s.order = append(s.order, e.Key())
+		if _, dup := s.vals[e.Key()]; !dup {
+			s.order = append(s.order, e.Key())
+		}
 		s.vals[e.Key()] = v
 	}
 	return nil
