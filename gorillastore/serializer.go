@@ -22,6 +22,13 @@ type Serializer interface {
 // GobSerializer encodes Values with encoding/gob, as gorilla's own stores
 // do: any key and value types, custom ones registered with gob.Register.
 // It is the default.
+//
+// gob trusts its input: a few dozen stored bytes can claim a map of 2^28
+// entries and make the decoder allocate gigabytes (golang/go#79539), which
+// no recover catches. Whoever can write to the sessions collection can
+// send such bytes. Where the database is not fully trusted, set the
+// store's EncryptionKeys (authenticated encryption: injected bytes never
+// reach gob) or use JSONSerializer.
 type GobSerializer struct{}
 
 // Serialize gob-encodes session.Values. An unregistered custom type is an
