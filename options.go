@@ -138,13 +138,20 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Defaults.
+// The defaults New applies to zero-valued Options fields.
 const (
-	DefaultExpires         = 14 * 24 * time.Hour
-	DefaultExpiresKey      = "expires"
-	DefaultDatabase        = "mongosession"
+	// DefaultExpires is Options.Expires's default: 14 days, as the Node
+	// stores.
+	DefaultExpires = 14 * 24 * time.Hour
+	// DefaultExpiresKey is Options.ExpiresKey's default.
+	DefaultExpiresKey = "expires"
+	// DefaultDatabase is used when neither Options.Database nor the URI's
+	// path names a database.
+	DefaultDatabase = "mongosession"
+	// DefaultCleanupInterval is Options.CleanupInterval's default.
 	DefaultCleanupInterval = time.Minute
-	DefaultTimeout         = 5 * time.Second
+	// DefaultTimeout is Options.Timeout's default.
+	DefaultTimeout = 5 * time.Second
 )
 
 // config is Options validated and with defaults applied.
