@@ -32,7 +32,7 @@ func ttlSupported(t *testing.T) bool {
 func TestTTLIndexSpec(t *testing.T) {
 	s, log := newMonitoredStore(t, mongosession.Options{ExpireAfter: 30 * time.Second, ExpiresKey: "expiresAt"})
 	var create bson.Raw
-	for _, c := range log.Commands() {
+	for _, c := range log.All() {
 		if c.Name == "createIndexes" {
 			create = c.Body
 		}

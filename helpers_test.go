@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -37,59 +35,12 @@ func (w *logBuffer) String() string {
 	return w.b.String()
 }
 
-// commandLog records the commands a client sends, by name, with their
-// bodies, so tests can prove what goes over the wire.
-type commandLog struct {
-	mu   sync.Mutex
-	cmds []startedCommand
-}
-
-type startedCommand struct {
-	Name string
-	Body bson.Raw
-}
-
-func (l *commandLog) monitor() *event.CommandMonitor {
-	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		switch e.CommandName {
-		case "hello", "isMaster", "ismaster", "ping", "endSessions", "saslStart", "saslContinue", "buildInfo":
-			return // handshakes and heartbeats are not operations
-		}
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.cmds = append(l.cmds, startedCommand{Name: e.CommandName, Body: append(bson.Raw(nil), e.Command...)})
-	}}
-}
-
-// Names returns the names of the commands sent since the last Reset.
-func (l *commandLog) Names() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	names := make([]string, len(l.cmds))
-	for i, c := range l.cmds {
-		names[i] = c.Name
-	}
-	return names
-}
-
-// Commands returns the commands sent since the last Reset.
-func (l *commandLog) Commands() []startedCommand {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]startedCommand(nil), l.cmds...)
-}
-
-func (l *commandLog) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.cmds = nil
-}
-
-// newMonitoredStore is newStore with a command log on the store's client.
-func newMonitoredStore(t testing.TB, opts mongosession.Options) (*mongosession.Store, *commandLog) {
+// newMonitoredStore is newStore with a command log on the store's client:
+// every command but handshakes and heartbeats, with its body.
+func newMonitoredStore(t testing.TB, opts mongosession.Options) (*mongosession.Store, *mongotest.Commands) {
 	t.Helper()
-	log := &commandLog{}
-	opts.ClientOptions = options.Client().SetMonitor(log.monitor())
+	log := &mongotest.Commands{}
+	opts.ClientOptions = options.Client().SetMonitor(log.Monitor())
 	return newStore(t, opts), log
 }
 

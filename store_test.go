@@ -182,7 +182,7 @@ func TestFindIsBareIDLookup(t *testing.T) {
 	if _, _, err := s.FindCtx(ctx, "tokF"); err != nil {
 		t.Fatal(err)
 	}
-	cmds := log.Commands()
+	cmds := log.All()
 	if len(cmds) != 1 {
 		t.Fatalf("sent %d commands", len(cmds))
 	}

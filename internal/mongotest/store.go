@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/mongosession/mongosession"
 )
 
@@ -52,4 +55,33 @@ func NewStore(tb testing.TB, opts mongosession.Options) *mongosession.Store {
 		_ = s.Close()
 	})
 	return s
+}
+
+// NewRecordedStore is NewStore through a client of its own whose commands
+// cmds records: the client connects to URI, replaces opts.Client and is
+// disconnected when the test ends, after the store is cleared and closed.
+// The commands New sent (index builds and the like) are taken from cmds
+// before it returns. A failure to connect or to open fails the test.
+func NewRecordedStore(tb testing.TB, opts mongosession.Options, cmds *Commands) *mongosession.Store {
+	tb.Helper()
+	client, err := mongo.Connect(options.Client().ApplyURI(URI(tb)).SetMonitor(cmds.Monitor()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	opts.Client = client
+	s := NewStore(tb, opts)
+	cmds.Take()
+	return s
+}
+
+// CountDocuments returns how many documents of s's collection match
+// filter, as the server counts them; an error fails the test.
+func CountDocuments(tb testing.TB, s *mongosession.Store, filter any) int64 {
+	tb.Helper()
+	n, err := s.Collection().CountDocuments(context.Background(), filter)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }

@@ -18,7 +18,6 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -81,43 +80,19 @@ func CheckIDs(t testing.TB, what string, ids []string) {
 
 // Command is one command sent to the collection under test: its name and
 // a copy of its body.
-type Command struct {
-	Name string
-	Body bson.Raw
-}
+type Command = mongotest.Command
 
 // Monitor records every command sent to one collection (the commands
 // whose first element names it); commands on other collections and
 // handshakes are left out. It is safe for concurrent use. Use Started as
-// an event.CommandMonitor's Started.
-type Monitor struct {
-	coll string
-	mu   sync.Mutex
-	cmds []Command
-}
+// an event.CommandMonitor's Started, or Monitor for the whole monitor;
+// Take returns the commands recorded since the last Take and forgets
+// them. It is the general recorder of mongotest, made by
+// mongotest.CollectionCommands.
+type Monitor = mongotest.Commands
 
 // NewMonitor returns a Monitor of the collection named coll.
-func NewMonitor(coll string) *Monitor { return &Monitor{coll: coll} }
-
-// Started records e if it is a command on the monitored collection.
-func (m *Monitor) Started(_ context.Context, e *event.CommandStartedEvent) {
-	if s, ok := e.Command.Lookup(e.CommandName).StringValueOK(); !ok || s != m.coll {
-		return
-	}
-	m.mu.Lock()
-	m.cmds = append(m.cmds, Command{e.CommandName, bytes.Clone(e.Command)})
-	m.mu.Unlock()
-}
-
-// Take returns the commands recorded since the last Take (nil if none)
-// and forgets them.
-func (m *Monitor) Take() []Command {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := m.cmds
-	m.cmds = nil
-	return c
-}
+func NewMonitor(coll string) *Monitor { return mongotest.CollectionCommands(coll) }
 
 // Filters returns the query filters a command carries: find's filter,
 // count's and findAndModify's query, each q of update and delete, each
@@ -320,7 +295,7 @@ func NewEnv(t testing.TB, opts mongosession.Options) *Env {
 	}
 	e := &Env{Coll: opts.Collection, Monitor: NewMonitor(opts.Collection), Logs: &Text{}, OnError: &Text{}}
 	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).
-		SetMonitor(&event.CommandMonitor{Started: e.Monitor.Started}))
+		SetMonitor(e.Monitor.Monitor()))
 	if err != nil {
 		t.Fatal(err)
 	}
