@@ -3,11 +3,9 @@ package fiberstore_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -16,37 +14,12 @@ import (
 	"github.com/mongosession/mongosession/internal/mongotest"
 )
 
-// wire counts the commands a client sends, handshakes and heartbeats
-// aside.
-type wire struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (w *wire) monitor() *event.CommandMonitor {
-	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		switch e.CommandName {
-		case "hello", "isMaster", "ismaster", "ping", "endSessions", "buildInfo":
-			return
-		}
-		w.mu.Lock()
-		w.names = append(w.names, e.CommandName)
-		w.mu.Unlock()
-	}}
-}
-
-func (w *wire) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := w.names
-	w.names = nil
-	return n
-}
-
-func monitoredStorage(t *testing.T, coll string) (*fiberstore.Storage, *wire) {
+// monitoredStorage opens a storage on coll through a client whose
+// commands, handshakes and heartbeats aside, are recorded.
+func monitoredStorage(t *testing.T, coll string) (*fiberstore.Storage, *mongotest.Commands) {
 	t.Helper()
-	w := &wire{}
-	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(w.monitor()))
+	w := &mongotest.Commands{}
+	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(w.Monitor()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,17 +32,17 @@ func TestReadOnlyRequestIsOneCommand(t *testing.T) {
 	app, _ := newApp(t, storage, time.Hour)
 	b := newBrowser(t, app)
 	b.expect("/", "1")
-	w.take()
+	w.Reset()
 	for i := 0; i < 3; i++ {
 		if code, _ := b.get("/id"); code != http.StatusOK {
 			t.Fatalf("GET /id: %d", code)
 		}
-		if got := w.take(); len(got) != 1 || got[0] != "find" {
+		if got := w.TakeNames(); len(got) != 1 || got[0] != "find" {
 			t.Fatalf("read-only request %d sent %v; want [find]: fiber saves every session, and an unchanged one must not be rewritten", i, got)
 		}
 	}
 	b.expect("/", "2")
-	if got := w.take(); len(got) != 2 || got[0] != "find" || got[1] != "update" {
+	if got := w.TakeNames(); len(got) != 2 || got[0] != "find" || got[1] != "update" {
 		t.Fatalf("changing request sent %v; want [find update]", got)
 	}
 }
@@ -84,17 +57,17 @@ func TestUnchangedSetSlidesExpiryInSteps(t *testing.T) {
 		}
 	}
 	must(storage.Set("k", val, time.Hour))
-	w.take()
+	w.Reset()
 	must(storage.Set("k", val, time.Hour)) // expiry moves by microseconds
-	if got := w.take(); len(got) != 0 {
+	if got := w.TakeNames(); len(got) != 0 {
 		t.Fatalf("unchanged Set within the window sent %v; want nothing", got)
 	}
 	must(storage.Set("k", val, 2*time.Hour)) // expiry moves by an hour: more than a tenth
-	if got := w.take(); len(got) != 1 || got[0] != "update" {
+	if got := w.TakeNames(); len(got) != 1 || got[0] != "update" {
 		t.Fatalf("Set moving the expiry by more than a tenth sent %v; want [update]", got)
 	}
 	must(storage.Set("k", []byte("changed"), 2*time.Hour))
-	if got := w.take(); len(got) != 1 {
+	if got := w.TakeNames(); len(got) != 1 {
 		t.Fatalf("changed Set sent %v; want one update", got)
 	}
 	got, err := storage.Get("k")
