@@ -11,12 +11,13 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
+	"github.com/mongosession/mongosession/internal/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // updateSpec returns the first update statement of an update command:
 // its filter and update document.
-func updateSpec(t *testing.T, c command) (q, u bson.Raw) {
+func updateSpec(t *testing.T, c mongotest.Command) (q, u bson.Raw) {
 	t.Helper()
 	ups, err := c.Body.LookupErr("updates")
 	if err != nil {
@@ -59,7 +60,7 @@ func TestCommandsPerRequest(t *testing.T) {
 
 	// A first visit that changes nothing: no command, no cookie.
 	_, _, res := e.get(t, c, "/noop")
-	if cmds := e.rec.take(); len(cmds) != 0 {
+	if cmds := e.rec.Take(); len(cmds) != 0 {
 		t.Errorf("anonymous read-only request sent %s", names(cmds))
 	}
 	if res.Header.Get("Set-Cookie") != "" {
@@ -68,7 +69,7 @@ func TestCommandsPerRequest(t *testing.T) {
 
 	// A first visit that changes something: one insert.
 	e.mustGet(t, c, "/put?k=a&v=1")
-	cmds := e.rec.take()
+	cmds := e.rec.Take()
 	if names(cmds) != "insert" {
 		t.Errorf("new session: %s, want insert", names(cmds))
 	}
@@ -76,7 +77,7 @@ func TestCommandsPerRequest(t *testing.T) {
 
 	// Read-only: one find, nothing written, no cookie.
 	_, _, res = e.get(t, c, "/get?k=a")
-	cmds = e.rec.take()
+	cmds = e.rec.Take()
 	if names(cmds) != "find" {
 		t.Errorf("read-only request: %s, want find", names(cmds))
 	}
@@ -88,7 +89,7 @@ func TestCommandsPerRequest(t *testing.T) {
 	// Changing one key: find + one update that sets that key, the expiry
 	// and last-seen time, and nothing else.
 	e.mustGet(t, c, "/put?k=b&v=2")
-	cmds = e.rec.take()
+	cmds = e.rec.Take()
 	if names(cmds) != "find,update" {
 		t.Fatalf("changing request: %s, want find,update", names(cmds))
 	}
@@ -106,7 +107,7 @@ func TestCommandsPerRequest(t *testing.T) {
 
 	// Removing a key: $unset of that key only.
 	e.mustGet(t, c, "/remove?k=a")
-	cmds = e.rec.take()
+	cmds = e.rec.Take()
 	if names(cmds) != "find,update" {
 		t.Fatalf("removing request: %s", names(cmds))
 	}
@@ -116,7 +117,7 @@ func TestCommandsPerRequest(t *testing.T) {
 	}
 	// Removing a key that is not there writes nothing.
 	e.mustGet(t, c, "/remove?k=nothere")
-	if cmds := e.rec.take(); names(cmds) != "find" {
+	if cmds := e.rec.Take(); names(cmds) != "find" {
 		t.Errorf("removing a missing key: %s, want find", names(cmds))
 	}
 
@@ -124,7 +125,7 @@ func TestCommandsPerRequest(t *testing.T) {
 	// last-seen time only.
 	time.Sleep(450 * time.Millisecond)
 	e.mustGet(t, c, "/noop")
-	cmds = e.rec.take()
+	cmds = e.rec.Take()
 	if names(cmds) != "find,update" {
 		t.Fatalf("read-only request after TouchAfter: %s, want find,update", names(cmds))
 	}
@@ -137,14 +138,14 @@ func TestCommandsPerRequest(t *testing.T) {
 	}
 	// ... and the next one, within TouchAfter, nothing again.
 	e.mustGet(t, c, "/noop")
-	if cmds := e.rec.take(); names(cmds) != "find" {
+	if cmds := e.rec.Take(); names(cmds) != "find" {
 		t.Errorf("read-only request right after a touch: %s, want find", names(cmds))
 	}
 
 	// Login from an existing session: find, insert of the renewed session
 	// (with its user), delete of the old one.
 	e.mustGet(t, c, "/login?user=alice")
-	cmds = e.rec.take()
+	cmds = e.rec.Take()
 	if names(cmds) != "find,insert,delete" {
 		t.Errorf("login: %s, want find,insert,delete", names(cmds))
 	}
@@ -152,7 +153,7 @@ func TestCommandsPerRequest(t *testing.T) {
 
 	// Incr: find + one findAndModify, nothing at the end of the request.
 	e.mustGet(t, c, "/incr?k=n")
-	cmds = e.rec.take()
+	cmds = e.rec.Take()
 	if names(cmds) != "find,findAndModify" {
 		t.Errorf("Incr request: %s, want find,findAndModify", names(cmds))
 	}
@@ -160,7 +161,7 @@ func TestCommandsPerRequest(t *testing.T) {
 
 	// Logout: find + delete.
 	e.mustGet(t, c, "/destroy")
-	if cmds := e.rec.take(); names(cmds) != "find,delete" {
+	if cmds := e.rec.Take(); names(cmds) != "find,delete" {
 		t.Errorf("logout: %s, want find,delete", names(cmds))
 	}
 }
@@ -283,7 +284,7 @@ func TestNewSessionPutThenRemoveStoresNothing(t *testing.T) {
 		e.m.Clear(r.Context())
 	}))
 	_, _, res := e.get(t, e.client(t), "/")
-	if cmds := e.rec.take(); len(cmds) != 0 {
+	if cmds := e.rec.Take(); len(cmds) != 0 {
 		t.Errorf("sent %s", names(cmds))
 	}
 	if res.Header.Get("Set-Cookie") != "" {

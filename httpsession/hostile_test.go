@@ -45,7 +45,7 @@ func TestHostileCookies(t *testing.T) {
 	e.mustGet(t, victim, "/put?k=secret&v=s3cret")
 	token := e.token(victim)
 	id := mongosession.HashID(token)
-	e.rec.take()
+	e.rec.Reset()
 
 	cookies := []string{
 		`session=`, `session=$where`, `session={"$gt":""}`, `session=` + url.QueryEscape(`{"$ne":null}`),
@@ -64,7 +64,7 @@ func TestHostileCookies(t *testing.T) {
 		}
 	}
 	// Only the well-formed unknown token is looked up, by _id, as a string.
-	for _, c := range e.rec.take() {
+	for _, c := range e.rec.Take() {
 		if c.Name != "find" {
 			t.Errorf("a hostile cookie caused %s", c.Name)
 			continue
@@ -122,14 +122,14 @@ func TestHostileKeys(t *testing.T) {
 	e.srv.Config.Handler = e.m.LoadAndSave(handler)
 	c := e.client(t)
 	e.mustGet(t, c, "/put")
-	if cmds := e.rec.take(); names(cmds) != "insert" {
+	if cmds := e.rec.Take(); names(cmds) != "insert" {
 		t.Fatalf("put: %s", names(cmds))
 	}
 	e.mustGet(t, c, "/check")
-	e.rec.take()
+	e.rec.Reset()
 	// Per-key writes of hostile keys, on an existing session.
 	e.mustGet(t, c, "/put")
-	cmds := e.rec.take()
+	cmds := e.rec.Take()
 	if names(cmds) != "find,update" {
 		t.Fatalf("second put: %s", names(cmds))
 	}
@@ -165,7 +165,7 @@ func TestHostileKeys(t *testing.T) {
 		}
 	}
 	e.mustGet(t, c, "/remove")
-	cmds = e.rec.take()
+	cmds = e.rec.Take()
 	_, u = updateSpec(t, cmds[len(cmds)-1])
 	if n := len(fieldNames(t, u.Lookup("$unset").Document())); n != 5 {
 		t.Errorf("$unset of %d fields, want 5", n)

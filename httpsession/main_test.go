@@ -1,7 +1,6 @@
 package httpsession_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -20,50 +19,13 @@ import (
 	"github.com/mongosession/mongosession/httpsession"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
 
-// command is one command sent to the test's collection.
-type command struct {
-	Name string
-	Body bson.Raw
-}
-
-// recorder keeps the commands sent to one collection, through the client's
-// event.CommandMonitor.
-type recorder struct {
-	coll string
-	mu   sync.Mutex
-	cmds []command
-}
-
-func (r *recorder) started(_ context.Context, e *event.CommandStartedEvent) {
-	v, err := e.Command.LookupErr(e.CommandName)
-	if err != nil {
-		return
-	}
-	if s, ok := v.StringValueOK(); !ok || s != r.coll {
-		return
-	}
-	r.mu.Lock()
-	r.cmds = append(r.cmds, command{Name: e.CommandName, Body: bytes.Clone(e.Command)})
-	r.mu.Unlock()
-}
-
-// take returns the commands recorded since the last take.
-func (r *recorder) take() []command {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := r.cmds
-	r.cmds = nil
-	return c
-}
-
-func names(cmds []command) string {
+func names(cmds []mongotest.Command) string {
 	var s []string
 	for _, c := range cmds {
 		s = append(s, c.Name)
@@ -76,7 +38,7 @@ type env struct {
 	m      *httpsession.Manager
 	store  *mongosession.Store
 	coll   *mongo.Collection
-	rec    *recorder
+	rec    *mongotest.Commands // the commands sent to the collection
 	srv    *httptest.Server
 	errs   chan error // what ErrorFunc received
 	onSlow chan struct{}
@@ -93,9 +55,10 @@ type envConfig struct {
 
 func newEnv(t *testing.T, cfg envConfig) *env {
 	t.Helper()
-	e := &env{rec: &recorder{coll: mongotest.Collection(t)}, errs: make(chan error, 100),
+	coll := mongotest.Collection(t)
+	e := &env{rec: mongotest.CollectionCommands(coll), errs: make(chan error, 100),
 		onSlow: make(chan struct{}, 1), resume: make(chan struct{})}
-	co := options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(&event.CommandMonitor{Started: e.rec.started})
+	co := options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(e.rec.Monitor())
 	if cfg.poolSize > 0 {
 		co.SetMaxPoolSize(cfg.poolSize)
 	}
@@ -106,7 +69,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	opts := mongosession.Options{
 		Client:         client,
 		Database:       mongotest.Database,
-		Collection:     e.rec.coll,
+		Collection:     coll,
 		Timeout:        30 * time.Second,
 		EncryptionKeys: cfg.keys,
 		Logger:         slog.New(slog.NewTextHandler(mongotest.LogWriter{T: t}, nil)),
@@ -139,7 +102,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		default:
 		}
 	})
-	e.rec.take() // index creation
+	e.rec.Reset() // index creation
 	return e
 }
 

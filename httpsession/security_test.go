@@ -174,7 +174,7 @@ func secCheckNativeInsert(d bson.Raw) error {
 // secCheckCommands fails the test unless every filter, update and inserted
 // document of cmds is one the manager may send; it returns the _id values
 // filtered on, and how many writes addressed a path inside "session".
-func secCheckCommands(t *testing.T, cmds []command) (ids []string, keyPaths int) {
+func secCheckCommands(t *testing.T, cmds []mongotest.Command) (ids []string, keyPaths int) {
 	t.Helper()
 	check := func(what string, err error) {
 		if err != nil {
@@ -312,7 +312,7 @@ func TestSecurityTokens(t *testing.T) {
 	securitytest.CheckIDs(t, "tokens issued by the manager", tokens)
 	// Each token's session is inserted under its hash, and the inserted
 	// document holds no token.
-	cmds := e.rec.take()
+	cmds := e.rec.Take()
 	stored := map[string]bool{}
 	for _, c := range cmds {
 		if c.Name != "insert" {
@@ -372,7 +372,7 @@ func TestSecurityDump(t *testing.T) {
 	if len(candidates) < 5*len(docs) {
 		t.Fatalf("%d candidates from %d documents; want _id, user, ua and each value", len(candidates), len(docs))
 	}
-	e.rec.take()
+	e.rec.Reset()
 	for i, c := range candidates {
 		for _, path := range []string{"/get?k=secEmail", "/sessions?user=user0"} {
 			code, body, tok := secProbe(e, path, c)
@@ -381,7 +381,7 @@ func TestSecurityDump(t *testing.T) {
 			}
 		}
 	}
-	if ids, _ := secCheckCommands(t, e.rec.take()); len(ids) < len(docs) {
+	if ids, _ := secCheckCommands(t, e.rec.Take()); len(ids) < len(docs) {
 		t.Fatalf("%d lookups; want at least one per stored _id", len(ids))
 	}
 	for i, c := range victims {
@@ -486,7 +486,7 @@ func TestSecurityInjection(t *testing.T) {
 			secExpect(t, e, victim, "/put?k="+url.QueryEscape("$where")+"&v=victim-where", "ok")
 			secExpect(t, e, victim, "/login?user=victim", "ok")
 			victimToken := e.token(victim)
-			e.rec.take()
+			e.rec.Reset()
 
 			// Hostile keys through Put, Get and Remove in one session,
 			// through Incr in another.
@@ -539,7 +539,7 @@ func TestSecurityInjection(t *testing.T) {
 				}
 			}
 
-			ids, keyPaths := secCheckCommands(t, e.rec.take())
+			ids, keyPaths := secCheckCommands(t, e.rec.Take())
 			if keyPaths < len(keys) {
 				t.Fatalf("only %d writes addressed a stored key: the per-key paths were not exercised", keyPaths)
 			}
