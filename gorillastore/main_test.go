@@ -1,83 +1,29 @@
 package gorillastore_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
-	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
 
-// commands records the data commands a client sends (find, update,
-// delete, ...), leaving out handshakes and heartbeats.
-type commands struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (c *commands) started(_ context.Context, e *event.CommandStartedEvent) {
-	switch e.CommandName {
-	case "find", "update", "delete", "insert", "getMore", "aggregate", "count", "findAndModify":
-		c.mu.Lock()
-		c.names = append(c.names, e.CommandName)
-		c.mu.Unlock()
-	}
-}
-
-// take returns the commands sent since the last take.
-func (c *commands) take() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.names
-	c.names = nil
-	return n
-}
-
 // newMongoStore opens a mongosession store on a fresh collection (unless
-// opts names one) through a client whose data commands are recorded.
-func newMongoStore(t testing.TB, opts mongosession.Options) (*mongosession.Store, *commands) {
+// opts names one) through a client whose data commands (find, update,
+// delete, ...) are recorded; handshakes, heartbeats and index builds are
+// left out.
+func newMongoStore(t testing.TB, opts mongosession.Options) (*mongosession.Store, *mongotest.Commands) {
 	t.Helper()
-	cmds := &commands{}
-	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).
-		SetMonitor(&event.CommandMonitor{Started: cmds.started}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	opts.Client = client
-	if opts.Database == "" {
-		opts.Database = mongotest.Database
-	}
-	if opts.Collection == "" {
-		opts.Collection = mongotest.Collection(t)
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(mongotest.LogWriter{T: t}, nil))
-	}
-	s, err := mongosession.New(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("mongosession.New: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = s.Clear(context.Background())
-		_ = s.Close()
-	})
-	cmds.take() // index creation and the like
-	return s, cmds
+	cmds := mongotest.DataCommands()
+	return mongotest.NewRecordedStore(t, opts, cmds), cmds
 }
 
 // browser is an HTTP client with a cookie jar, as a browser would be.

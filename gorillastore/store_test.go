@@ -153,7 +153,7 @@ func TestCounterAcrossRequests(t *testing.T) {
 	b := newBrowser(t, newApp(gorillastore.New(ms, hashKey)))
 
 	resp := b.expect("/count", "1")
-	if got := cmds.take(); !slices.Equal(got, []string{"update"}) {
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"update"}) {
 		t.Fatalf("first request sent %v; want [update] (no cookie, so no find)", got)
 	}
 	c := responseCookie(resp, cookieName)
@@ -169,9 +169,9 @@ func TestCounterAcrossRequests(t *testing.T) {
 		t.Fatalf("stored _id %d chars, %d bytes (err %v); want 256 bits in base64url", len(id), len(raw), err)
 	}
 
-	cmds.take() // storedExpiry's own commands
+	cmds.Reset() // storedExpiry's own commands
 	b.expect("/count", "2")
-	if got := cmds.take(); !slices.Equal(got, []string{"find", "update"}) {
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
 		t.Fatalf("second request sent %v; want [find update]", got)
 	}
 	b.expect("/count", "3")
@@ -185,7 +185,7 @@ func TestUnchangedSessionNotWritten(t *testing.T) {
 	b := newBrowser(t, newApp(gorillastore.New(ms, hashKey)))
 
 	resp := b.expect("/touch", "0")
-	if got := cmds.take(); len(got) != 0 {
+	if got := cmds.TakeNames(); len(got) != 0 {
 		t.Fatalf("saving an empty new session sent %v; want nothing", got)
 	}
 	if c := responseCookie(resp, cookieName); c != nil {
@@ -193,16 +193,16 @@ func TestUnchangedSessionNotWritten(t *testing.T) {
 	}
 
 	b.expect("/count", "1")
-	cmds.take()
+	cmds.Reset()
 	resp = b.expect("/touch", "1")
-	if got := cmds.take(); !slices.Equal(got, []string{"find"}) {
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
 		t.Fatalf("saving an unchanged session sent %v; want [find] only", got)
 	}
 	if c := responseCookie(resp, cookieName); c == nil || c.MaxAge <= 0 {
 		t.Fatalf("saving an unchanged session: cookie %v; want it re-sent with its remaining Max-Age", c)
 	}
 	b.expect("/twice", "2")
-	if got := cmds.take(); !slices.Equal(got, []string{"find", "update"}) {
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
 		t.Fatalf("saving twice in one request sent %v; want [find update]", got)
 	}
 	b.expect("/peek", "2")
@@ -210,10 +210,10 @@ func TestUnchangedSessionNotWritten(t *testing.T) {
 	// gob writes maps in random order: equal values in other bytes are
 	// still unchanged.
 	b.get("/many")
-	cmds.take()
+	cmds.Reset()
 	for range 5 {
 		b.expect("/touch", "2")
-		if got := cmds.take(); !slices.Equal(got, []string{"find"}) {
+		if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
 			t.Fatalf("saving an unchanged nine-value session sent %v; want [find] only", got)
 		}
 	}
@@ -236,9 +236,9 @@ func TestRegistryLoadsOncePerRequest(t *testing.T) {
 		}
 	}))
 	b.get("/")
-	cmds.take()
+	cmds.Reset()
 	b.get("/")
-	if got := cmds.take(); !slices.Equal(got, []string{"find"}) {
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
 		t.Fatalf("three Gets and an unchanged Save sent %v; want [find]", got)
 	}
 }
@@ -257,10 +257,10 @@ func TestLogoutDeletesDocument(t *testing.T) {
 	b.expect("/count", "1")
 	b.expect("/count", "2")
 	id, _ := storedExpiry(t, ms)
-	cmds.take()
+	cmds.Reset()
 
 	resp := b.expect("/logout", "")
-	if got := cmds.take(); !slices.Equal(got, []string{"find", "delete"}) {
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "delete"}) {
 		t.Fatalf("logout sent %v; want [find delete]", got)
 	}
 	n, err := ms.Collection().CountDocuments(context.Background(), bson.D{{Key: "_id", Value: id}})
@@ -333,9 +333,9 @@ func TestChangedMaxAgeSticks(t *testing.T) {
 	_, expires = storedExpiry(t, ms)
 	within(t, "stored expiry after /remember", expires, time.Now().Add(time.Hour), 5*time.Second)
 
-	cmds.take()
+	cmds.Reset()
 	resp = b.expect("/touch", "1")
-	if got := cmds.take(); !slices.Equal(got, []string{"find"}) {
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
 		t.Fatalf("an unchanged session kept its MaxAge yet sent %v; want [find]", got)
 	}
 	if c := responseCookie(resp, cookieName); c == nil || c.MaxAge < 3590 {
@@ -351,7 +351,7 @@ func TestTamperedCookieNoRoundTrip(t *testing.T) {
 	b := newBrowser(t, newApp(gorillastore.New(ms, hashKey, blockKey)))
 	b.expect("/count", "1")
 	good := b.cookie(cookieName).Value
-	cmds.take()
+	cmds.Reset()
 
 	for i, pos := range []int{0, len(good) / 2, len(good) - 1} {
 		bad := []byte(good)
@@ -362,7 +362,7 @@ func TestTamperedCookieNoRoundTrip(t *testing.T) {
 		}
 		b.setCookie(cookieName, string(bad))
 		b.expect("/peek", "0")
-		if got := cmds.take(); len(got) != 0 {
+		if got := cmds.TakeNames(); len(got) != 0 {
 			t.Fatalf("tampered cookie %d sent %v to the database; want nothing", i, got)
 		}
 	}
@@ -395,9 +395,9 @@ func TestKeyRotation(t *testing.T) {
 	b.srv.Config.Handler = newOnly
 	b.expect("/count", "3") // re-signed under the new key
 	b.setCookie(cookieName, oldCookie)
-	cmds.take()
+	cmds.Reset()
 	b.expect("/peek", "0") // the retired key no longer verifies
-	if got := cmds.take(); len(got) != 0 {
+	if got := cmds.TakeNames(); len(got) != 0 {
 		t.Fatalf("a cookie signed with a retired key sent %v; want nothing", got)
 	}
 }
@@ -450,7 +450,7 @@ func TestHostileCookies(t *testing.T) {
 			b.expect("/count", "1")
 			b.expect("/count", "2")
 			victim := b.cookie(cookieName).Value
-			cmds.take()
+			cmds.Reset()
 
 			for i, c := range junk {
 				for _, path := range []string{"/peek", "/count"} {
@@ -463,7 +463,7 @@ func TestHostileCookies(t *testing.T) {
 						t.Fatalf("hostile cookie %d on %s: %d %q; want 200 %q", i, path, w.Code, w.Body.String(), want)
 					}
 				}
-				got := cmds.take()
+				got := cmds.TakeNames()
 				finds := slices.DeleteFunc(slices.Clone(got), func(s string) bool { return s != "find" })
 				wantFinds := 0
 				if c.bareFind && tc.keys == nil {
