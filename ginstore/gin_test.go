@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongosession/mongosession/ginstore"
+	"github.com/mongosession/mongosession/internal/mongotest"
 	"github.com/mongosession/mongosession/internal/storetest"
 )
 
@@ -99,18 +100,18 @@ func newGinApp(store *ginstore.Store) *gin.Engine {
 func TestGinCounterAndCommands(t *testing.T) {
 	ms, cmds := newMongoStore(t)
 	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey)))
-	b.expect("/count", "1")
-	b.expect("/count", "2")
-	cmds.take()
-	b.expect("/count", "3")
-	if got := cmds.take(); !slices.Equal(got, []string{"find", "update"}) {
+	b.Expect("/count", "1")
+	b.Expect("/count", "2")
+	cmds.Reset()
+	b.Expect("/count", "3")
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
 		t.Fatalf("a counting request sent %v; want [find update]", got)
 	}
-	b.expect("/peek", "3")
-	if got := cmds.take(); !slices.Equal(got, []string{"find"}) {
+	b.Expect("/peek", "3")
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
 		t.Fatalf("a reading request sent %v; want [find]", got)
 	}
-	if n := countDocs(t, ms, bson.D{}); n != 1 {
+	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
 		t.Fatalf("%d documents; want 1", n)
 	}
 }
@@ -118,30 +119,30 @@ func TestGinCounterAndCommands(t *testing.T) {
 func TestGinCustomType(t *testing.T) {
 	ms, _ := newMongoStore(t)
 	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey)))
-	b.expect("/whoami", "nobody")
-	b.expect("/login", "")
-	b.expect("/whoami", "ann admin,dev")
+	b.Expect("/whoami", "nobody")
+	b.Expect("/login", "")
+	b.Expect("/whoami", "ann admin,dev")
 }
 
 func TestGinLogout(t *testing.T) {
 	ms, cmds := newMongoStore(t)
 	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey)))
-	b.expect("/count", "1")
-	if n := countDocs(t, ms, bson.D{}); n != 1 {
+	b.Expect("/count", "1")
+	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
 		t.Fatalf("%d documents before logout; want 1", n)
 	}
-	cmds.take()
-	b.expect("/logout", "")
-	if got := cmds.take(); !slices.Equal(got, []string{"find", "delete"}) {
+	cmds.Reset()
+	b.Expect("/logout", "")
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "delete"}) {
 		t.Fatalf("logout sent %v; want [find delete]", got)
 	}
-	if n := countDocs(t, ms, bson.D{}); n != 0 {
+	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 0 {
 		t.Fatalf("%d documents after logout; want 0", n)
 	}
-	if b.cookie() != "" {
+	if b.Cookie() != "" {
 		t.Fatal("the browser kept the session cookie after logout")
 	}
-	b.expect("/peek", "0")
+	b.Expect("/peek", "0")
 }
 
 func TestGinOptionsMapping(t *testing.T) {
@@ -149,7 +150,7 @@ func TestGinOptionsMapping(t *testing.T) {
 	store := ginstore.New(ms, hashKey)
 	store.Options(sessions.Options{Path: "/", MaxAge: 1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	b := newBrowser(t, newGinApp(store))
-	resp := b.expect("/count", "1")
+	resp := b.Expect("/count", "1")
 	var c *http.Cookie
 	for _, rc := range resp.Cookies() {
 		if rc.Name == "session" {
@@ -160,53 +161,53 @@ func TestGinOptionsMapping(t *testing.T) {
 		t.Fatalf("cookie = %+v; want the options given to Options", c)
 	}
 	// Expiry: the record lives MaxAge seconds, whatever the client does.
-	kept := b.cookie()
+	kept := b.Cookie()
 	time.Sleep(1200 * time.Millisecond)
-	b.setCookie(kept)
-	b.expect("/peek", "0")
+	b.SetCookie(kept)
+	b.Expect("/peek", "0")
 }
 
 func TestGinTamperedCookie(t *testing.T) {
 	ms, cmds := newMongoStore(t)
 	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey, blockKey)))
-	b.expect("/count", "1")
-	good := b.cookie()
+	b.Expect("/count", "1")
+	good := b.Cookie()
 	bad := []byte(good)
 	bad[len(bad)/2] ^= 0x01
-	b.setCookie(string(bad))
-	cmds.take()
-	b.expect("/peek", "0")
-	if got := cmds.take(); len(got) != 0 {
+	b.SetCookie(string(bad))
+	cmds.Reset()
+	b.Expect("/peek", "0")
+	if got := cmds.TakeNames(); len(got) != 0 {
 		t.Fatalf("a tampered cookie sent %v; want nothing", got)
 	}
-	b.setCookie(good)
-	b.expect("/peek", "1")
+	b.SetCookie(good)
+	b.Expect("/peek", "1")
 }
 
 func TestGinKeyRotation(t *testing.T) {
 	ms, _ := newMongoStore(t)
 	oldKey := []byte("old-hash-key-old-hash-key-0123456")
 	b := newBrowser(t, newGinApp(ginstore.New(ms, oldKey)))
-	b.expect("/count", "1")
-	old := b.cookie()
-	b.srv.Config.Handler = newGinApp(ginstore.New(ms, hashKey, blockKey, oldKey, nil))
-	b.expect("/count", "2")
-	b.srv.Config.Handler = newGinApp(ginstore.New(ms, hashKey, blockKey))
-	b.expect("/count", "3")
-	b.setCookie(old)
-	b.expect("/peek", "0")
+	b.Expect("/count", "1")
+	old := b.Cookie()
+	b.Server.Config.Handler = newGinApp(ginstore.New(ms, hashKey, blockKey, oldKey, nil))
+	b.Expect("/count", "2")
+	b.Server.Config.Handler = newGinApp(ginstore.New(ms, hashKey, blockKey))
+	b.Expect("/count", "3")
+	b.SetCookie(old)
+	b.Expect("/peek", "0")
 }
 
 func TestGinTwoAppsTwoCollections(t *testing.T) {
 	msA, _ := newMongoStore(t)
 	msB, _ := newMongoStore(t)
 	b := newBrowser(t, newGinApp(ginstore.New(msA, hashKey)))
-	b.expect("/count", "1")
-	b.expect("/count", "2")
-	b.srv.Config.Handler = newGinApp(ginstore.New(msB, hashKey))
-	b.expect("/peek", "0")
-	b.expect("/count", "1")
-	if a, bb := countDocs(t, msA, bson.D{}), countDocs(t, msB, bson.D{}); a != 1 || bb != 1 {
+	b.Expect("/count", "1")
+	b.Expect("/count", "2")
+	b.Server.Config.Handler = newGinApp(ginstore.New(msB, hashKey))
+	b.Expect("/peek", "0")
+	b.Expect("/count", "1")
+	if a, bb := mongotest.CountDocuments(t, msA, bson.D{}), mongotest.CountDocuments(t, msB, bson.D{}); a != 1 || bb != 1 {
 		t.Fatalf("documents: A %d, B %d; want 1 each", a, bb)
 	}
 }
@@ -228,11 +229,11 @@ func TestGinHostileCookies(t *testing.T) {
 func TestGinStoreDown(t *testing.T) {
 	ms, _ := newMongoStore(t)
 	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey)))
-	b.expect("/count", "1")
+	b.Expect("/count", "1")
 	if err := ms.Close(); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := b.c.Get(b.srv.URL + "/count")
+	resp, err := b.Client.Get(b.Server.URL + "/count")
 	if err != nil {
 		t.Fatal(err)
 	}

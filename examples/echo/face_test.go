@@ -7,30 +7,24 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/gob"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo-contrib/session"
 	"github.com/labstack/echo/v4"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/gorillastore"
+	"github.com/mongosession/mongosession/internal/browsertest"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"github.com/mongosession/mongosession/internal/storetest"
 )
@@ -116,122 +110,36 @@ func newEchoApp(gs *gorillastore.Store) *echo.Echo {
 	return e
 }
 
-type commands struct {
-	mu    sync.Mutex
-	names []string
-}
-
-func (c *commands) started(_ context.Context, e *event.CommandStartedEvent) {
-	switch e.CommandName {
-	case "find", "update", "delete", "insert", "getMore", "aggregate", "count", "findAndModify":
-		c.mu.Lock()
-		c.names = append(c.names, e.CommandName)
-		c.mu.Unlock()
-	}
-}
-
-func (c *commands) take() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.names
-	c.names = nil
-	return n
-}
-
 // newMongoStore opens a store on a fresh collection through a client
 // whose data commands are recorded.
-func newMongoStore(t *testing.T) (*mongosession.Store, *commands) {
+func newMongoStore(t *testing.T) (*mongosession.Store, *mongotest.Commands) {
 	t.Helper()
-	cmds := &commands{}
-	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).
-		SetMonitor(&event.CommandMonitor{Started: cmds.started}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	s, err := mongosession.New(context.Background(), mongosession.Options{
-		Client:     client,
-		Database:   mongotest.Database,
-		Collection: mongotest.Collection(t),
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = s.Clear(context.Background())
-		_ = s.Close()
-	})
-	cmds.take()
+	cmds := mongotest.DataCommands()
+	s := mongotest.NewRecordedStore(t, mongosession.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, cmds)
 	return s, cmds
 }
 
-type browser struct {
-	t   *testing.T
-	srv *httptest.Server
-	c   *http.Client
-}
-
-func newBrowser(t *testing.T, h http.Handler) *browser {
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, srv: srv, c: &http.Client{Jar: jar}}
-}
-
-func (b *browser) expect(path, want string) *http.Response {
-	b.t.Helper()
-	resp, err := b.c.Get(b.srv.URL + path)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || string(body) != want {
-		b.t.Fatalf("GET %s = %d %q; want 200 %q", path, resp.StatusCode, body, want)
-	}
-	return resp
-}
-
-func (b *browser) cookie() string {
-	u, _ := url.Parse(b.srv.URL)
-	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == "session" {
-			return c.Value
-		}
-	}
-	return ""
-}
-
-func (b *browser) setCookie(v string) {
-	u, _ := url.Parse(b.srv.URL)
-	b.c.Jar.SetCookies(u, []*http.Cookie{{Name: "session", Value: v, Path: "/"}})
-}
-
-func countDocs(t *testing.T, ms *mongosession.Store, filter bson.D) int64 {
-	t.Helper()
-	n, err := ms.Collection().CountDocuments(context.Background(), filter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+// newBrowser serves h until the test ends and returns a browser of it
+// whose session cookie is "session".
+func newBrowser(t *testing.T, h http.Handler) *browsertest.Browser {
+	return browsertest.New(t, h, "session")
 }
 
 func TestEchoCounterAndCommands(t *testing.T) {
 	ms, cmds := newMongoStore(t)
 	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey)))
-	b.expect("/count", "1")
-	b.expect("/count", "2")
-	cmds.take()
-	b.expect("/count", "3")
-	if got := cmds.take(); !slices.Equal(got, []string{"find", "update"}) {
+	b.Expect("/count", "1")
+	b.Expect("/count", "2")
+	cmds.Reset()
+	b.Expect("/count", "3")
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
 		t.Fatalf("a counting request sent %v; want [find update]", got)
 	}
-	b.expect("/peek", "3")
-	if got := cmds.take(); !slices.Equal(got, []string{"find"}) {
+	b.Expect("/peek", "3")
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
 		t.Fatalf("a reading request sent %v; want [find]", got)
 	}
-	if n := countDocs(t, ms, bson.D{}); n != 1 {
+	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
 		t.Fatalf("%d documents; want 1", n)
 	}
 }
@@ -239,30 +147,30 @@ func TestEchoCounterAndCommands(t *testing.T) {
 func TestEchoCustomType(t *testing.T) {
 	ms, _ := newMongoStore(t)
 	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey)))
-	b.expect("/whoami", "nobody")
-	b.expect("/login", "")
-	b.expect("/whoami", "ann admin,dev")
+	b.Expect("/whoami", "nobody")
+	b.Expect("/login", "")
+	b.Expect("/whoami", "ann admin,dev")
 }
 
 func TestEchoLogout(t *testing.T) {
 	ms, cmds := newMongoStore(t)
 	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey)))
-	b.expect("/count", "1")
-	if n := countDocs(t, ms, bson.D{}); n != 1 {
+	b.Expect("/count", "1")
+	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
 		t.Fatalf("%d documents before logout; want 1", n)
 	}
-	cmds.take()
-	b.expect("/logout", "")
-	if got := cmds.take(); !slices.Equal(got, []string{"find", "delete"}) {
+	cmds.Reset()
+	b.Expect("/logout", "")
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "delete"}) {
 		t.Fatalf("logout sent %v; want [find delete]", got)
 	}
-	if n := countDocs(t, ms, bson.D{}); n != 0 {
+	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 0 {
 		t.Fatalf("%d documents after logout; want 0", n)
 	}
-	if b.cookie() != "" {
+	if b.Cookie() != "" {
 		t.Fatal("the browser kept the session cookie after logout")
 	}
-	b.expect("/peek", "0")
+	b.Expect("/peek", "0")
 }
 
 func TestEchoExpiry(t *testing.T) {
@@ -270,54 +178,54 @@ func TestEchoExpiry(t *testing.T) {
 	gs := gorillastore.New(ms, hashKey)
 	gs.MaxAge(1)
 	b := newBrowser(t, newEchoApp(gs))
-	b.expect("/count", "1")
-	kept := b.cookie()
+	b.Expect("/count", "1")
+	kept := b.Cookie()
 	time.Sleep(1200 * time.Millisecond)
-	b.setCookie(kept) // a client that ignores Max-Age
-	b.expect("/peek", "0")
+	b.SetCookie(kept) // a client that ignores Max-Age
+	b.Expect("/peek", "0")
 }
 
 func TestEchoTamperedCookie(t *testing.T) {
 	ms, cmds := newMongoStore(t)
 	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey, blockKey)))
-	b.expect("/count", "1")
-	good := b.cookie()
+	b.Expect("/count", "1")
+	good := b.Cookie()
 	bad := []byte(good)
 	bad[len(bad)/2] ^= 0x01
-	b.setCookie(string(bad))
-	cmds.take()
-	b.expect("/peek", "0")
-	if got := cmds.take(); len(got) != 0 {
+	b.SetCookie(string(bad))
+	cmds.Reset()
+	b.Expect("/peek", "0")
+	if got := cmds.TakeNames(); len(got) != 0 {
 		t.Fatalf("a tampered cookie sent %v; want nothing", got)
 	}
-	b.setCookie(good)
-	b.expect("/peek", "1")
+	b.SetCookie(good)
+	b.Expect("/peek", "1")
 }
 
 func TestEchoKeyRotation(t *testing.T) {
 	ms, _ := newMongoStore(t)
 	oldKey := []byte("old-hash-key-old-hash-key-0123456")
 	b := newBrowser(t, newEchoApp(gorillastore.New(ms, oldKey)))
-	b.expect("/count", "1")
-	old := b.cookie()
-	b.srv.Config.Handler = newEchoApp(gorillastore.New(ms, hashKey, blockKey, oldKey, nil))
-	b.expect("/count", "2")
-	b.srv.Config.Handler = newEchoApp(gorillastore.New(ms, hashKey, blockKey))
-	b.expect("/count", "3")
-	b.setCookie(old)
-	b.expect("/peek", "0")
+	b.Expect("/count", "1")
+	old := b.Cookie()
+	b.Server.Config.Handler = newEchoApp(gorillastore.New(ms, hashKey, blockKey, oldKey, nil))
+	b.Expect("/count", "2")
+	b.Server.Config.Handler = newEchoApp(gorillastore.New(ms, hashKey, blockKey))
+	b.Expect("/count", "3")
+	b.SetCookie(old)
+	b.Expect("/peek", "0")
 }
 
 func TestEchoTwoAppsTwoCollections(t *testing.T) {
 	msA, _ := newMongoStore(t)
 	msB, _ := newMongoStore(t)
 	b := newBrowser(t, newEchoApp(gorillastore.New(msA, hashKey)))
-	b.expect("/count", "1")
-	b.expect("/count", "2")
-	b.srv.Config.Handler = newEchoApp(gorillastore.New(msB, hashKey))
-	b.expect("/peek", "0")
-	b.expect("/count", "1")
-	if a, bb := countDocs(t, msA, bson.D{}), countDocs(t, msB, bson.D{}); a != 1 || bb != 1 {
+	b.Expect("/count", "1")
+	b.Expect("/count", "2")
+	b.Server.Config.Handler = newEchoApp(gorillastore.New(msB, hashKey))
+	b.Expect("/peek", "0")
+	b.Expect("/count", "1")
+	if a, bb := mongotest.CountDocuments(t, msA, bson.D{}), mongotest.CountDocuments(t, msB, bson.D{}); a != 1 || bb != 1 {
 		t.Fatalf("documents: A %d, B %d; want 1 each", a, bb)
 	}
 }
@@ -339,11 +247,11 @@ func TestEchoHostileCookies(t *testing.T) {
 func TestEchoStoreDown(t *testing.T) {
 	ms, _ := newMongoStore(t)
 	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey)))
-	b.expect("/count", "1")
+	b.Expect("/count", "1")
 	if err := ms.Close(); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := b.c.Get(b.srv.URL + "/count")
+	resp, err := b.Client.Get(b.Server.URL + "/count")
 	if err != nil {
 		t.Fatal(err)
 	}
