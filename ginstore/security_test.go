@@ -15,9 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -118,51 +116,6 @@ func ginSecApp(store *ginstore.Store, frameworkLog io.Writer, errs *securitytest
 	return r
 }
 
-// ginSecBrowser is a client with a cookie jar whose transport records every
-// session cookie value the server sets.
-type ginSecBrowser struct {
-	t   *testing.T
-	srv *httptest.Server
-	c   *http.Client
-	rec *securitytest.Issued
-}
-
-func newGinSecBrowser(t *testing.T, srv *httptest.Server, rec *securitytest.Issued) *ginSecBrowser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ginSecBrowser{t: t, srv: srv, c: &http.Client{Jar: jar, Transport: rec}, rec: rec}
-}
-
-func (b *ginSecBrowser) get(path string) (int, string) {
-	b.t.Helper()
-	resp, err := b.c.Get(b.srv.URL + path)
-	if err != nil {
-		b.t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-func (b *ginSecBrowser) expect(path, want string) {
-	b.t.Helper()
-	if code, body := b.get(path); code != http.StatusOK || body != want {
-		b.t.Fatalf("GET %s = %d %q; want 200 %q", path, code, body, want)
-	}
-}
-
-func (b *ginSecBrowser) cookie() string {
-	u, _ := url.Parse(b.srv.URL)
-	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == "session" {
-			return c.Value
-		}
-	}
-	return ""
-}
-
 // ginSecID decodes the session ID from one of store's cookies.
 func ginSecID(t *testing.T, store *ginstore.Store, cookie string) string {
 	t.Helper()
@@ -197,10 +150,10 @@ func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 	srv := httptest.NewServer(app)
 	t.Cleanup(srv.Close)
 	rec := &securitytest.Issued{Name: "session"}
-	victim, attacker := newGinSecBrowser(t, srv, rec), newGinSecBrowser(t, srv, rec)
-	victim.expect("/set?k=secEmail&v=victim@example.com", "ok")
-	attacker.expect("/set?k=secEmail&v=attacker@example.com", "ok")
-	victimID, attackerID := ginSecID(t, store, victim.cookie()), ginSecID(t, store, attacker.cookie())
+	victim, attacker := securitytest.NewBrowser(t, srv, "session", rec), securitytest.NewBrowser(t, srv, "session", rec)
+	victim.Expect("/set?k=secEmail&v=victim@example.com", "ok")
+	attacker.Expect("/set?k=secEmail&v=attacker@example.com", "ok")
+	victimID, attackerID := ginSecID(t, store, victim.Cookie()), ginSecID(t, store, attacker.Cookie())
 
 	// The dump: no plaintext, no ID, no cookie; no stored value works as a
 	// cookie, as it is or signed with the app's keys.
@@ -217,7 +170,7 @@ func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 	}
 	var candidates []string
 	for _, d := range docs {
-		for _, p := range []string{"victim@example.com", "attacker@example.com", "secEmail", victimID, attackerID, victim.cookie(), attacker.cookie()} {
+		for _, p := range []string{"victim@example.com", "attacker@example.com", "secEmail", victimID, attackerID, victim.Cookie(), attacker.Cookie()} {
 			if bytes.Contains(d, []byte(p)) {
 				t.Fatalf("a stored document holds %q in clear", p)
 			}
@@ -277,12 +230,12 @@ func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 		bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: vdoc.Lookup("session")}}}}); err != nil || res.MatchedCount != 1 {
 		t.Fatalf("moving the ciphertext: %v %v", res, err)
 	}
-	attacker.expect("/get?k=secEmail", "")
+	attacker.Expect("/get?k=secEmail", "")
 	if !e.OnError.HasCorrupt() {
 		t.Fatalf("OnError got %v; want ErrCorrupt", e.OnError.All())
 	}
-	attacker.expect("/set?k=secEmail&v=again", "ok")
-	victim.expect("/get?k=secEmail", "victim@example.com")
+	attacker.Expect("/set?k=secEmail&v=again", "ok")
+	victim.Expect("/get?k=secEmail", "victim@example.com")
 	if errs := appErrs.All(); len(errs) != 0 {
 		t.Fatalf("errors reached the app: %v", errs)
 	}
@@ -297,27 +250,27 @@ func TestGinSecurityTokensNeverLogged(t *testing.T) {
 	srv := httptest.NewServer(ginSecApp(store, &framework, &appErrs))
 	t.Cleanup(srv.Close)
 	rec := &securitytest.Issued{Name: "session"}
-	user, other := newGinSecBrowser(t, srv, rec), newGinSecBrowser(t, srv, rec)
+	user, other := securitytest.NewBrowser(t, srv, "session", rec), securitytest.NewBrowser(t, srv, "session", rec)
 
-	user.expect("/set?k=user&v=ann", "ok")
-	user.expect("/set?k=cart&v=apple", "ok")
-	user.expect("/get?k=user", "ann")
-	user.expect("/logout", "ok")
-	user.expect("/set?k=user&v=ann", "ok")
+	user.Expect("/set?k=user&v=ann", "ok")
+	user.Expect("/set?k=cart&v=apple", "ok")
+	user.Expect("/get?k=user", "ann")
+	user.Expect("/logout", "ok")
+	user.Expect("/set?k=user&v=ann", "ok")
 
 	// A document the engine cannot read; then one the face cannot decode,
 	// whose error gin-contrib/sessions logs.
-	other.expect("/set?k=user&v=bob", "ok")
-	if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: ginSecID(t, store, other.cookie())}},
+	other.Expect("/set?k=user&v=bob", "ok")
+	if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: ginSecID(t, store, other.Cookie())}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	other.expect("/get?k=user", "")
-	other.expect("/set?k=user&v=bob", "ok")
-	if err := e.Store.CommitCtx(ctx, ginSecID(t, store, other.cookie()), []byte("not a record"), time.Now().Add(time.Hour)); err != nil {
+	other.Expect("/get?k=user", "")
+	other.Expect("/set?k=user&v=bob", "ok")
+	if err := e.Store.CommitCtx(ctx, ginSecID(t, store, other.Cookie()), []byte("not a record"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	other.expect("/get?k=user", "")
+	other.Expect("/get?k=user", "")
 	if !strings.Contains(framework.String(), "level=ERROR") {
 		t.Fatalf("gin-contrib/sessions logged no load error; the test proves nothing:\n%s", framework.String())
 	}
@@ -326,7 +279,7 @@ func TestGinSecurityTokensNeverLogged(t *testing.T) {
 	if err := e.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := user.get("/set?k=user&v=carl"); code != http.StatusInternalServerError {
+	if code, _ := user.Get("/set?k=user&v=carl"); code != http.StatusInternalServerError {
 		t.Fatalf("a save with the store closed: %d; want 500", code)
 	}
 
