@@ -52,18 +52,9 @@ func (s *Store) FindRecord(ctx context.Context, token string) (rec Record, found
 	return rec, found, s.wrapErr(ctx, "find", err)
 }
 
-var findOpts = options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: DefaultExpiresKey, Value: 1}})
-
-func (s *Store) findOptions() *options.FindOneOptionsBuilder {
-	if s.cfg.ExpiresKey == DefaultExpiresKey {
-		return findOpts
-	}
-	return options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: s.cfg.ExpiresKey, Value: 1}})
-}
-
 // find loads and opens the document stored under id.
 func (s *Store) find(ctx context.Context, id string) (Record, bool, error) {
-	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, s.findOptions()).Raw()
+	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, s.findOpts).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Record{}, false, nil
 	}

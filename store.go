@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -34,7 +35,8 @@ type Store struct {
 	client     *mongo.Client
 	ownsClient bool
 	coll       *mongo.Collection
-	cipher     *cipherSet // nil without EncryptionKeys
+	cipher     *cipherSet                     // nil without EncryptionKeys
+	findOpts   *options.FindOneOptionsBuilder // projection {session, <ExpiresKey>}, built once
 
 	mu       sync.Mutex
 	closed   bool
@@ -68,6 +70,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg}
+	s.findOpts = options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: cfg.ExpiresKey, Value: 1}})
 	if len(cfg.EncryptionKeys) > 0 {
 		if s.cipher, err = newCipherSet(cfg.EncryptionKeys); err != nil {
 			return nil, &OptionError{Field: "EncryptionKeys", Reason: "cannot build the cipher", Err: err}

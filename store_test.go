@@ -489,3 +489,23 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestCustomExpiresKey(t *testing.T) {
+	s := newStore(t, mongosession.Options{ExpiresKey: "expiresAt"})
+	must(t, s.CommitCtx(ctx, "tokK", []byte("v"), hour()))
+	must(t, s.CommitCtx(ctx, "tokOld", []byte("v"), time.Now().Add(-time.Second)))
+	if b, found, err := s.FindCtx(ctx, "tokK"); err != nil || !found || string(b) != "v" {
+		t.Fatalf("Find = %q %v %v", b, found, err)
+	}
+	if _, found, err := s.FindCtx(ctx, "tokOld"); err != nil || found {
+		t.Fatalf("expired under a custom key: found=%v err=%v", found, err)
+	}
+	var doc bson.Raw
+	must(t, rawCollection(t, s).FindOne(ctx, bson.D{{Key: "_id", Value: "tokK"}}).Decode(&doc))
+	if _, err := doc.LookupErr("expiresAt"); err != nil {
+		t.Fatalf("stored document %s has no expiresAt", doc)
+	}
+	if _, err := doc.LookupErr("expires"); err == nil {
+		t.Fatalf("stored document %s still has expires", doc)
+	}
+}
