@@ -4,8 +4,6 @@ import (
 	"encoding/gob"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +11,10 @@ import (
 	"github.com/gin-contrib/sessions"
 	"github.com/gin-contrib/sessions/tester"
 	"github.com/gin-gonic/gin"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/ginstore"
-	"github.com/mongosession/mongosession/internal/mongotest"
-	"github.com/mongosession/mongosession/internal/storetest"
+	"github.com/mongosession/mongosession/internal/facetest"
 )
 
 var _ sessions.Store = (*ginstore.Store)(nil)
@@ -97,53 +94,16 @@ func newGinApp(store *ginstore.Store) *gin.Engine {
 	return r
 }
 
-func TestGinCounterAndCommands(t *testing.T) {
-	ms, cmds := newMongoStore(t)
-	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey)))
-	b.Expect("/count", "1")
-	b.Expect("/count", "2")
-	cmds.Reset()
-	b.Expect("/count", "3")
-	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
-		t.Fatalf("a counting request sent %v; want [find update]", got)
-	}
-	b.Expect("/peek", "3")
-	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
-		t.Fatalf("a reading request sent %v; want [find]", got)
-	}
-	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
-		t.Fatalf("%d documents; want 1", n)
-	}
+// ginFace is newGinApp over ginstore, for the facetest suite.
+func ginFace(_ *testing.T, store *mongosession.Store, keyPairs ...[]byte) http.Handler {
+	return newGinApp(ginstore.New(store, keyPairs...))
 }
 
-func TestGinCustomType(t *testing.T) {
-	ms, _ := newMongoStore(t)
-	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey)))
-	b.Expect("/whoami", "nobody")
-	b.Expect("/login", "")
-	b.Expect("/whoami", "ann admin,dev")
-}
+func TestGinCounterAndCommands(t *testing.T) { facetest.CounterAndCommands(t, ginFace) }
 
-func TestGinLogout(t *testing.T) {
-	ms, cmds := newMongoStore(t)
-	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey)))
-	b.Expect("/count", "1")
-	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
-		t.Fatalf("%d documents before logout; want 1", n)
-	}
-	cmds.Reset()
-	b.Expect("/logout", "")
-	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "delete"}) {
-		t.Fatalf("logout sent %v; want [find delete]", got)
-	}
-	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 0 {
-		t.Fatalf("%d documents after logout; want 0", n)
-	}
-	if b.Cookie() != "" {
-		t.Fatal("the browser kept the session cookie after logout")
-	}
-	b.Expect("/peek", "0")
-}
+func TestGinCustomType(t *testing.T) { facetest.CustomType(t, ginFace) }
+
+func TestGinLogout(t *testing.T) { facetest.Logout(t, ginFace) }
 
 func TestGinOptionsMapping(t *testing.T) {
 	ms, _ := newMongoStore(t)
@@ -167,78 +127,12 @@ func TestGinOptionsMapping(t *testing.T) {
 	b.Expect("/peek", "0")
 }
 
-func TestGinTamperedCookie(t *testing.T) {
-	ms, cmds := newMongoStore(t)
-	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey, blockKey)))
-	b.Expect("/count", "1")
-	good := b.Cookie()
-	bad := []byte(good)
-	bad[len(bad)/2] ^= 0x01
-	b.SetCookie(string(bad))
-	cmds.Reset()
-	b.Expect("/peek", "0")
-	if got := cmds.TakeNames(); len(got) != 0 {
-		t.Fatalf("a tampered cookie sent %v; want nothing", got)
-	}
-	b.SetCookie(good)
-	b.Expect("/peek", "1")
-}
+func TestGinTamperedCookie(t *testing.T) { facetest.TamperedCookie(t, ginFace) }
 
-func TestGinKeyRotation(t *testing.T) {
-	ms, _ := newMongoStore(t)
-	oldKey := []byte("old-hash-key-old-hash-key-0123456")
-	b := newBrowser(t, newGinApp(ginstore.New(ms, oldKey)))
-	b.Expect("/count", "1")
-	old := b.Cookie()
-	b.Server.Config.Handler = newGinApp(ginstore.New(ms, hashKey, blockKey, oldKey, nil))
-	b.Expect("/count", "2")
-	b.Server.Config.Handler = newGinApp(ginstore.New(ms, hashKey, blockKey))
-	b.Expect("/count", "3")
-	b.SetCookie(old)
-	b.Expect("/peek", "0")
-}
+func TestGinKeyRotation(t *testing.T) { facetest.KeyRotation(t, ginFace) }
 
-func TestGinTwoAppsTwoCollections(t *testing.T) {
-	msA, _ := newMongoStore(t)
-	msB, _ := newMongoStore(t)
-	b := newBrowser(t, newGinApp(ginstore.New(msA, hashKey)))
-	b.Expect("/count", "1")
-	b.Expect("/count", "2")
-	b.Server.Config.Handler = newGinApp(ginstore.New(msB, hashKey))
-	b.Expect("/peek", "0")
-	b.Expect("/count", "1")
-	if a, bb := mongotest.CountDocuments(t, msA, bson.D{}), mongotest.CountDocuments(t, msB, bson.D{}); a != 1 || bb != 1 {
-		t.Fatalf("documents: A %d, B %d; want 1 each", a, bb)
-	}
-}
+func TestGinTwoAppsTwoCollections(t *testing.T) { facetest.TwoAppsTwoCollections(t, ginFace) }
 
-func TestGinHostileCookies(t *testing.T) {
-	ms, _ := newMongoStore(t)
-	app := newGinApp(ginstore.New(ms, hashKey))
-	for i, v := range storetest.HostileTokens() {
-		r := httptest.NewRequest(http.MethodGet, "/count", nil)
-		r.Header["Cookie"] = []string{"session=" + v}
-		w := httptest.NewRecorder()
-		app.ServeHTTP(w, r)
-		if w.Code != http.StatusOK || w.Body.String() != "1" {
-			t.Fatalf("hostile cookie %d: %d %q; want 200 \"1\"", i, w.Code, w.Body.String())
-		}
-	}
-}
+func TestGinHostileCookies(t *testing.T) { facetest.HostileCookies(t, ginFace) }
 
-func TestGinStoreDown(t *testing.T) {
-	ms, _ := newMongoStore(t)
-	b := newBrowser(t, newGinApp(ginstore.New(ms, hashKey)))
-	b.Expect("/count", "1")
-	if err := ms.Close(); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := b.Client.Get(b.Server.URL + "/count")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("with the store closed: %d; want 500 from the failed Save", resp.StatusCode)
-	}
-}
+func TestGinStoreDown(t *testing.T) { facetest.StoreDown(t, ginFace, "from the failed Save") }

@@ -3,36 +3,30 @@ package main
 // The gorilla face through echo: echo-contrib/session's middleware driving
 // gorillastore in a real echo v4 app, over HTTP with a cookie jar. These
 // tests live in the echo example's module so that gorillastore's go.mod
-// stays free of echo (see gorillastore/README.md).
+// stays free of echo (see gorillastore/README.md). The scenarios every
+// face shares are internal/facetest's; Expiry is echo's own.
 
 import (
-	"bytes"
 	"encoding/gob"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labstack/echo-contrib/session"
 	"github.com/labstack/echo/v4"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/gorillastore"
 	"github.com/mongosession/mongosession/internal/browsertest"
+	"github.com/mongosession/mongosession/internal/facetest"
 	"github.com/mongosession/mongosession/internal/mongotest"
-	"github.com/mongosession/mongosession/internal/storetest"
 )
 
-var (
-	hashKey  = []byte("0123456789abcdef0123456789abcdef")
-	blockKey = []byte("fedcba9876543210fedcba9876543210")
-)
+var hashKey = []byte("0123456789abcdef0123456789abcdef")
 
 type account struct {
 	Name  string
@@ -125,53 +119,16 @@ func newBrowser(t *testing.T, h http.Handler) *browsertest.Browser {
 	return browsertest.New(t, h, "session")
 }
 
-func TestEchoCounterAndCommands(t *testing.T) {
-	ms, cmds := newMongoStore(t)
-	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey)))
-	b.Expect("/count", "1")
-	b.Expect("/count", "2")
-	cmds.Reset()
-	b.Expect("/count", "3")
-	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
-		t.Fatalf("a counting request sent %v; want [find update]", got)
-	}
-	b.Expect("/peek", "3")
-	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
-		t.Fatalf("a reading request sent %v; want [find]", got)
-	}
-	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
-		t.Fatalf("%d documents; want 1", n)
-	}
+// echoFace is newEchoApp over gorillastore, for the facetest suite.
+func echoFace(_ *testing.T, store *mongosession.Store, keyPairs ...[]byte) http.Handler {
+	return newEchoApp(gorillastore.New(store, keyPairs...))
 }
 
-func TestEchoCustomType(t *testing.T) {
-	ms, _ := newMongoStore(t)
-	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey)))
-	b.Expect("/whoami", "nobody")
-	b.Expect("/login", "")
-	b.Expect("/whoami", "ann admin,dev")
-}
+func TestEchoCounterAndCommands(t *testing.T) { facetest.CounterAndCommands(t, echoFace) }
 
-func TestEchoLogout(t *testing.T) {
-	ms, cmds := newMongoStore(t)
-	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey)))
-	b.Expect("/count", "1")
-	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
-		t.Fatalf("%d documents before logout; want 1", n)
-	}
-	cmds.Reset()
-	b.Expect("/logout", "")
-	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "delete"}) {
-		t.Fatalf("logout sent %v; want [find delete]", got)
-	}
-	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 0 {
-		t.Fatalf("%d documents after logout; want 0", n)
-	}
-	if b.Cookie() != "" {
-		t.Fatal("the browser kept the session cookie after logout")
-	}
-	b.Expect("/peek", "0")
-}
+func TestEchoCustomType(t *testing.T) { facetest.CustomType(t, echoFace) }
+
+func TestEchoLogout(t *testing.T) { facetest.Logout(t, echoFace) }
 
 func TestEchoExpiry(t *testing.T) {
 	ms, _ := newMongoStore(t)
@@ -185,78 +142,14 @@ func TestEchoExpiry(t *testing.T) {
 	b.Expect("/peek", "0")
 }
 
-func TestEchoTamperedCookie(t *testing.T) {
-	ms, cmds := newMongoStore(t)
-	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey, blockKey)))
-	b.Expect("/count", "1")
-	good := b.Cookie()
-	bad := []byte(good)
-	bad[len(bad)/2] ^= 0x01
-	b.SetCookie(string(bad))
-	cmds.Reset()
-	b.Expect("/peek", "0")
-	if got := cmds.TakeNames(); len(got) != 0 {
-		t.Fatalf("a tampered cookie sent %v; want nothing", got)
-	}
-	b.SetCookie(good)
-	b.Expect("/peek", "1")
-}
+func TestEchoTamperedCookie(t *testing.T) { facetest.TamperedCookie(t, echoFace) }
 
-func TestEchoKeyRotation(t *testing.T) {
-	ms, _ := newMongoStore(t)
-	oldKey := []byte("old-hash-key-old-hash-key-0123456")
-	b := newBrowser(t, newEchoApp(gorillastore.New(ms, oldKey)))
-	b.Expect("/count", "1")
-	old := b.Cookie()
-	b.Server.Config.Handler = newEchoApp(gorillastore.New(ms, hashKey, blockKey, oldKey, nil))
-	b.Expect("/count", "2")
-	b.Server.Config.Handler = newEchoApp(gorillastore.New(ms, hashKey, blockKey))
-	b.Expect("/count", "3")
-	b.SetCookie(old)
-	b.Expect("/peek", "0")
-}
+func TestEchoKeyRotation(t *testing.T) { facetest.KeyRotation(t, echoFace) }
 
-func TestEchoTwoAppsTwoCollections(t *testing.T) {
-	msA, _ := newMongoStore(t)
-	msB, _ := newMongoStore(t)
-	b := newBrowser(t, newEchoApp(gorillastore.New(msA, hashKey)))
-	b.Expect("/count", "1")
-	b.Expect("/count", "2")
-	b.Server.Config.Handler = newEchoApp(gorillastore.New(msB, hashKey))
-	b.Expect("/peek", "0")
-	b.Expect("/count", "1")
-	if a, bb := mongotest.CountDocuments(t, msA, bson.D{}), mongotest.CountDocuments(t, msB, bson.D{}); a != 1 || bb != 1 {
-		t.Fatalf("documents: A %d, B %d; want 1 each", a, bb)
-	}
-}
+func TestEchoTwoAppsTwoCollections(t *testing.T) { facetest.TwoAppsTwoCollections(t, echoFace) }
 
-func TestEchoHostileCookies(t *testing.T) {
-	ms, _ := newMongoStore(t)
-	app := newEchoApp(gorillastore.New(ms, hashKey))
-	for i, v := range storetest.HostileTokens() {
-		r := httptest.NewRequest(http.MethodGet, "/count", nil)
-		r.Header["Cookie"] = []string{"session=" + v}
-		w := httptest.NewRecorder()
-		app.ServeHTTP(w, r)
-		if w.Code != http.StatusOK || w.Body.String() != "1" {
-			t.Fatalf("hostile cookie %d: %d %q; want 200 \"1\"", i, w.Code, bytes.TrimSpace(w.Body.Bytes()))
-		}
-	}
-}
+func TestEchoHostileCookies(t *testing.T) { facetest.HostileCookies(t, echoFace) }
 
 func TestEchoStoreDown(t *testing.T) {
-	ms, _ := newMongoStore(t)
-	b := newBrowser(t, newEchoApp(gorillastore.New(ms, hashKey)))
-	b.Expect("/count", "1")
-	if err := ms.Close(); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := b.Client.Get(b.Server.URL + "/count")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError {
-		t.Fatalf("with the store closed: %d; want 500 (the load error reaches the handler)", resp.StatusCode)
-	}
+	facetest.StoreDown(t, echoFace, "(the load error reaches the handler)")
 }
