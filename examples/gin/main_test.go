@@ -1,11 +1,6 @@
 package main
 
 import (
-	"context"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"os"
 	"testing"
 
@@ -13,6 +8,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/ginstore"
+	"github.com/mongosession/mongosession/internal/facetest"
 	"github.com/mongosession/mongosession/internal/mongotest"
 )
 
@@ -25,45 +21,6 @@ func TestMain(m *testing.M) {
 // cookie jar: the count goes up with the session cookie and starts again
 // without it.
 func TestViews(t *testing.T) {
-	store, err := mongosession.New(context.Background(), mongosession.Options{
-		URI:        mongotest.URI(t),
-		Database:   mongotest.Database,
-		Collection: mongotest.Collection(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = store.Clear(context.Background())
-		_ = store.Close()
-	})
-	srv := httptest.NewServer(newApp(ginstore.New(store, []byte("a test key of thirty-two bytes!!"))))
-	t.Cleanup(srv.Close)
-
-	get := func(c *http.Client) string {
-		t.Helper()
-		resp, err := c.Get(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET / = %d %q (%v)", resp.StatusCode, body, err)
-		}
-		return string(body)
-	}
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar}
-	for _, want := range []string{`Hello {"views":1}`, `Hello {"views":2}`, `Hello {"views":3}`} {
-		if got := get(browser); got != want {
-			t.Fatalf("with the cookie jar: %q; want %q", got, want)
-		}
-	}
-	if got := get(&http.Client{}); got != `Hello {"views":1}` {
-		t.Fatalf("without cookies: %q; want a fresh session", got)
-	}
-	if n, err := store.Count(context.Background()); err != nil || n != 2 {
-		t.Fatalf("Count = %d, %v; want 2 sessions", n, err)
-	}
+	store := mongotest.NewStore(t, mongosession.Options{})
+	facetest.SeedApp(t, newApp(ginstore.New(store, []byte("a test key of thirty-two bytes!!"))), store)
 }
