@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
+	"github.com/mongosession/mongosession/internal/rawdriver"
 )
 
 // The engine's benchmarks: each operation through the Store ("store") and
@@ -90,56 +90,6 @@ func (e *benchEnv) insert(b *testing.B, tokens []string) {
 	}
 }
 
-var rawFindOpts = options.FindOne().SetProjection(bson.D{{Key: "session", Value: 1}, {Key: "expires", Value: 1}})
-
-// rawFind is Store.FindCtx written with the driver alone: the same find by
-// _id with the same projection, the expiry checked, the data copied out of
-// the reply's buffer.
-func rawFind(ctx context.Context, coll *mongo.Collection, token string) ([]byte, bool, error) {
-	raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: token}}, rawFindOpts).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	ms, ok := raw.Lookup("expires").DateTimeOK()
-	_, data, ok2 := raw.Lookup("session").BinaryOK()
-	if !ok || !ok2 {
-		return nil, false, errors.New("corrupt")
-	}
-	if !time.UnixMilli(ms).After(time.Now()) {
-		return nil, false, nil
-	}
-	return append([]byte(nil), data...), true, nil
-}
-
-var rawUpsert = options.UpdateOne().SetUpsert(true)
-
-func rawCommit(ctx context.Context, coll *mongo.Collection, token string, b []byte, expiry time.Time) error {
-	_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: token}},
-		bson.D{{Key: "$set", Value: bson.D{
-			{Key: "session", Value: bson.Binary{Data: b}},
-			{Key: "expires", Value: bson.NewDateTimeFromTime(expiry)},
-		}}}, rawUpsert)
-	return err
-}
-
-func rawTouch(ctx context.Context, coll *mongo.Collection, token string, expiry time.Time) (bool, error) {
-	res, err := coll.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: token}, {Key: "expires", Value: bson.D{{Key: "$gt", Value: time.Now()}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: bson.NewDateTimeFromTime(expiry)}}}})
-	if err != nil {
-		return false, err
-	}
-	return res.MatchedCount > 0, nil
-}
-
-func rawDelete(ctx context.Context, coll *mongo.Collection, token string) error {
-	_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: token}})
-	return err
-}
-
 // benchBoth runs the "store", "raw" and "bare" sub-benchmarks on one
 // environment (the same client, collection and documents). raw is called
 // with a context bounded by the store's Timeout for "raw", and with
@@ -184,7 +134,7 @@ func BenchmarkFind(b *testing.B) {
 			return err
 		},
 		func(ctx context.Context, b *testing.B, e *benchEnv, i int) error {
-			_, found, err := rawFind(ctx, e.coll, e.tokens[i%benchPool])
+			_, found, err := rawdriver.Find(ctx, e.coll, e.tokens[i%benchPool])
 			if err == nil && !found {
 				err = fmt.Errorf("session %d not found", i%benchPool)
 			}
@@ -201,7 +151,7 @@ func BenchmarkCommit(b *testing.B) {
 			return e.store.CommitCtx(ctx, e.tokens[i%benchPool], benchData, time.Now().Add(time.Hour))
 		},
 		func(ctx context.Context, b *testing.B, e *benchEnv, i int) error {
-			return rawCommit(ctx, e.coll, e.tokens[i%benchPool], benchData, time.Now().Add(time.Hour))
+			return rawdriver.Commit(ctx, e.coll, e.tokens[i%benchPool], benchData, time.Now().Add(time.Hour))
 		})
 }
 
@@ -215,7 +165,7 @@ func BenchmarkTouch(b *testing.B) {
 			return err
 		},
 		func(ctx context.Context, b *testing.B, e *benchEnv, i int) error {
-			_, err := rawTouch(ctx, e.coll, e.tokens[i%benchPool], time.Now().Add(time.Hour))
+			_, err := rawdriver.Touch(ctx, e.coll, e.tokens[i%benchPool], time.Now().Add(time.Hour))
 			return err
 		})
 }
@@ -239,6 +189,6 @@ func BenchmarkDelete(b *testing.B) {
 			return e.store.DeleteCtx(ctx, prepare(b, e, i))
 		},
 		func(ctx context.Context, b *testing.B, e *benchEnv, i int) error {
-			return rawDelete(ctx, e.coll, prepare(b, e, i))
+			return rawdriver.Delete(ctx, e.coll, prepare(b, e, i))
 		})
 }

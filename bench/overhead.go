@@ -18,6 +18,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/rawdriver"
 )
 
 // OverheadResult compares one operation through the Store with the same
@@ -87,55 +88,6 @@ func insertSessions(ctx context.Context, coll *mongo.Collection, tokens []string
 	return nil
 }
 
-var rawFindOpts = options.FindOne().SetProjection(bson.D{{Key: "session", Value: 1}, {Key: "expires", Value: 1}})
-
-// rawFind is Store.FindCtx written with the driver alone: the same find by
-// _id and projection, the expiry checked, the data copied out of the reply.
-func rawFind(ctx context.Context, coll *mongo.Collection, token string) ([]byte, bool, error) {
-	raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: token}}, rawFindOpts).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	ms, ok := raw.Lookup("expires").DateTimeOK()
-	_, data, ok2 := raw.Lookup("session").BinaryOK()
-	if !ok || !ok2 {
-		return nil, false, errors.New("corrupt document")
-	}
-	if !time.UnixMilli(ms).After(time.Now()) {
-		return nil, false, nil
-	}
-	return append([]byte(nil), data...), true, nil
-}
-
-var rawUpsert = options.UpdateOne().SetUpsert(true)
-
-func rawCommit(ctx context.Context, coll *mongo.Collection, token string, b []byte, expiry time.Time) error {
-	_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: token}},
-		bson.D{{Key: "$set", Value: bson.D{
-			{Key: "session", Value: bson.Binary{Data: b}},
-			{Key: "expires", Value: bson.NewDateTimeFromTime(expiry)},
-		}}}, rawUpsert)
-	return err
-}
-
-func rawTouch(ctx context.Context, coll *mongo.Collection, token string, expiry time.Time) (bool, error) {
-	res, err := coll.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: token}, {Key: "expires", Value: bson.D{{Key: "$gt", Value: time.Now()}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: bson.NewDateTimeFromTime(expiry)}}}})
-	if err != nil {
-		return false, err
-	}
-	return res.MatchedCount > 0, nil
-}
-
-func rawDelete(ctx context.Context, coll *mongo.Collection, token string) error {
-	_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: token}})
-	return err
-}
-
 // opPair is one operation on both sides. fresh says that each operation
 // consumes a session of its own (delete), inserted before the round.
 type opPair struct {
@@ -157,11 +109,16 @@ func overheadOps(s *mongosession.Store, coll *mongo.Collection) []opPair {
 	return []opPair{
 		{name: "Find",
 			store: func(ctx context.Context, t string) error { _, f, err := s.FindCtx(ctx, t); return mustFind(f, err) },
-			raw:   func(ctx context.Context, t string) error { _, f, err := rawFind(ctx, coll, t); return mustFind(f, err) },
+			raw: func(ctx context.Context, t string) error {
+				_, f, err := rawdriver.Find(ctx, coll, t)
+				return mustFind(f, err)
+			},
 		},
 		{name: "Commit",
 			store: func(ctx context.Context, t string) error { return s.CommitCtx(ctx, t, sessionData, expiry()) },
-			raw:   func(ctx context.Context, t string) error { return rawCommit(ctx, coll, t, sessionData, expiry()) },
+			raw: func(ctx context.Context, t string) error {
+				return rawdriver.Commit(ctx, coll, t, sessionData, expiry())
+			},
 		},
 		{name: "Touch",
 			store: func(ctx context.Context, t string) error {
@@ -169,13 +126,13 @@ func overheadOps(s *mongosession.Store, coll *mongo.Collection) []opPair {
 				return mustFind(f, err)
 			},
 			raw: func(ctx context.Context, t string) error {
-				f, err := rawTouch(ctx, coll, t, expiry())
+				f, err := rawdriver.Touch(ctx, coll, t, expiry())
 				return mustFind(f, err)
 			},
 		},
 		{name: "Delete", fresh: true,
 			store: func(ctx context.Context, t string) error { return s.DeleteCtx(ctx, t) },
-			raw:   func(ctx context.Context, t string) error { return rawDelete(ctx, coll, t) },
+			raw:   func(ctx context.Context, t string) error { return rawdriver.Delete(ctx, coll, t) },
 		},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/rawdriver"
 )
 
 // ScaleResult is the Find latency at one number of stored sessions.
@@ -62,7 +63,7 @@ func runScale(ctx context.Context, cfg Config, client *mongo.Client, w io.Writer
 				if isStore {
 					_, found, err = s.FindCtx(ctx, t)
 				} else {
-					_, found, err = rawFind(ctx, coll, t)
+					_, found, err = rawdriver.Find(ctx, coll, t)
 				}
 				d := time.Since(start)
 				if err = mustFind(found, err); err != nil {

@@ -17,6 +17,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/rawdriver"
 )
 
 // SizeResult compares Find or Commit of sessions of one size through the
@@ -186,15 +187,15 @@ func runSizes(ctx context.Context, cfg Config, client *mongo.Client, w io.Writer
 		ops := []sides{
 			{op: "Find",
 				store:  func(ctx context.Context, t string) error { return checkFind(s.FindCtx(ctx, t)) },
-				raw:    bounded(func(ctx context.Context, t string) error { return checkFind(rawFind(ctx, coll, t)) }),
+				raw:    bounded(func(ctx context.Context, t string) error { return checkFind(rawdriver.Find(ctx, coll, t)) }),
 				mstore: func(ctx context.Context, t string) error { return checkFind(ms.FindCtx(ctx, t)) },
-				mrw:    bounded(func(ctx context.Context, t string) error { return checkFind(rawFind(ctx, mcoll, t)) }),
+				mrw:    bounded(func(ctx context.Context, t string) error { return checkFind(rawdriver.Find(ctx, mcoll, t)) }),
 			},
 			{op: "Commit",
 				store:  func(ctx context.Context, t string) error { return s.CommitCtx(ctx, t, data, expiry()) },
-				raw:    bounded(func(ctx context.Context, t string) error { return rawCommit(ctx, coll, t, data, expiry()) }),
+				raw:    bounded(func(ctx context.Context, t string) error { return rawdriver.Commit(ctx, coll, t, data, expiry()) }),
 				mstore: func(ctx context.Context, t string) error { return ms.CommitCtx(ctx, t, data, expiry()) },
-				mrw:    bounded(func(ctx context.Context, t string) error { return rawCommit(ctx, mcoll, t, data, expiry()) }),
+				mrw:    bounded(func(ctx context.Context, t string) error { return rawdriver.Commit(ctx, mcoll, t, data, expiry()) }),
 			},
 		}
 		for _, op := range ops {
