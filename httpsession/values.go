@@ -261,56 +261,47 @@ func (m *Manager) GetTime(ctx context.Context, key string) time.Time {
 
 // Pop returns the value of key as Get does and removes it from the session.
 func (m *Manager) Pop(ctx context.Context, key string) any {
-	v := m.Get(ctx, key)
-	m.Remove(ctx, key)
-	return v
+	return pop(m, ctx, key, m.Get)
 }
 
 // PopString returns GetString's result and removes key.
 func (m *Manager) PopString(ctx context.Context, key string) string {
-	v := m.GetString(ctx, key)
-	m.Remove(ctx, key)
-	return v
+	return pop(m, ctx, key, m.GetString)
 }
 
 // PopBool returns GetBool's result and removes key.
 func (m *Manager) PopBool(ctx context.Context, key string) bool {
-	v := m.GetBool(ctx, key)
-	m.Remove(ctx, key)
-	return v
+	return pop(m, ctx, key, m.GetBool)
 }
 
 // PopInt returns GetInt's result and removes key.
 func (m *Manager) PopInt(ctx context.Context, key string) int {
-	v := m.GetInt(ctx, key)
-	m.Remove(ctx, key)
-	return v
+	return pop(m, ctx, key, m.GetInt)
 }
 
 // PopInt64 returns GetInt64's result and removes key.
 func (m *Manager) PopInt64(ctx context.Context, key string) int64 {
-	v := m.GetInt64(ctx, key)
-	m.Remove(ctx, key)
-	return v
+	return pop(m, ctx, key, m.GetInt64)
 }
 
 // PopFloat returns GetFloat's result and removes key.
 func (m *Manager) PopFloat(ctx context.Context, key string) float64 {
-	v := m.GetFloat(ctx, key)
-	m.Remove(ctx, key)
-	return v
+	return pop(m, ctx, key, m.GetFloat)
 }
 
 // PopBytes returns GetBytes's result and removes key.
 func (m *Manager) PopBytes(ctx context.Context, key string) []byte {
-	v := m.GetBytes(ctx, key)
-	m.Remove(ctx, key)
-	return v
+	return pop(m, ctx, key, m.GetBytes)
 }
 
 // PopTime returns GetTime's result and removes key.
 func (m *Manager) PopTime(ctx context.Context, key string) time.Time {
-	v := m.GetTime(ctx, key)
+	return pop(m, ctx, key, m.GetTime)
+}
+
+// pop returns get's result for key and removes key from the session.
+func pop[T any](m *Manager, ctx context.Context, key string, get func(context.Context, string) T) T {
+	v := get(ctx, key)
 	m.Remove(ctx, key)
 	return v
 }
