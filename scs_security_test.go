@@ -222,21 +222,11 @@ func TestSCSSecurityMovedCiphertext(t *testing.T) {
 	attacker.Expect("/set?k=secEmail&v=attacker@example.com", "ok")
 	victimID, attackerID := mongosession.HashID(victim.Cookie()), mongosession.HashID(attacker.Cookie())
 
-	var doc bson.Raw
-	if err := e.Raw.FindOne(ctx, bson.D{{Key: "_id", Value: victimID}}).Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	sub, ct, ok := doc.Lookup("session").BinaryOK()
-	if !ok {
-		t.Fatal("the stored session is not binary")
-	}
+	stored := e.Session(t, victimID)
+	sub, ct := stored.Subtype, stored.Data
 	setSession := func(id string, data []byte) {
 		t.Helper()
-		res, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: bson.Binary{Subtype: sub, Data: data}}}}})
-		if err != nil || res.MatchedCount != 1 {
-			t.Fatalf("rewriting a document: %v, %v", res, err)
-		}
+		e.SetSession(t, id, bson.Binary{Subtype: sub, Data: data})
 	}
 	setSession(attackerID, ct)
 	attacker.Expect("/get?k=secEmail", "") // not the victim's data, not a 500: a fresh session

@@ -251,7 +251,6 @@ func TestSecurityEncryptionRotation(t *testing.T) {
 }
 
 func TestSecurityMovedCiphertext(t *testing.T) {
-	ctx := context.Background()
 	e := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(1)}})
 	var appErrs securitytest.Text
 	app := secApp(fiberstore.New(e.Store), &appErrs)
@@ -260,21 +259,11 @@ func TestSecurityMovedCiphertext(t *testing.T) {
 	attacker.expect("/set/secEmail/attacker-at-example.com", "ok")
 	victimID, attackerID := mongosession.HashID(victim.sessionID()), mongosession.HashID(attacker.sessionID())
 
-	var doc bson.Raw
-	if err := e.Raw.FindOne(ctx, bson.D{{Key: "_id", Value: victimID}}).Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	sub, ct, ok := doc.Lookup("session").BinaryOK()
-	if !ok {
-		t.Fatal("the stored session is not binary")
-	}
+	stored := e.Session(t, victimID)
+	sub, ct := stored.Subtype, stored.Data
 	setSession := func(id string, data []byte) {
 		t.Helper()
-		res, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: bson.Binary{Subtype: sub, Data: data}}}}})
-		if err != nil || res.MatchedCount != 1 {
-			t.Fatalf("rewriting a document: %v, %v", res, err)
-		}
+		e.SetSession(t, id, bson.Binary{Subtype: sub, Data: data})
 	}
 	setSession(attackerID, ct)
 	attacker.expect("/get/secEmail", "") // not the victim's data, not a 500: a fresh session

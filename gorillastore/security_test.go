@@ -252,7 +252,6 @@ func TestSecurityEncryptionRotation(t *testing.T) {
 }
 
 func TestSecurityMovedCiphertext(t *testing.T) {
-	ctx := context.Background()
 	e := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(1)}})
 	gs := gorillastore.New(e.Store, hashKey, blockKey)
 	var appErrs securitytest.Text
@@ -263,23 +262,12 @@ func TestSecurityMovedCiphertext(t *testing.T) {
 	victimID := mongosession.HashID(secID(t, gs, victim.Cookie()))
 	attackerID := mongosession.HashID(secID(t, gs, attacker.Cookie()))
 
-	var doc bson.Raw
-	if err := e.Raw.FindOne(ctx, bson.D{{Key: "_id", Value: victimID}}).Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	sub, ct, ok := doc.Lookup("session").BinaryOK()
-	if !ok {
-		t.Fatal("the stored session is not binary")
-	}
+	stored := e.Session(t, victimID)
+	sub, ct := stored.Subtype, stored.Data
 	setSession := func(id string, data []byte) {
 		t.Helper()
-		res, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: bson.Binary{Subtype: sub, Data: data}}}}})
-		if err != nil || res.MatchedCount != 1 {
-			t.Fatalf("rewriting a document: %v, %v", res, err)
-		}
+		e.SetSession(t, id, bson.Binary{Subtype: sub, Data: data})
 	}
-
 	setSession(attackerID, ct)
 	attacker.Expect("/get?k=secEmail", "") // not the victim's data, not a 500: a fresh session
 	if !e.OnError.HasCorrupt() {

@@ -327,3 +327,31 @@ func (e *Env) Dump(t testing.TB) []bson.Raw {
 	t.Helper()
 	return Dump(t, e.Raw)
 }
+
+// Session returns the stored session data of the document whose _id is
+// id, as binary, read with the Env's own client. A missing document or a
+// session that is not binary fails the test.
+func (e *Env) Session(t testing.TB, id string) bson.Binary {
+	t.Helper()
+	var doc bson.Raw
+	if err := e.Raw.FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	sub, data, ok := doc.Lookup("session").BinaryOK()
+	if !ok {
+		t.Fatal("the stored session is not binary")
+	}
+	return bson.Binary{Subtype: sub, Data: data}
+}
+
+// SetSession overwrites the stored session data of the document whose _id
+// is id, as an attacker with write access to the database would. The
+// document must exist.
+func (e *Env) SetSession(t testing.TB, id string, b bson.Binary) {
+	t.Helper()
+	res, err := e.Raw.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: b}}}})
+	if err != nil || res.MatchedCount != 1 {
+		t.Fatalf("rewriting a document: %v, %v", res, err)
+	}
+}
