@@ -160,11 +160,15 @@ type config struct {
 	uriDatabase string
 }
 
-// OptionError reports an invalid option. Field names the Options field.
+// OptionError reports an invalid option. errors.Is(err, ErrInvalidOptions)
+// holds for every OptionError.
 type OptionError struct {
-	Field  string
+	// Field names the Options field, as in "Collection" or "EncryptionKeys".
+	Field string
+	// Reason says what is wrong with it, for people.
 	Reason string
-	Err    error
+	// Err is the underlying error (a URI parse error, say), or nil.
+	Err error
 }
 
 // Error returns "mongosession: Options.Field: reason".
