@@ -113,8 +113,10 @@ type Options struct {
 	// MigratePlainIDs, with HashIDs, reads a session stored under its plain
 	// token when no hashed one exists, and moves it to the hashed key on its
 	// next commit. Keep it on for one session lifetime after turning HashIDs
-	// on, then remove it: each miss costs a second lookup. Optional.
-	// Default: false.
+	// on, then remove it: each miss costs a second lookup and each commit a
+	// second command (the delete of the plain copy). Documents written with
+	// HashIDs carry {hashed: true} and are never found under a plain token,
+	// so a stored hash does not work as a cookie. Optional. Default: false.
 	MigratePlainIDs bool
 
 	// EncryptionKeys turns on encryption at rest of the session data with

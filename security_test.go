@@ -106,14 +106,55 @@ func TestMigratePlainIDs(t *testing.T) {
 	if err != nil || !found || string(b) != "from before hashing" {
 		t.Fatalf("migrating Find = %q %v %v; want the plain-keyed session", b, found, err)
 	}
+	if rec, _, _ := migrating.FindRecord(ctx, "oldToken"); !rec.Stale {
+		t.Fatal("a session found under its plain token is not Stale")
+	}
 	must(t, migrating.CommitCtx(ctx, "oldToken", []byte("now hashed"), hour()))
 	if b, found, _ := strict.FindCtx(ctx, "oldToken"); !found || string(b) != "now hashed" {
 		t.Fatalf("after a commit the session is not under its hash: %q %v", b, found)
+	}
+	if rec, _, _ := migrating.FindRecord(ctx, "oldToken"); rec.Stale {
+		t.Fatal("a session under its hash is still Stale")
+	}
+	// The commit moved the session: no plain token stays at rest.
+	if n, err := rawCollection(t, plain).CountDocuments(ctx, bson.D{{Key: "_id", Value: "oldToken"}}); err != nil || n != 0 {
+		t.Fatalf("%d documents still under the plain token after the commit (%v); want 0", n, err)
+	}
+	if n, err := migrating.Count(ctx); err != nil || n != 2 {
+		t.Fatalf("Count = %d %v; want 2 (each session once)", n, err)
 	}
 	// Logout must remove both forms, or the plain copy would come back.
 	must(t, migrating.DeleteCtx(ctx, "loggedOut"))
 	if _, found, _ := migrating.FindCtx(ctx, "loggedOut"); found {
 		t.Fatal("a deleted session came back from its plain-keyed copy")
+	}
+}
+
+// TestMigratePlainIDsStoredHashIsNoCookie presents each stored _id of a
+// hashed session as a token to a migrating store: the lookup under a plain
+// token must not find the document written under that hash, with or
+// without encryption, for find, touch and delete alike.
+func TestMigratePlainIDsStoredHashIsNoCookie(t *testing.T) {
+	for name, keys := range map[string][][]byte{"plain": nil, "encrypted": {key(1)}} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t, mongosession.Options{HashIDs: true, MigratePlainIDs: true, EncryptionKeys: keys})
+			must(t, s.CommitCtx(ctx, "victimToken", []byte("user_id=42"), hour()))
+			stolen := mongosession.HashID("victimToken")
+			if b, found, err := s.FindCtx(ctx, stolen); err != nil || found {
+				t.Fatalf("the stored hash works as a cookie: %q %v %v", b, found, err)
+			}
+			if touched, err := s.Touch(ctx, stolen, hour()); err != nil || touched {
+				t.Fatalf("Touch(stored hash) = %v %v; want false", touched, err)
+			}
+			must(t, s.DeleteCtx(ctx, stolen))
+			if b, found, err := s.FindCtx(ctx, "victimToken"); err != nil || !found || string(b) != "user_id=42" {
+				t.Fatalf("Delete(stored hash) harmed the victim's session: %q %v %v", b, found, err)
+			}
+			must(t, s.CommitCtx(ctx, stolen, []byte("attacker"), hour()))
+			if b, _, _ := s.FindCtx(ctx, "victimToken"); string(b) != "user_id=42" {
+				t.Fatalf("Commit(stored hash) changed the victim's session to %q", b)
+			}
+		})
 	}
 }
 
@@ -150,7 +191,13 @@ func TestEncryptionKeyRotation(t *testing.T) {
 	if err != nil || !found || string(b) != "written under key 1" {
 		t.Fatalf("old key no longer decrypts after rotation: %q %v %v", b, found, err)
 	}
+	if rec, _, _ := rotated.FindRecord(ctx, "rot"); !rec.Stale {
+		t.Fatal("a session under a retired key is not Stale")
+	}
 	must(t, rotated.CommitCtx(ctx, "rot", []byte("rewritten"), hour()))
+	if rec, _, _ := rotated.FindRecord(ctx, "rot"); rec.Stale {
+		t.Fatal("a session under the current key is Stale")
+	}
 
 	onlyNew := newStore(t, mongosession.Options{Collection: coll, EncryptionKeys: [][]byte{key(2)}, OnError: func(error) {}})
 	if b, found, err := onlyNew.FindCtx(ctx, "rot"); err != nil || !found || string(b) != "rewritten" {

@@ -15,6 +15,13 @@ import (
 // sessionField holds the session data in every document.
 const sessionField = "session"
 
+// hashedField marks a document written with Options.HashIDs: {hashed:
+// true}. With MigratePlainIDs, the lookup under a plain token skips
+// documents that carry it, so a stored hash presented as a cookie never
+// finds the session it names (the marker is what tells a hashed _id from a
+// plain token of the same shape).
+const hashedField = "hashed"
+
 // MaxDocumentSize is MongoDB's limit on one document, 16 MiB. A commit whose
 // document would be larger fails with ErrTooLarge before anything is sent.
 const MaxDocumentSize = 16 * 1024 * 1024
@@ -30,31 +37,40 @@ func (s *Store) FindCtx(ctx context.Context, token string) (b []byte, found bool
 }
 
 // FindRecord is FindCtx returning the session's stored _id and expiry with
-// its data, for faces that decide whether a write is needed.
+// its data, for faces that decide whether a write is needed: Record.Stale
+// says the stored form is out of date even if the data is unchanged.
 func (s *Store) FindRecord(ctx context.Context, token string) (rec Record, found bool, err error) {
-	id, ok := s.StoredID(token)
-	if !ok {
-		return Record{}, false, nil
-	}
 	if err := s.begin(); err != nil {
 		return Record{}, false, err
 	}
 	defer s.end()
+	id, ok := s.StoredID(token)
+	if !ok {
+		return Record{}, false, nil
+	}
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 
-	rec, found, err = s.find(octx, id)
+	rec, found, err = s.find(octx, id, bson.D{{Key: "_id", Value: id}})
 	if err == nil && !found && s.cfg.MigratePlainIDs {
 		// The session may still be stored under its plain token from
-		// before HashIDs was turned on.
-		rec, found, err = s.find(octx, token)
+		// before HashIDs was turned on; never under a hash, which a
+		// database reader could otherwise present as a cookie.
+		rec, found, err = s.find(octx, token, s.plainFilter(token))
+		rec.Stale = found
 	}
 	return rec, found, s.wrapErr(ctx, "find", err)
 }
 
-// find loads and opens the document stored under id.
-func (s *Store) find(ctx context.Context, id string) (Record, bool, error) {
-	raw, err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, s.findOpts).Raw()
+// plainFilter matches the document stored under token itself before
+// HashIDs was turned on, and never one written under a hash.
+func (s *Store) plainFilter(token string) bson.D {
+	return bson.D{{Key: "_id", Value: token}, {Key: hashedField, Value: bson.D{{Key: "$exists", Value: false}}}}
+}
+
+// find loads and opens the document that filter matches, stored under id.
+func (s *Store) find(ctx context.Context, id string, filter bson.D) (Record, bool, error) {
+	raw, err := s.coll.FindOne(ctx, filter, s.findOpts).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return Record{}, false, nil
 	}
@@ -69,7 +85,17 @@ func (s *Store) find(ctx context.Context, id string) (Record, bool, error) {
 	if !expires.After(time.Now()) {
 		return Record{}, false, nil
 	}
-	return Record{ID: id, Data: data, Expires: expires}, true, nil
+	return Record{ID: id, Data: data, Expires: expires, Stale: s.staleKey(raw)}, true, nil
+}
+
+// staleKey reports whether the stored session data was sealed under an
+// EncryptionKeys entry other than the first: its next write re-encrypts it.
+func (s *Store) staleKey(raw bson.Raw) bool {
+	if s.cipher == nil {
+		return false
+	}
+	_, data, ok := raw.Lookup(sessionField).BinaryOK()
+	return ok && !s.cipher.current(data)
 }
 
 // decode reads and opens the session data and expiry of a stored document.
@@ -111,16 +137,18 @@ func (s *Store) decode(id string, raw bson.Raw) ([]byte, time.Time, error) {
 // error from a racing upsert of the same token is retried once as a plain
 // update. A document that would exceed MaxDocumentSize fails with
 // ErrTooLarge before anything is sent, leaving the stored session intact.
-// An invalid token fails with ErrInvalidToken.
+// An invalid token fails with ErrInvalidToken. With MigratePlainIDs, a
+// second command deletes the session's copy under its plain token, so the
+// commit moves it.
 func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	id, ok := s.StoredID(token)
-	if !ok {
-		return ErrInvalidToken
-	}
 	if err := s.begin(); err != nil {
 		return err
 	}
 	defer s.end()
+	id, ok := s.StoredID(token)
+	if !ok {
+		return ErrInvalidToken
+	}
 	if expiry.IsZero() {
 		expiry = time.Now().Add(s.cfg.Expires)
 	}
@@ -135,15 +163,25 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 	defer cancel()
 
 	filter := bson.D{{Key: "_id", Value: id}}
-	update := bson.D{{Key: "$set", Value: bson.D{
+	set := bson.D{
 		{Key: sessionField, Value: bin},
 		{Key: s.cfg.ExpiresKey, Value: bson.NewDateTimeFromTime(expiry)},
-	}}}
+	}
+	if s.cfg.HashIDs {
+		set = append(set, bson.E{Key: hashedField, Value: true})
+	}
+	update := bson.D{{Key: "$set", Value: set}}
 	_, err = s.coll.UpdateOne(octx, filter, update, upsertOpts)
 	if err != nil && mongo.IsDuplicateKeyError(err) {
 		// Another request upserted the same _id between our match and our
 		// insert; the document exists now, so update it.
 		_, err = s.coll.UpdateOne(octx, filter, update)
+	}
+	if err == nil && s.cfg.MigratePlainIDs {
+		// The session now lives under its hash: remove the plain-token
+		// copy, so that no token stays at rest and a later logout cannot
+		// be undone by it.
+		_, err = s.coll.DeleteOne(octx, s.plainFilter(token))
 	}
 	return s.wrapErr(ctx, "commit", err)
 }
@@ -151,16 +189,21 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 var upsertOpts = options.UpdateOne().SetUpsert(true)
 
 // documentSize is the BSON size of {_id: id, session: BinData(n),
-// <expires>: Date}, the largest form a committed document takes.
+// <expires>: Date, hashed: true}, the largest form a committed document
+// takes.
 func (s *Store) documentSize(id string, n int) int {
 	const (
 		header   = 4 + 1 // int32 length, trailing NUL
 		elemHead = 1 + 1 // type byte, key's NUL
 	)
-	return header +
+	size := header +
 		elemHead + len("_id") + 4 + len(id) + 1 +
 		elemHead + len(sessionField) + 4 + 1 + n +
 		elemHead + len(s.cfg.ExpiresKey) + 8
+	if s.cfg.HashIDs {
+		size += elemHead + len(hashedField) + 1
+	}
+	return size
 }
 
 // Touch sets the expiry of a live session to expiry (zero: now +
@@ -168,30 +211,31 @@ func (s *Store) documentSize(id string, n int) int {
 // revives a session: a missing, expired, deleted or malformed token gives
 // false and a nil error. One update by _id, no upsert.
 func (s *Store) Touch(ctx context.Context, token string, expiry time.Time) (bool, error) {
-	id, ok := s.StoredID(token)
-	if !ok {
-		return false, nil
-	}
 	if err := s.begin(); err != nil {
 		return false, err
 	}
 	defer s.end()
+	id, ok := s.StoredID(token)
+	if !ok {
+		return false, nil
+	}
 	if expiry.IsZero() {
 		expiry = time.Now().Add(s.cfg.Expires)
 	}
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 
-	touched, err := s.touch(octx, id, expiry)
+	touched, err := s.touch(octx, bson.D{{Key: "_id", Value: id}}, expiry)
 	if err == nil && !touched && s.cfg.MigratePlainIDs {
-		touched, err = s.touch(octx, token, expiry)
+		touched, err = s.touch(octx, s.plainFilter(token), expiry)
 	}
 	return touched, s.wrapErr(ctx, "touch", err)
 }
 
-func (s *Store) touch(ctx context.Context, id string, expiry time.Time) (bool, error) {
-	res, err := s.coll.UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: id}, {Key: s.cfg.ExpiresKey, Value: bson.D{{Key: "$gt", Value: time.Now()}}}},
+// touch sets the expiry of the live document that filter matches.
+func (s *Store) touch(ctx context.Context, filter bson.D, expiry time.Time) (bool, error) {
+	filter = append(filter, bson.E{Key: s.cfg.ExpiresKey, Value: bson.D{{Key: "$gt", Value: time.Now()}}})
+	res, err := s.coll.UpdateOne(ctx, filter,
 		bson.D{{Key: "$set", Value: bson.D{{Key: s.cfg.ExpiresKey, Value: bson.NewDateTimeFromTime(expiry)}}}})
 	if err != nil {
 		return false, err
@@ -201,22 +245,25 @@ func (s *Store) touch(ctx context.Context, id string, expiry time.Time) (bool, e
 
 // DeleteCtx deletes the session with the given token. A missing, expired
 // or malformed token is a no-op with a nil error. One delete by _id (with
-// MigratePlainIDs, by both forms of the ID at once).
+// MigratePlainIDs, of the hashed document and the plain-token copy at once).
 func (s *Store) DeleteCtx(ctx context.Context, token string) error {
-	id, ok := s.StoredID(token)
-	if !ok {
-		return nil
-	}
 	if err := s.begin(); err != nil {
 		return err
 	}
 	defer s.end()
+	id, ok := s.StoredID(token)
+	if !ok {
+		return nil
+	}
 	octx, cancel := s.opCtx(ctx)
 	defer cancel()
 
 	var err error
 	if s.cfg.MigratePlainIDs {
-		_, err = s.coll.DeleteMany(octx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{id, token}}}}})
+		_, err = s.coll.DeleteMany(octx, bson.D{{Key: "$or", Value: bson.A{
+			bson.D{{Key: "_id", Value: id}},
+			s.plainFilter(token),
+		}}})
 	} else {
 		_, err = s.coll.DeleteOne(octx, bson.D{{Key: "_id", Value: id}})
 	}
@@ -268,6 +315,12 @@ type Record struct {
 	Data []byte
 	// Expires is the session's absolute expiry.
 	Expires time.Time
+	// Stale reports that the stored form is out of date though the data
+	// may not be: it was found under its plain token (MigratePlainIDs) or
+	// sealed under an older EncryptionKeys entry. A face that skips
+	// writing unchanged sessions should write a stale one, which moves or
+	// re-encrypts it.
+	Stale bool
 }
 
 // Iter streams the sessions that have not expired, in no set order, from
@@ -284,11 +337,15 @@ func (s *Store) Iter(ctx context.Context) iter.Seq2[Record, error] {
 			return
 		}
 		defer s.end()
+		ctx := ctx // each range over the sequence has its own
 		if ctx == nil {
 			ctx = context.Background()
 		}
 		octx, cancel := s.opCtx(ctx)
 		projection := bson.D{{Key: "_id", Value: 1}, {Key: sessionField, Value: 1}, {Key: s.cfg.ExpiresKey, Value: 1}}
+		if s.cfg.HashIDs {
+			projection = append(projection, bson.E{Key: hashedField, Value: 1})
+		}
 		cur, err := s.coll.Find(octx, s.activeFilter(), options.Find().SetProjection(projection).SetBatchSize(iterBatchSize))
 		cancel()
 		if err != nil {
@@ -344,5 +401,11 @@ func (s *Store) record(raw bson.Raw) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	return Record{ID: id, Data: data, Expires: expires}, nil
+	stale := s.staleKey(raw)
+	if s.cfg.HashIDs {
+		if _, err := raw.LookupErr(hashedField); err != nil {
+			stale = true // stored under a plain token
+		}
+	}
+	return Record{ID: id, Data: data, Expires: expires, Stale: stale}, nil
 }
