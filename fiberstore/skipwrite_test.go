@@ -3,6 +3,7 @@ package fiberstore_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,13 +19,20 @@ import (
 // commands, handshakes and heartbeats aside, are recorded.
 func monitoredStorage(t *testing.T, coll string) (*fiberstore.Storage, *mongotest.Commands) {
 	t.Helper()
+	return monitoredStorageWith(t, mongosession.Options{Collection: coll})
+}
+
+// monitoredStorageWith is monitoredStorage with more store options.
+func monitoredStorageWith(t *testing.T, opts mongosession.Options) (*fiberstore.Storage, *mongotest.Commands) {
+	t.Helper()
 	w := &mongotest.Commands{}
 	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(w.Monitor()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return fiberstore.New(newStore(t, mongosession.Options{Client: client, Collection: coll})), w
+	opts.Client = client
+	return fiberstore.New(newStore(t, opts)), w
 }
 
 func TestReadOnlyRequestIsOneCommand(t *testing.T) {
@@ -97,5 +105,37 @@ func TestUnchangedSetNeverRevives(t *testing.T) {
 	}
 	if got, err := b.Get("sess"); err != nil || got != nil {
 		t.Fatalf("a session deleted elsewhere came back: %q, %v", got, err)
+	}
+}
+
+// TestStaleSessionIsRewritten: a session sealed under a retired encryption
+// key is rewritten by the next Set even when its bytes are unchanged, so
+// rotation does not wait for the user to change something; after that,
+// unchanged Sets are skipped again.
+func TestStaleSessionIsRewritten(t *testing.T) {
+	coll := mongotest.Collection(t)
+	k1, k2 := make([]byte, 32), make([]byte, 32)
+	k1[0], k2[0] = 1, 2
+	old, _ := monitoredStorageWith(t, mongosession.Options{Collection: coll, EncryptionKeys: [][]byte{k1}})
+	val := []byte("same bytes")
+	if err := old.Set("k", val, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	rotated, w := monitoredStorageWith(t, mongosession.Options{Collection: coll, EncryptionKeys: [][]byte{k2, k1}})
+	for i, want := range [][]string{{"find", "update"}, {"find"}} {
+		w.Reset()
+		if got, err := rotated.Get("k"); err != nil || string(got) != string(val) {
+			t.Fatalf("Get = %q, %v", got, err)
+		}
+		if err := rotated.Set("k", val, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.TakeNames(); !slices.Equal(got, want) {
+			t.Fatalf("round %d: Get and unchanged Set sent %v; want %v", i, got, want)
+		}
+	}
+	onlyNew, _ := monitoredStorageWith(t, mongosession.Options{Collection: coll, EncryptionKeys: [][]byte{k2}, OnError: func(error) {}})
+	if got, err := onlyNew.Get("k"); err != nil || string(got) != string(val) {
+		t.Fatalf("after the rewrite, the new key alone reads %q, %v", got, err)
 	}
 }

@@ -147,7 +147,13 @@ func (s *Storage) GetWithContext(ctx context.Context, key string) ([]byte, error
 		return nil, err
 	}
 	b := rec.Data
-	s.remember(key, b, rec.Expires)
+	if rec.Stale {
+		// Under a retired encryption key or a plain token: the next Set
+		// rewrites it even unchanged, which re-encrypts or moves it.
+		s.forget(key)
+	} else {
+		s.remember(key, b, rec.Expires)
+	}
 	if b == nil {
 		// Found means found: never answer nil, nil for a stored value.
 		b = []byte{}
