@@ -58,11 +58,16 @@ type Options struct {
 
 	// Client is an existing, connected client to reuse (one connection pool
 	// per process). Optional. Close leaves it open: its owner disconnects it.
+	// Its read preference does not apply to sessions: the store always
+	// reads them from the primary (see ClientOptions).
 	Client *mongo.Client
 
 	// ClientOptions are extra driver options applied after URI (the Node
 	// store's connectionOptions): pool size, TLS, write concern, a command
-	// monitor. Optional; only valid with URI.
+	// monitor. Optional; only valid with URI. A read preference here or in
+	// the URI is ignored for sessions, which are always read from the
+	// primary: a secondary that lags could answer with a session already
+	// logged out, or without one just created.
 	ClientOptions *options.ClientOptions
 
 	// Database holds the sessions collection. Optional. Default: the

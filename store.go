@@ -17,6 +17,7 @@ package mongosession
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -81,9 +82,6 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		s.client = cfg.Client
 	} else {
 		co := options.Client().ApplyURI(cfg.URI)
-		// Reads go to the primary unless the caller says otherwise: a session
-		// written by one request must be visible to the next.
-		co.SetReadPreference(readpref.Primary())
 		all := []*options.ClientOptions{co}
 		if cfg.ClientOptions != nil {
 			all = append(all, cfg.ClientOptions)
@@ -94,7 +92,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		}
 		s.client, s.ownsClient = client, true
 	}
-	s.coll = s.client.Database(cfg.Database).Collection(cfg.Collection)
+	// Sessions are read from the primary whatever the client's own read
+	// preference (an application client may prefer secondaries): a session
+	// written, renewed or deleted by one request must be what the next
+	// request sees, and a lagging secondary would undo a logout.
+	s.coll = s.client.Database(cfg.Database).Collection(cfg.Collection,
+		options.Collection().SetReadPreference(readpref.Primary()))
 
 	fail := func(err error) (*Store, error) {
 		if s.ownsClient {
@@ -109,9 +112,15 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	err = s.client.Ping(pctx, readpref.Primary())
 	cancel()
 	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			// The caller gave up: not a statement about the server.
 			return fail(fmt.Errorf("mongosession: connecting to MongoDB: %w", ctx.Err()))
 		}
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			err = errors.Join(err, cerr)
+		}
+		// ctx's deadline passing is the server not answering in time: both
+		// ErrUnavailable and context.DeadlineExceeded hold.
 		return fail(&opError{op: "connecting to MongoDB", err: err, kind: ErrUnavailable})
 	}
 

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
@@ -115,6 +116,69 @@ func TestNewBoundedByTimeoutWithoutURIOptions(t *testing.T) {
 		t.Errorf("error %v does not wrap ErrUnavailable", err)
 	}
 	checkNoLeak(t)
+}
+
+// TestNewCallerDeadlineIsUnavailable: when ctx's deadline is what ends
+// the wait for the server, New's error still says "unavailable" (so that a
+// caller retrying on ErrUnavailable retries) as well as the deadline.
+func TestNewCallerDeadlineIsUnavailable(t *testing.T) {
+	dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	s, err := mongosession.New(dctx, mongosession.Options{URI: "mongodb://127.0.0.1:1/db?serverSelectionTimeoutMS=10000", Collection: "sessions"})
+	if err == nil {
+		s.Close()
+		t.Fatal("New succeeded against a closed port")
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Errorf("New took %v with a 500 ms deadline", el)
+	}
+	if !errors.Is(err, mongosession.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("New = %v; want ErrUnavailable and context.DeadlineExceeded", err)
+	}
+	checkNoLeak(t)
+}
+
+// TestSessionsReadFromPrimary: a client passed in Options.Client may
+// prefer secondaries for the application's own reads; the store's reads
+// still go to the primary, or a lagging secondary could undo a logout.
+func TestSessionsReadFromPrimary(t *testing.T) {
+	log := &mongotest.Commands{}
+	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).
+		SetReadPreference(readpref.SecondaryPreferred()).SetMonitor(log.Monitor()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	// The driver shows a read preference on the wire only to replica sets
+	// and mongos, never to a standalone server: first see whether the raw
+	// client's own read carries it here.
+	readPrefs := func() (modes []string) {
+		for _, c := range log.Take() {
+			if rp, err := c.Body.LookupErr("$readPreference"); err == nil {
+				modes = append(modes, c.Name+":"+rp.Document().Lookup("mode").StringValue())
+			}
+		}
+		return modes
+	}
+	_ = client.Database("admin").Collection("none").FindOne(ctx, bson.D{}).Err()
+	if len(readPrefs()) == 0 {
+		t.Skip("the driver sends no $readPreference to a standalone server: the store's choice is not visible on the wire here (run with MONGODB_URI naming a replica set)")
+	}
+	s := newStore(t, mongosession.Options{Client: client})
+	must(t, s.CommitCtx(ctx, "rp", []byte("v"), hour()))
+	log.Reset()
+	if _, _, err := s.FindCtx(ctx, "rp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Count(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range readPrefs() {
+		if !strings.HasSuffix(m, ":primary") {
+			t.Errorf("sent %s; want every session read from the primary", m)
+		}
+	}
 }
 
 func TestNewHonoursCallerContext(t *testing.T) {
