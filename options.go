@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -302,11 +304,34 @@ func checkName(s string) string {
 	return ""
 }
 
-// redactURIError returns err with any copy of uri removed from its text.
+// redactURIError returns err with its text stripped of anything from the
+// URI that may be secret: the URI itself, and every quoted string in the
+// driver's message except an option name (the driver quotes option values,
+// such as authMechanismProperties, which can hold credentials).
 func redactURIError(err error, uri string) error {
-	msg := err.Error()
-	if strings.Contains(msg, uri) {
-		msg = strings.ReplaceAll(msg, uri, "<uri>")
-	}
+	msg := strings.ReplaceAll(err.Error(), uri, "<uri>")
+	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if name, uerr := strconv.Unquote(q); uerr == nil && isOptionName(name) &&
+			strings.Contains(strings.ToLower(uri), strings.ToLower(name)+"=") {
+			return q
+		}
+		return `"<redacted>"`
+	})
 	return errors.New(msg)
+}
+
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// isOptionName reports whether name looks like a connection-string option
+// name: ASCII letters only.
+func isOptionName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
+			return false
+		}
+	}
+	return true
 }

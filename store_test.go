@@ -70,6 +70,31 @@ func TestOptionsNameTheField(t *testing.T) {
 	}
 }
 
+// TestOptionErrorHidesOptionValues: the driver quotes a bad option's
+// value in its message; an option value can be a credential.
+func TestOptionErrorHidesOptionValues(t *testing.T) {
+	for _, uri := range []string{
+		"mongodb://host/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:s3cr3tT0ken%zz",
+		"mongodb://host/db?tlsCertificateKeyFilePassword=s3cr3tT0ken&maxPoolSize=s3cr3tT0ken",
+		"mongodb://us%zzer:s3cr3tT0ken@host/db",
+	} {
+		_, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: "c"})
+		var oe *mongosession.OptionError
+		if !errors.As(err, &oe) || oe.Field != "URI" {
+			t.Errorf("New(%q) = %v; want an OptionError for URI", uri, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("New(%q) = %q; the secret is in the error", uri, err)
+		}
+	}
+	// An option's name stays, so the message still says what is wrong.
+	_, err := mongosession.New(ctx, mongosession.Options{URI: "mongodb://host/db?maxPoolSize=lots", Collection: "c"})
+	if err == nil || !strings.Contains(err.Error(), "maxPoolSize") {
+		t.Errorf("New = %v; want the bad option named", err)
+	}
+}
+
 func TestOptionErrorHidesPassword(t *testing.T) {
 	_, err := mongosession.New(ctx, mongosession.Options{URI: "mongodb://user:hunter2@host:badport/db", Collection: "c"})
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
