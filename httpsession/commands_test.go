@@ -142,12 +142,13 @@ func TestCommandsPerRequest(t *testing.T) {
 		t.Errorf("read-only request right after a touch: %s, want find", names(cmds))
 	}
 
-	// Login from an existing session: find, insert of the renewed session
-	// (with its user), delete of the old one.
+	// Login from an existing session: find, findAndModify fencing the old
+	// document (and reading it fresh), insert of the renewed session (with
+	// its user).
 	e.mustGet(t, c, "/login?user=alice")
 	cmds = e.rec.Take()
-	if names(cmds) != "find,insert,delete" {
-		t.Errorf("login: %s, want find,insert,delete", names(cmds))
+	if names(cmds) != "find,findAndModify,insert" {
+		t.Errorf("login: %s, want find,findAndModify,insert", names(cmds))
 	}
 	t.Logf("login: %d command(s): %s", len(cmds), names(cmds))
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -222,17 +223,31 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 }
 
 // RenewToken gives the request's session a new token, as after a login or
-// any change of privilege (against session fixation): the session, with
-// all its values, user and creation time (the absolute lifetime runs on),
-// is inserted under the new token first, then the old document is deleted,
-// so the session is never missing and the old token stops working. Two
-// round trips. The new cookie is sent with the response.
+// any change of privilege (against session fixation). Two round trips:
+//
+//  1. one findAndModify fences the old document, if it is still live: its
+//     expiry is set in the past and it points at its successor ("next"),
+//     and it comes back as it is now, with what other requests saved since
+//     this one loaded it. From then on the old token loads nothing, and
+//     other requests' updates of the old document miss, as they do after
+//     a logout;
+//  2. one insert stores the session under the new token: the fresh copy's
+//     values with this request's own changes (Put, Remove, Clear, SetUser)
+//     applied on top, its user, and its creation time and User-Agent (the
+//     absolute lifetime runs on). If the insert fails, the old document is
+//     restored.
+//
+// The old document stays as a tombstone, without values or User-Agent,
+// until the store's TTL index or reaper removes it (expired documents go
+// within about a minute): Destroy and RevokeSession from a request that
+// loaded the old session follow it to the successor. The new cookie is sent
+// with the response.
 //
 // A session not stored yet needs nothing: it gets a fresh token when it is
 // first saved (a cookie naming no stored session is never adopted). When
-// the old session was deleted meanwhile (revoked, logged out elsewhere),
-// the new one is deleted too, and the request goes on with a new, empty
-// session.
+// the old session was deleted or expired meanwhile (revoked, logged out
+// elsewhere, idled out), nothing is written and the request goes on with a
+// new, empty session.
 func (m *Manager) RenewToken(ctx context.Context) error {
 	st := m.state(ctx)
 	if st == nil {
@@ -244,30 +259,98 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 		return nil
 	}
 	ctx = context.WithoutCancel(ctx)
-	oldID := st.id
-	if err := m.insert(ctx, st); err != nil {
-		return err
-	}
-	var deleted int64
-	err := m.do(ctx, "renewing a token", func(ctx context.Context, coll *mongo.Collection) error {
-		res, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: oldID}})
-		if err == nil {
-			deleted = res.DeletedCount
-		}
-		return err
-	})
+	token, err := newToken()
 	if err != nil {
 		return err
 	}
-	if deleted == 0 {
-		newID := st.id
+	oldID, newID := st.id, mongosession.HashID(token)
+	old, err := m.fence(ctx, oldID, newID)
+	if err != nil {
+		return err
+	}
+	if old == nil {
 		st.reset()
-		return m.do(ctx, "renewing a token", func(ctx context.Context, coll *mongo.Collection) error {
-			_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: newID}})
-			return err
-		})
+		return nil
+	}
+	fresh, agent, err := m.renewed(st, oldID, old)
+	if err == nil {
+		vals, sealed, user, created := st.vals, st.sealed, st.user, st.created
+		st.vals, st.sealed, st.user, st.created = fresh.vals, nil, fresh.user, fresh.created
+		if err = m.insertAs(ctx, st, token, agent); err != nil {
+			st.vals, st.sealed, st.user, st.created = vals, sealed, user, created
+		}
+	}
+	if err != nil {
+		if rerr := m.unfence(ctx, oldID, newID, old); rerr != nil {
+			m.report("restoring a session after a failed renewal", rerr)
+		}
+		return err
 	}
 	return nil
+}
+
+// tombstoneExpiry is the expiry of a renewed session's tombstone: long
+// past, whatever the clocks of the application's servers say, so that no
+// live filter matches it and the TTL index or reaper removes it on its next
+// pass.
+var tombstoneExpiry = bson.NewDateTimeFromTime(time.Unix(0, 0))
+
+// fence turns the live session oldID into a tombstone pointing at newID
+// and returns the document as it was (nil when it is no longer live): one
+// findAndModify.
+func (m *Manager) fence(ctx context.Context, oldID, newID string) (bson.Raw, error) {
+	update := bson.D{
+		{Key: "$set", Value: bson.D{{Key: m.expiresKey(), Value: tombstoneExpiry}, {Key: fieldNext, Value: newID}}},
+		{Key: "$unset", Value: bson.D{{Key: fieldSession, Value: ""}, {Key: fieldAgent, Value: ""}}},
+	}
+	var old bson.Raw
+	err := m.do(ctx, "renewing a token", func(ctx context.Context, coll *mongo.Collection) error {
+		var err error
+		old, err = coll.FindOneAndUpdate(ctx, m.liveFilter(oldID, time.Now()), update).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			old, err = nil, nil
+		}
+		return err
+	})
+	return old, err
+}
+
+// unfence puts back the document fence returned, if it is still the
+// tombstone that fence left: one replace.
+func (m *Manager) unfence(ctx context.Context, oldID, newID string, old bson.Raw) error {
+	return m.do(ctx, "restoring a session after a failed renewal", func(ctx context.Context, coll *mongo.Collection) error {
+		_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: oldID}, {Key: fieldNext, Value: newID}}, old)
+		return err
+	})
+}
+
+// renewed returns the session to store under a new token: the fenced
+// document old (read under oldID) with st's own changes applied, and the
+// User-Agent that created it.
+func (m *Manager) renewed(st *state, oldID string, old bson.Raw) (*state, string, error) {
+	fresh := &state{vals: map[string]bson.RawValue{}, dirty: map[string]bool{}}
+	if err := m.decode(fresh, oldID, old); err != nil {
+		return nil, "", err
+	}
+	agent := st.agent
+	if v, err := old.LookupErr(fieldAgent); err == nil {
+		agent = m.openAgent(oldID, v)
+	}
+	if st.clear {
+		fresh.vals = maps.Clone(st.vals)
+	} else {
+		for key, put := range st.dirty {
+			if put {
+				fresh.vals[key] = st.vals[key]
+			} else {
+				delete(fresh.vals, key)
+			}
+		}
+	}
+	if st.userDirty {
+		fresh.user = st.user
+	}
+	return fresh, agent, nil
 }
 
 // Destroy deletes the request's session at once (one delete by _id) and

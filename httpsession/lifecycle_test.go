@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -96,8 +97,17 @@ func TestRenewToken(t *testing.T) {
 	if renewed == old || !tokenRE.MatchString(renewed) {
 		t.Fatalf("token not renewed: %q", renewed)
 	}
-	if e.doc(t, old) != nil {
-		t.Error("old document still stored")
+	// The old document is a tombstone: expired, without values, pointing
+	// at its successor.
+	if tomb := e.doc(t, old); tomb != nil {
+		exp, _ := tomb.Lookup("expires").TimeOK()
+		next, _ := tomb.Lookup("next").StringValueOK()
+		if exp.After(time.Now()) || next != mongosession.HashID(renewed) {
+			t.Errorf("old document is not a tombstone pointing at the new one: %v", tomb)
+		}
+		if _, err := tomb.LookupErr("session"); err == nil {
+			t.Errorf("the tombstone keeps the values: %v", tomb)
+		}
 	}
 	if got := e.mustGet(t, e.withCookie(t, old), "/get?k=cart"); got != "" {
 		t.Errorf("old token still works: %q", got)
@@ -114,8 +124,94 @@ func TestRenewToken(t *testing.T) {
 	if !c1.Equal(c2) {
 		t.Errorf("created %v became %v", c1, c2)
 	}
-	if n := e.count(t); n != 1 {
-		t.Errorf("%d documents, want 1", n)
+	if n := e.live(t); n != 1 {
+		t.Errorf("%d live documents, want 1", n)
+	}
+}
+
+// TestRenewTokenCarriesConcurrentWrites: a request renews the token after
+// another request of the session saved a key; the renewed session has that
+// key, and this request's own changes on top.
+func TestRenewTokenCarriesConcurrentWrites(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=csrf&v=t")
+	old := e.token(c)
+	loaded, resume, done := pausing(t, e, func(r *http.Request) error {
+		e.m.Put(r.Context(), "own", "1")
+		e.m.Remove(r.Context(), "csrf")
+		e.m.SetUser(r.Context(), "alice")
+		return e.m.RenewToken(r.Context())
+	})
+	answered := make(chan struct{})
+	go func() { e.try(c, "/pause"); close(answered) }()
+	<-loaded
+	// Saved after the renewing request loaded the session, before it renews.
+	e.mustGet(t, e.withCookie(t, old), "/put?k=cart&v=book")
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-answered
+	if e.token(c) == old {
+		t.Fatal("token not renewed")
+	}
+	if got := e.mustGet(t, c, "/keys"); got != "cart\nown" {
+		t.Errorf("renewed session has keys %q, want cart and own (csrf removed by the renewing request)", got)
+	}
+	if got := e.mustGet(t, c, "/user"); got != "alice" {
+		t.Errorf("user %q", got)
+	}
+}
+
+// TestRenewTokenOfIdledOutSession: a session that idled out while a request
+// ran is not brought back by that request's RenewToken.
+func TestRenewTokenOfIdledOutSession(t *testing.T) {
+	e := newEnv(t, envConfig{configure: func(m *httpsession.Manager) {
+		m.IdleTimeout = time.Second
+		m.TouchAfter = time.Hour
+	}})
+	c := e.client(t)
+	e.mustGet(t, c, "/login?user=alice")
+	old := e.token(c)
+	loaded, resume, done := pausing(t, e, func(r *http.Request) error {
+		return e.m.RenewToken(r.Context())
+	})
+	answered := make(chan struct{})
+	go func() { e.try(c, "/pause"); close(answered) }()
+	<-loaded
+	time.Sleep(1200 * time.Millisecond) // the session idles out
+	close(resume)
+	<-done
+	<-answered
+	if n := e.live(t); n != 0 {
+		t.Fatalf("%d live documents after renewing an idled-out session, want 0", n)
+	}
+	for _, tok := range []string{old, e.token(c)} {
+		if got := e.mustGet(t, e.withCookie(t, tok), "/user"); got != "" {
+			t.Fatalf("the idled-out session is logged in as %q", got)
+		}
+	}
+}
+
+// TestRenewTokenKeepsUserAgent: Info.UserAgent stays the creating
+// request's.
+func TestRenewTokenKeepsUserAgent(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ua := func(c *http.Client, agent, path string) {
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("User-Agent", agent)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	c := e.client(t)
+	ua(c, "first-browser", "/put?k=a&v=1")
+	ua(c, "second-browser", "/login?user=alice")
+	if got, _ := e.doc(t, e.token(c)).Lookup("ua").StringValueOK(); got != "first-browser" {
+		t.Errorf("renewed session's User-Agent %q, want the creating request's", got)
 	}
 }
 

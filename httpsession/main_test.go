@@ -239,6 +239,17 @@ func (e *env) doc(t *testing.T, token string) bson.Raw {
 	return raw
 }
 
+// live counts the stored sessions that have not expired (tombstones of
+// renewed sessions and ended ones excluded).
+func (e *env) live(t *testing.T) int64 {
+	t.Helper()
+	n, err := e.coll.CountDocuments(context.Background(), bson.D{{Key: "expires", Value: bson.D{{Key: "$gt", Value: time.Now()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func (e *env) count(t *testing.T) int64 {
 	t.Helper()
 	n, err := e.coll.CountDocuments(context.Background(), bson.D{})

@@ -58,6 +58,7 @@ const (
 	fieldLastSeen = "seen"
 	fieldUser     = "user"
 	fieldAgent    = "ua"
+	fieldNext     = "next" // on a renewed session's tombstone: the _id of its successor
 )
 
 // maxUserAgent bounds the stored User-Agent, in bytes.
@@ -164,8 +165,8 @@ type contextKey struct{ name string }
 // manager works without the index (those two then scan).
 //
 // The store must not be shared with a byte-level face (see the package
-// documentation), and its ExpiresKey must not be "created", "seen", "user"
-// or "ua", the manager's own fields (New reports that mistake). Closing the store ends the manager: its operations then
+// documentation), and its ExpiresKey must not be "created", "seen", "user",
+// "ua" or "next", the manager's own fields (New reports that mistake). Closing the store ends the manager: its operations then
 // fail with mongosession.ErrClosed.
 func New(store *mongosession.Store) *Manager {
 	m := &Manager{
@@ -185,9 +186,9 @@ func New(store *mongosession.Store) *Manager {
 	}
 	m.encrypted = store.Encrypted()
 	switch store.ExpiresKey() {
-	case fieldCreated, fieldLastSeen, fieldUser, fieldAgent:
+	case fieldCreated, fieldLastSeen, fieldUser, fieldAgent, fieldNext:
 		store.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of created, seen, user, ua", mongosession.ErrInvalidOptions, store.ExpiresKey()))
+			fmt.Errorf("%w: ExpiresKey %q is one of created, seen, user, ua, next", mongosession.ErrInvalidOptions, store.ExpiresKey()))
 	}
 	m.ensureUserIndex()
 	return m

@@ -241,12 +241,19 @@ func (m *Manager) sessionDoc(st *state, id string) (bson.D, error) {
 }
 
 // insert stores st as a new document under a fresh token: one insert. The
-// created time is kept when st has one (RenewToken).
+// created time is kept when st has one.
 func (m *Manager) insert(ctx context.Context, st *state) error {
 	token, err := newToken()
 	if err != nil {
 		return err
 	}
+	return m.insertAs(ctx, st, token, st.agent)
+}
+
+// insertAs stores st's values and user as a new document under token, with
+// agent as its User-Agent: one insert. On success st names the new
+// document and the cookie is issued with the response.
+func (m *Manager) insertAs(ctx context.Context, st *state, token, agent string) error {
 	id := mongosession.HashID(token)
 	now := time.Now()
 	created := st.created
@@ -257,7 +264,7 @@ func (m *Manager) insert(ctx context.Context, st *state) error {
 	if err != nil {
 		return err
 	}
-	agent, err := m.storeAgent(id, st.agent)
+	storedAgent, err := m.storeAgent(id, agent)
 	if err != nil {
 		return err
 	}
@@ -267,7 +274,7 @@ func (m *Manager) insert(ctx context.Context, st *state) error {
 		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(created, now))},
 		{Key: fieldCreated, Value: bson.NewDateTimeFromTime(created)},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
-		{Key: fieldAgent, Value: agent},
+		{Key: fieldAgent, Value: storedAgent},
 	}
 	if st.user != "" {
 		doc = append(doc, bson.E{Key: fieldUser, Value: st.user})
