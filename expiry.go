@@ -99,7 +99,11 @@ func (s *Store) startReaper() {
 				_, err := s.deleteExpired(octx)
 				ocancel()
 				if err != nil && ctx.Err() == nil {
-					s.report("reaper", s.wrapErr(ctx, "deleting expired sessions", err))
+					// OnError may call Close, which must then not wait for
+					// this goroutine: it is the one calling.
+					s.reaperReporting.Store(true)
+					s.emit("mongosession: reaper", s.wrapErr(ctx, "reaper: deleting expired sessions", err))
+					s.reaperReporting.Store(false)
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package mongosession_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -184,4 +185,36 @@ func TestReaperFailureReported(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestCloseFromOnErrorOfReaper: an application that shuts the store down
+// when a background failure reaches OnError calls Close on the reaper's own
+// goroutine; Close must return, and leave no goroutine behind.
+func TestCloseFromOnErrorOfReaper(t *testing.T) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	closed := make(chan error, 1)
+	var s *mongosession.Store
+	var once sync.Once
+	ready := make(chan struct{}) // s is set
+	s, err := mongosession.New(dctx, mongosession.Options{
+		URI: mongotest.URI(t), Collection: mongotest.Collection(t), Logger: mongotest.Logger(t),
+		AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 20 * time.Millisecond,
+		// New's own work is bounded by dctx; each reaper pass gets 1 ns
+		// and so fails, which reaches OnError.
+		Timeout: time.Nanosecond,
+		OnError: func(err error) { once.Do(func() { <-ready; closed <- s.Close() }) },
+	})
+	must(t, err)
+	close(ready)
+	select {
+	case err := <-closed:
+		must(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close called from OnError on the reaper's goroutine has not returned")
+	}
+	if !s.Closed() {
+		t.Fatal("the store is not closed")
+	}
+	checkNoLeak(t)
 }

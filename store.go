@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -46,6 +47,8 @@ type Store struct {
 
 	reaperCancel context.CancelFunc
 	reaperDone   chan struct{}
+	// reaperReporting is set while the reaper is inside OnError.
+	reaperReporting atomic.Bool
 	reaping      bool // the reaper runs: AutoRemoveInterval, or the TTL fallback
 }
 
@@ -159,8 +162,9 @@ func (s *Store) Timeout() time.Duration { return s.cfg.Timeout }
 // Logger returns the store's logger (Options.Logger or slog.Default()).
 func (s *Store) Logger() *slog.Logger { return s.cfg.Logger }
 
-// Close stops the reaper, waits up to Options.Timeout for operations in
-// flight to finish, and disconnects the client if the store made it (a
+// Close stops the reaper (without waiting for a call of OnError it is
+// making, so that OnError may call Close), waits up to Options.Timeout for
+// operations in flight to finish, and disconnects the client if the store made it (a
 // client passed in Options.Client is left open). After Close every
 // operation returns ErrClosed. Close is idempotent: later calls return nil.
 func (s *Store) Close() error {
@@ -179,7 +183,11 @@ func (s *Store) Close() error {
 
 	if s.reaperCancel != nil {
 		s.reaperCancel()
-		<-s.reaperDone
+		if !s.reaperReporting.Load() {
+			<-s.reaperDone
+		}
+		// Else the reaper is in OnError (which may be what called Close):
+		// it returns from there to its cancelled context and ends.
 	}
 	if drained != nil {
 		t := time.NewTimer(s.cfg.Timeout)
@@ -243,11 +251,17 @@ func (s *Store) opCtx(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.cfg.Timeout)
 }
 
-// report sends a background failure to the logger and OnError.
+// report sends a background failure to the logger and OnError, prefixed
+// with what the store was doing.
 func (s *Store) report(msg string, err error) {
-	s.cfg.Logger.Error("mongosession: "+msg, "collection", s.cfg.Collection, "error", err)
+	s.emit("mongosession: "+msg, fmt.Errorf("mongosession: %s: %w", msg, err))
+}
+
+// emit logs err under msg and sends it to OnError as it is.
+func (s *Store) emit(msg string, err error) {
+	s.cfg.Logger.Error(msg, "collection", s.cfg.Collection, "error", err)
 	if s.cfg.OnError != nil {
-		s.cfg.OnError(fmt.Errorf("mongosession: %s: %w", msg, err))
+		s.cfg.OnError(err)
 	}
 }
 
