@@ -2,6 +2,7 @@ package httpsession_test
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,5 +155,43 @@ func TestLogoutRacingSlowRequest(t *testing.T) {
 	}
 	if got := e.mustGet(t, e.withCookie(t, token), "/get?k=a"); got != "" {
 		t.Fatalf("old cookie still reads the session: %q", got)
+	}
+}
+
+// TestLogoutRacingRenewal: a logout loaded the session before another
+// request of it renewed the token; the logout ends the renewed session too.
+func TestLogoutRacingRenewal(t *testing.T) {
+	e := newEnv(t, envConfig{poolSize: concurrency(t)})
+	c := e.client(t)
+	e.mustGet(t, c, "/login?user=alice")
+	old := e.token(c)
+	loaded, resume, done := pausing(t, e, func(r *http.Request) error {
+		return e.m.Destroy(r.Context())
+	})
+	logout := e.withCookie(t, old)
+	answered := make(chan struct{})
+	go func() { e.try(logout, "/pause"); close(answered) }()
+	select {
+	case <-loaded: // the logout has loaded the session
+	case <-time.After(30 * time.Second):
+		t.Fatal("the logout did not start")
+	}
+	e.mustGet(t, c, "/login?user=alice") // renews the token meanwhile
+	renewed := e.token(c)
+	if renewed == old {
+		t.Fatal("token not renewed")
+	}
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-answered
+	if n := e.live(t); n != 0 {
+		t.Fatalf("%d live documents after logout, want 0", n)
+	}
+	for _, tok := range []string{old, renewed} {
+		if got := e.mustGet(t, e.withCookie(t, tok), "/user"); got != "" {
+			t.Fatalf("logged in as %q after logout", got)
+		}
 	}
 }

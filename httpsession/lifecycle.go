@@ -11,6 +11,7 @@ import (
 	"github.com/mongosession/mongosession"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Incr adds n to the integer value of key and returns the new value. The
@@ -240,8 +241,10 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 // The old document stays as a tombstone, without values or User-Agent,
 // until the store's TTL index or reaper removes it (expired documents go
 // within about a minute): Destroy and RevokeSession from a request that
-// loaded the old session follow it to the successor. The new cookie is sent
-// with the response.
+// loaded the old session follow it to the successor and end that too, even
+// when they run between the fence and the insert (the insert then fails and
+// RenewToken ends the request's session). The new cookie is sent with the
+// response.
 //
 // A session not stored yet needs nothing: it gets a fresh token when it is
 // first saved (a cookie naming no stored session is never adopted). When
@@ -278,6 +281,12 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 		st.vals, st.sealed, st.user, st.created = fresh.vals, nil, fresh.user, fresh.created
 		if err = m.insertAs(ctx, st, token, agent); err != nil {
 			st.vals, st.sealed, st.user, st.created = vals, sealed, user, created
+		}
+		if errors.Is(err, errSuccessorEnded) {
+			// A logout or revocation ended the old session and its
+			// successor while this request renewed it.
+			st.reset()
+			return nil
 		}
 	}
 	if err != nil {
@@ -353,12 +362,15 @@ func (m *Manager) renewed(st *state, oldID string, old bson.Raw) (*state, string
 	return fresh, agent, nil
 }
 
-// Destroy deletes the request's session at once (one delete by _id) and
-// clears its cookie with the response. Whatever other requests of the
-// session still do, it stays deleted: their saves are updates without
-// upsert. The request goes on with a new, empty session, which is stored
-// only if the request puts something in it. A session not stored yet is
-// simply emptied.
+// Destroy deletes the request's session at once and clears its cookie with
+// the response: one findAndModify that deletes the document by _id. Whatever
+// other requests of the session still do, it stays deleted: their saves are
+// updates without upsert. When another request renewed the token since this
+// one loaded the session, the successor is ended too (one more command per
+// renewal), so a logout racing a login or a privilege change still logs
+// out. The request goes on with a new, empty session, which is stored only
+// if the request puts something in it. A session not stored yet is simply
+// emptied.
 func (m *Manager) Destroy(ctx context.Context) error {
 	st := m.state(ctx)
 	if st == nil {
@@ -367,15 +379,72 @@ func (m *Manager) Destroy(ctx context.Context) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.stored {
-		id := st.id
-		err := m.do(context.WithoutCancel(ctx), "destroying a session", func(ctx context.Context, coll *mongo.Collection) error {
-			_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
-			return err
-		})
+		err := m.end(context.WithoutCancel(ctx), "destroying a session", bson.D{{Key: "_id", Value: st.id}})
 		if err != nil {
 			return err
 		}
 	}
 	st.reset()
 	return nil
+}
+
+// maxSuccessors bounds how many renewals end follows from one session.
+const maxSuccessors = 16
+
+// errSuccessorEnded is returned by insertAs when a document already has the
+// new session's _id: ending the renewed session left a dead stub there, so
+// the renewal must not go on.
+var errSuccessorEnded = errors.New("httpsession: the session was ended while its token was renewed")
+
+// end deletes the document filter matches (one findAndModify) and, when it
+// is a renewed session's tombstone, ends its successor and theirs in turn.
+// A missing document is not an error.
+func (m *Manager) end(ctx context.Context, op string, filter bson.D) error {
+	return m.do(ctx, op, func(ctx context.Context, coll *mongo.Collection) error {
+		// No projection: FerretDB 1.x does not implement one on
+		// findAndModify.
+		raw, err := coll.FindOneAndDelete(ctx, filter).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		next, _ := raw.Lookup(fieldNext).StringValueOK()
+		for range maxSuccessors {
+			if next == "" {
+				return nil
+			}
+			if next, err = m.kill(ctx, coll, next); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// kill ends the successor id of a renewed session: it replaces the document
+// with a dead stub, or inserts the stub when the renewal has not inserted
+// the successor yet (so that its insert fails and it stops). One
+// findAndModify with upsert; it returns the successor's own successor, if
+// it was renewed in turn.
+func (m *Manager) kill(ctx context.Context, coll *mongo.Collection, id string) (string, error) {
+	stub := bson.D{{Key: "_id", Value: id}, {Key: m.expiresKey(), Value: tombstoneExpiry}}
+	opts := options.FindOneAndReplace().SetUpsert(true)
+	var raw bson.Raw
+	var err error
+	for range 2 { // a racing insert of the successor can fail the upsert with E11000 once
+		raw, err = coll.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: id}}, stub, opts).Raw()
+		if !mongo.IsDuplicateKeyError(err) {
+			break
+		}
+	}
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil // no successor yet: the stub now blocks it
+	}
+	if err != nil {
+		return "", err
+	}
+	next, _ := raw.Lookup(fieldNext).StringValueOK()
+	return next, nil
 }

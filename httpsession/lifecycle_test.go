@@ -328,3 +328,30 @@ func TestSessionsAndRevokeSession(t *testing.T) {
 		t.Fatalf("%d stored sessions of alice, %v", n, err)
 	}
 }
+
+// TestRevokeSessionOfRenewedSession: a session listed on the devices page
+// renews its token before the user ends it there; the renewed session ends.
+func TestRevokeSessionOfRenewedSession(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	devicesServer(t, e)
+	laptop, phone := e.client(t), e.client(t)
+	e.mustGet(t, laptop, "/login?user=alice")
+	e.mustGet(t, phone, "/login?user=alice")
+	var phoneID string
+	for _, s := range sessionsOf(t, e, laptop) {
+		if !s.Current {
+			phoneID = s.ID
+		}
+	}
+	if phoneID == "" {
+		t.Fatal("the phone's session is not listed")
+	}
+	e.mustGet(t, phone, "/login?user=alice") // the phone renews its token
+	e.mustGet(t, laptop, "/revoke?id="+phoneID)
+	if got := e.mustGet(t, phone, "/user"); got != "" {
+		t.Fatalf("the renewed phone session survived its revocation, logged in as %q", got)
+	}
+	if got := e.mustGet(t, laptop, "/user"); got != "alice" {
+		t.Fatalf("laptop session lost: %q", got)
+	}
+}

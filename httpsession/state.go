@@ -87,14 +87,19 @@ func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
 	if err != nil || raw == nil {
 		return st, err
 	}
+	now := time.Now()
+	if expires, ok := raw.Lookup(m.expiresKey()).TimeOK(); ok && !expires.After(now) {
+		// Expired, ended, or a renewed session's tombstone: nothing more
+		// of it is read.
+		return st, nil
+	}
 	if err := m.decode(st, id, raw); err != nil {
 		m.report("loading a session", err)
 		st.reset()
 		st.ended = false
 		return st, nil
 	}
-	now := time.Now()
-	if expires, _ := raw.Lookup(m.expiresKey()).TimeOK(); !expires.After(now) || !m.deadline(st.created, st.seen).After(now) {
+	if !m.deadline(st.created, st.seen).After(now) {
 		// Expired, whether or not the TTL monitor or reaper removed it yet,
 		// and whatever the stored deadline says under the current settings.
 		st.reset()
@@ -284,6 +289,9 @@ func (m *Manager) insertAs(ctx context.Context, st *state, token, agent string) 
 	}
 	err = m.do(ctx, "inserting a session", func(ctx context.Context, coll *mongo.Collection) error {
 		_, err := coll.InsertOne(ctx, doc)
+		if mongo.IsDuplicateKeyError(err) {
+			return errSuccessorEnded // 256 random bits never collide: a stub left by end
+		}
 		return err
 	})
 	if err != nil {

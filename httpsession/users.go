@@ -149,18 +149,17 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 }
 
 // RevokeSession deletes the session whose Info.ID is id, if it belongs to
-// user (one delete by _id and user): a user can end their own sessions
-// only, whatever id a form sends. A missing session, or one of another
-// user, is a no-op with a nil error. When it is the request's own session,
-// its cookie is cleared too.
+// user (one findAndModify deleting by _id and user): a user can end their
+// own sessions only, whatever id a form sends. When the session's token was
+// renewed since id was listed, the successor is ended too (one more command
+// per renewal). A missing session, or one of another user, is a no-op with
+// a nil error. When it is the request's own session, its cookie is cleared
+// too.
 func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 	if user == "" || id == "" {
 		return nil
 	}
-	err := m.do(ctx, "revoking a session", func(ctx context.Context, coll *mongo.Collection) error {
-		_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}})
-		return err
-	})
+	err := m.end(ctx, "revoking a session", bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}})
 	if err != nil {
 		return err
 	}
