@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,7 +56,10 @@ func (a AutoRemove) String() string {
 type Options struct {
 	// URI is the MongoDB connection string. Required unless Client is set;
 	// setting both is an error. The store owns the client it makes from the
-	// URI and disconnects it on Close.
+	// URI and disconnects it on Close. A mongodb+srv URI is resolved in New:
+	// a failed DNS lookup is ErrUnavailable, not an invalid option (the
+	// lookup is bounded by the system resolver's timeouts, which ctx cannot
+	// shorten: the driver's resolver takes no context).
 	URI string
 
 	// Client is an existing, connected client to reuse (one connection pool
@@ -208,7 +212,16 @@ func (o Options) validate() (config, error) {
 	case o.Client != nil && o.ClientOptions != nil:
 		return c, optErr("ClientOptions", "only valid with URI; configure the Client itself instead")
 	}
-	if o.URI != "" {
+	if isSRV(o.URI) {
+		// Parsing a mongodb+srv URI looks its hosts up in DNS, which is
+		// New's connection work (bounded, classified as ErrUnavailable
+		// when it fails), not validation: take only the database here.
+		db, err := srvDatabase(o.URI)
+		if err != nil {
+			return c, &OptionError{Field: "URI", Reason: "cannot parse the connection string", Err: redactURIError(err, o.URI)}
+		}
+		c.uriDatabase = db
+	} else if o.URI != "" {
 		cs, err := connstring.ParseAndValidate(o.URI)
 		if err != nil {
 			// The driver's message may quote the URI, which can hold a
@@ -302,6 +315,31 @@ func checkName(s string) string {
 		return `must not start with "$"`
 	}
 	return ""
+}
+
+// isSRV reports whether uri is a mongodb+srv connection string.
+func isSRV(uri string) bool {
+	return len(uri) >= len("mongodb+srv://") && strings.EqualFold(uri[:len("mongodb+srv://")], "mongodb+srv://")
+}
+
+// srvDatabase returns the database named in the path of a mongodb+srv
+// URI, without the DNS lookups that parsing it in full makes. User info
+// cannot hold an unescaped "/", so the first one after the scheme starts
+// the path.
+func srvDatabase(uri string) (string, error) {
+	rest := uri[len("mongodb+srv://"):]
+	if i := strings.IndexAny(rest, "?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	i := strings.IndexByte(rest, '/')
+	if i < 0 {
+		return "", nil
+	}
+	db, err := url.PathUnescape(rest[i+1:])
+	if err != nil {
+		return "", fmt.Errorf("database name: %w", err)
+	}
+	return db, nil
 }
 
 // redactURIError returns err with its text stripped of anything from the

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,7 @@ type Store struct {
 	reaperDone   chan struct{}
 	// reaperReporting is set while the reaper is inside OnError.
 	reaperReporting atomic.Bool
-	reaping      bool // the reaper runs: AutoRemoveInterval, or the TTL fallback
+	reaping         bool // the reaper runs: AutoRemoveInterval, or the TTL fallback
 }
 
 // New connects to MongoDB, checks that the server answers, prepares the
@@ -90,8 +91,17 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 			all = append(all, cfg.ClientOptions)
 		}
 		client, err := mongo.Connect(all...)
-		if err != nil {
-			return nil, &OptionError{Field: "ClientOptions", Reason: "the driver refused the client options", Err: err}
+		var dnsErr *net.DNSError
+		switch {
+		case errors.As(err, &dnsErr):
+			// A mongodb+srv URI whose records cannot be looked up: the
+			// deployment is out of reach, as with any unreachable host.
+			return nil, &opError{op: "connecting to MongoDB: resolving the mongodb+srv URI", err: redactURIError(err, cfg.URI), kind: ErrUnavailable}
+		case err != nil && cfg.ClientOptions == nil:
+			// Only a mongodb+srv URI is left unchecked by validate.
+			return nil, &OptionError{Field: "URI", Reason: "cannot parse the connection string", Err: redactURIError(err, cfg.URI)}
+		case err != nil:
+			return nil, &OptionError{Field: "ClientOptions", Reason: "the driver refused the client options (or a mongodb+srv URI)", Err: redactURIError(err, cfg.URI)}
 		}
 		s.client, s.ownsClient = client, true
 	}

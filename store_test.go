@@ -206,6 +206,21 @@ func TestSessionsReadFromPrimary(t *testing.T) {
 	}
 }
 
+// TestNewSRVLookupFailureIsUnavailable: a mongodb+srv URI whose DNS
+// records cannot be found is an unreachable deployment, not an invalid
+// option (a DNS outage must not read as a configuration error).
+func TestNewSRVLookupFailureIsUnavailable(t *testing.T) {
+	s, err := mongosession.New(ctx, mongosession.Options{URI: "mongodb+srv://cluster0.does-not-resolve.invalid/app", Collection: "sessions"})
+	if err == nil {
+		s.Close()
+		t.Fatal("New succeeded with an unresolvable SRV name")
+	}
+	if !errors.Is(err, mongosession.ErrUnavailable) || errors.Is(err, mongosession.ErrInvalidOptions) {
+		t.Fatalf("New = %v; want ErrUnavailable, not ErrInvalidOptions", err)
+	}
+	checkNoLeak(t)
+}
+
 func TestNewHonoursCallerContext(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
