@@ -3,6 +3,8 @@ package httpsession_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/httpsession"
 )
 
 // pausing serves one request that loads its session, waits for the test to
@@ -28,40 +31,50 @@ func pausing(t *testing.T, e *env, after func(r *http.Request) error) (loaded, r
 	return loaded, resume, done
 }
 
-func TestIncrAfterRevokeStartsANewSession(t *testing.T) {
+// TestIncrAfterRevokeFails: Incr on a session revoked during the request
+// fails with ErrSessionEnded; it neither brings the session back nor starts
+// a new one, and leaves the cookie for the browser's next request to clear.
+func TestIncrAfterRevokeFails(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	c := e.client(t)
 	e.mustGet(t, c, "/login?user=alice")
 	e.mustGet(t, c, "/incr?k=n")
 	old := e.token(c)
-	var got int64
+	var incrErr error
 	loaded, resume, done := pausing(t, e, func(r *http.Request) error {
-		var err error
-		got, err = e.m.Incr(r.Context(), "n", 1)
-		return err
+		_, incrErr = e.m.Incr(r.Context(), "n", 1)
+		return nil
 	})
+	var setCookie string
 	answered := make(chan struct{})
-	go func() { e.try(c, "/pause"); close(answered) }()
+	go func() {
+		if res, err := c.Get(e.srv.URL + "/pause"); err == nil {
+			setCookie = res.Header.Get("Set-Cookie")
+			res.Body.Close()
+		}
+		close(answered)
+	}()
 	<-loaded
 	if n, err := e.m.RevokeUser(context.Background(), "alice"); err != nil || n != 1 {
 		t.Fatalf("RevokeUser: %d %v", n, err)
 	}
 	close(resume)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if got != 1 {
-		t.Errorf("Incr on a revoked session returned %d, want 1 in a new session", got)
-	}
+	<-done
 	<-answered
-	if e.doc(t, old) != nil {
-		t.Fatal("Incr brought the revoked session back")
+	if !errors.Is(incrErr, httpsession.ErrSessionEnded) {
+		t.Errorf("Incr on a revoked session: %v, want ErrSessionEnded", incrErr)
 	}
-	if e.token(c) == old {
-		t.Error("the revoked token was kept")
+	if setCookie != "" {
+		t.Errorf("the response set a cookie: %q", setCookie)
+	}
+	if n := e.count(t); n != 0 {
+		t.Fatalf("%d documents after Incr on a revoked session, want 0", n)
 	}
 	if u := e.mustGet(t, c, "/user"); u != "" {
-		t.Errorf("the new session carries the revoked user %q", u)
+		t.Errorf("the revoked session is still logged in as %q", u)
+	}
+	if e.token(c) == old {
+		t.Error("the browser's next request did not clear the revoked cookie")
 	}
 }
 
@@ -79,8 +92,8 @@ func TestRenewAfterRevokeStaysRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(resume)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if err := <-done; !errors.Is(err, httpsession.ErrSessionEnded) {
+		t.Fatalf("RenewToken of a revoked session: %v, want ErrSessionEnded", err)
 	}
 	<-answered
 	if n := e.count(t); n != 0 {
@@ -150,4 +163,88 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestRequestRacingRenewalKeepsLogin: a request loaded the session before
+// another request of it logged in (renewing the token), and answers after
+// it. Whatever it does (a Put, an Incr, a RenewToken as a double-submitted
+// login form does), its response must not replace the renewed cookie: the
+// browser stays logged in.
+func TestRequestRacingRenewalKeepsLogin(t *testing.T) {
+	for name, after := range map[string]func(m *httpsession.Manager, r *http.Request) error{
+		"Put": func(m *httpsession.Manager, r *http.Request) error {
+			m.Put(r.Context(), "lastpage", "/b")
+			return nil
+		},
+		"Incr": func(m *httpsession.Manager, r *http.Request) error {
+			if _, err := m.Incr(r.Context(), "views", 1); !errors.Is(err, httpsession.ErrSessionEnded) {
+				return fmt.Errorf("Incr: %v, want ErrSessionEnded", err)
+			}
+			return nil
+		},
+		"RenewToken": func(m *httpsession.Manager, r *http.Request) error {
+			m.SetUser(r.Context(), "alice")
+			if err := m.RenewToken(r.Context()); !errors.Is(err, httpsession.ErrSessionEnded) {
+				return fmt.Errorf("RenewToken: %v, want ErrSessionEnded", err)
+			}
+			return nil
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, envConfig{})
+			c := e.client(t)
+			e.mustGet(t, c, "/put?k=csrf&v=t")
+			old := e.token(c)
+			loaded, resume, done := pausing(t, e, func(r *http.Request) error { return after(e.m, r) })
+			var setCookie string
+			answered := make(chan struct{})
+			go func() {
+				if res, err := c.Get(e.srv.URL + "/pause"); err == nil {
+					setCookie = res.Header.Get("Set-Cookie")
+					res.Body.Close()
+				}
+				close(answered)
+			}()
+			<-loaded
+			e.mustGet(t, c, "/login?user=alice")
+			if e.token(c) == old {
+				t.Fatal("token not renewed")
+			}
+			close(resume)
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			<-answered // arrives last: the browser applies its cookie, if any
+			if setCookie != "" {
+				t.Errorf("the racing request set a cookie: %q", setCookie)
+			}
+			if got := e.mustGet(t, c, "/user"); got != "alice" {
+				t.Errorf("after both responses the browser is logged in as %q, want alice", got)
+			}
+			if n := e.live(t); n != 1 {
+				t.Errorf("%d live sessions, want 1", n)
+			}
+		})
+	}
+}
+
+// TestCookieOfRenewedSession: a request carrying the token of a session
+// that another request just renewed gets no session and keeps its cookie
+// (the renewal's response carries the new one).
+func TestCookieOfRenewedSession(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	old := e.token(c)
+	e.mustGet(t, c, "/login?user=alice")
+	_, body, res := e.get(t, e.withCookie(t, old), "/put?k=b&v=2")
+	if body != "ok" || res.Header.Get("Set-Cookie") != "" {
+		t.Errorf("the renewed session's old token: %q, Set-Cookie %q; want no cookie", body, res.Header.Get("Set-Cookie"))
+	}
+	if got := e.mustGet(t, e.withCookie(t, old), "/get?k=a"); got != "" {
+		t.Errorf("the old token still reads the session: %q", got)
+	}
+	if n := e.live(t); n != 1 {
+		t.Errorf("%d live sessions, want 1", n)
+	}
 }

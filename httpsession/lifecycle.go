@@ -22,9 +22,11 @@ import (
 //
 // When this request already Put or removed key, the value is the request's
 // own and Incr changes it locally (saved with the request). In a new
-// session, Incr stores the session at once (one insert). When the session
-// was destroyed or revoked during the request, Incr starts a new session
-// rather than bring the old one back.
+// session (the request came without a live session), Incr stores the
+// session at once (one insert). When the request's session ended during
+// the request (destroyed, revoked, expired, or renewed by another request),
+// Incr fails with ErrSessionEnded: it neither brings the session back nor
+// starts a new one, whose cookie would replace a renewed session's.
 //
 // With the store's EncryptionKeys the server cannot add to a ciphertext:
 // Incr then compares and swaps the sealed value (one update when no other
@@ -39,6 +41,9 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.gone {
+		return 0, fmt.Errorf("%w: Incr of %q", ErrSessionEnded, key)
+	}
 	if _, local := st.dirty[key]; local || st.clear || !st.stored {
 		cur, ok := int64(0), true
 		if v, exists := st.vals[key]; exists {
@@ -90,13 +95,8 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	}
 	if raw == nil {
 		// Ended during this request: never bring it back.
-		st.reset()
-		st.vals[key] = int64Value(n)
-		st.dirty[key] = true
-		if err := m.insert(context.WithoutCancel(ctx), st); err != nil {
-			return 0, err
-		}
-		return n, nil
+		st.lost()
+		return 0, fmt.Errorf("%w: Incr of %q", ErrSessionEnded, key)
 	}
 	v, err := raw.LookupErr(fieldSession, field)
 	if err != nil {
@@ -191,13 +191,8 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 			return cur + n, nil
 		}
 		if raw == nil {
-			st.reset()
-			st.vals[key] = int64Value(n)
-			st.dirty[key] = true
-			if err := m.insert(ctx, st); err != nil {
-				return 0, err
-			}
-			return n, nil
+			st.lost()
+			return 0, fmt.Errorf("%w: Incr of %q", ErrSessionEnded, key)
 		}
 		v, err := raw.LookupErr(fieldSession, field)
 		switch {
@@ -248,9 +243,10 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 //
 // A session not stored yet needs nothing: it gets a fresh token when it is
 // first saved (a cookie naming no stored session is never adopted). When
-// the old session was deleted or expired meanwhile (revoked, logged out
-// elsewhere, idled out), nothing is written and the request goes on with a
-// new, empty session.
+// the session ended during the request (revoked, logged out elsewhere,
+// idled out, or renewed by another request, as a double-submitted login
+// form does), nothing is written and RenewToken returns ErrSessionEnded;
+// the request's cookie is left as it is.
 func (m *Manager) RenewToken(ctx context.Context) error {
 	st := m.state(ctx)
 	if st == nil {
@@ -258,6 +254,9 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.gone {
+		return ErrSessionEnded
+	}
 	if !st.stored {
 		return nil
 	}
@@ -272,8 +271,8 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 		return err
 	}
 	if old == nil {
-		st.reset()
-		return nil
+		st.lost()
+		return ErrSessionEnded
 	}
 	fresh, agent, err := m.renewed(st, oldID, old)
 	if err == nil {
@@ -285,8 +284,8 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 		if errors.Is(err, errSuccessorEnded) {
 			// A logout or revocation ended the old session and its
 			// successor while this request renewed it.
-			st.reset()
-			return nil
+			st.lost()
+			return ErrSessionEnded
 		}
 	}
 	if err != nil {

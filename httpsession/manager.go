@@ -75,6 +75,14 @@ var (
 	// not an integer.
 	ErrNotInteger = errors.New("httpsession: the value is not an integer")
 
+	// ErrSessionEnded is returned by Incr and RenewToken when the request's
+	// session ended while the request ran: another request destroyed,
+	// revoked or renewed it, or it expired. Nothing is written, no new
+	// session is started, and the cookie is left as it is (a renewal's
+	// response carries the new one; the browser's next request clears a
+	// dead one). The request's later changes are not saved.
+	ErrSessionEnded = errors.New("httpsession: the session ended or was renewed by another request")
+
 	// ErrContention is returned by Incr on an encrypted store when other
 	// requests changed the key on every one of its attempts.
 	ErrContention = errors.New("httpsession: the value kept changing under concurrent updates")

@@ -35,7 +35,8 @@ type state struct {
 
 	userDirty bool
 	issued    bool  // a token was issued this request: set the cookie
-	ended     bool  // the session was destroyed or found gone: clear the cookie unless a new one is issued
+	ended     bool  // this request ended the session: clear the cookie unless a new one is issued
+	gone      bool  // another request ended or renewed the session: leave the cookie, store nothing more
 	hadCookie bool  // the request carried a session cookie
 	err       error // a Put that could not be encoded, reported at commit
 }
@@ -55,7 +56,16 @@ func (st *state) reset() {
 	st.user, st.userDirty = "", false
 	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, nil, map[string]bool{}, false
 	st.issued = false
-	st.ended = true
+	st.ended, st.gone = true, false
+}
+
+// lost forgets a session that another request ended or renewed during this
+// one. The cookie is left alone: a renewal's response carries the new one,
+// and the browser's next request clears a dead one. Nothing more is stored
+// in this request, lest a new session's cookie replace a renewed one.
+func (st *state) lost() {
+	st.reset()
+	st.ended, st.gone = false, true
 }
 
 func (st *state) changed() bool { return len(st.dirty) > 0 || st.clear || st.userDirty }
@@ -90,7 +100,11 @@ func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
 	now := time.Now()
 	if expires, ok := raw.Lookup(m.expiresKey()).TimeOK(); ok && !expires.After(now) {
 		// Expired, ended, or a renewed session's tombstone: nothing more
-		// of it is read.
+		// of it is read. A tombstone means a renewal's response is on its
+		// way with the new cookie: leave the cookie alone.
+		if next, _ := raw.Lookup(fieldNext).StringValueOK(); next != "" {
+			st.gone = true
+		}
 		return st, nil
 	}
 	if err := m.decode(st, id, raw); err != nil {
@@ -340,13 +354,18 @@ func (m *Manager) liveFilter(id string, now time.Time) bson.D {
 //   - new session with changes: one insert under a fresh token;
 //   - stored session with changes: one update of the changed keys ($set,
 //     $unset) and of the last-seen time and expiry, filtered on _id and
-//     expiry, without upsert; a session deleted meanwhile (logout, revoke)
-//     stays deleted and this request's changes are dropped;
+//     expiry, without upsert; a session ended meanwhile (logout, revoke,
+//     expiry, a renewal by another request) stays so, this request's
+//     changes are dropped and its cookie is left alone (see lost);
+//   - a session found ended or renewed earlier in the request: nothing;
 //   - stored session, nothing changed: nothing, or once per TouchAfter one
 //     update of the last-seen time and expiry only.
 func (m *Manager) save(ctx context.Context, st *state) error {
 	if st.err != nil {
 		return st.err
+	}
+	if st.gone {
+		return nil // ended or renewed by another request: see lost
 	}
 	if !st.stored {
 		if !st.changed() {
@@ -412,8 +431,9 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		return err
 	}
 	if !matched {
-		// Destroyed, revoked or expired during the request: it stays so.
-		st.reset()
+		// Destroyed, revoked, expired or renewed during the request: it
+		// stays so, and the cookie is left alone.
+		st.lost()
 		return nil
 	}
 	st.seen = now
@@ -447,7 +467,7 @@ func (m *Manager) cookie(st *state) *http.Cookie {
 			}
 		}
 		return c
-	case !st.stored && (st.ended || st.hadCookie):
+	case !st.stored && !st.gone && (st.ended || st.hadCookie):
 		c.Expires = time.Unix(1, 0).UTC()
 		c.MaxAge = -1
 		return c
