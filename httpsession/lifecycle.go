@@ -26,7 +26,9 @@ import (
 // session at once (one insert). When the request's session ended during
 // the request (destroyed, revoked, expired, or renewed by another request),
 // Incr fails with ErrSessionEnded: it neither brings the session back nor
-// starts a new one, whose cookie would replace a renewed session's.
+// starts a new one, whose cookie would replace a renewed session's. Once
+// the response's headers are written, Incr cannot start a session (its
+// cookie could not be sent) and returns ErrHeadersWritten instead.
 //
 // With the store's EncryptionKeys the server cannot add to a ciphertext:
 // Incr then compares and swaps the sealed value (one update when no other
@@ -247,6 +249,10 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 // idled out, or renewed by another request, as a double-submitted login
 // form does), nothing is written and RenewToken returns ErrSessionEnded;
 // the request's cookie is left as it is.
+//
+// Call it before the response is written: afterwards the new cookie could
+// not be sent, and RenewToken returns ErrHeadersWritten without touching
+// the store.
 func (m *Manager) RenewToken(ctx context.Context) error {
 	st := m.state(ctx)
 	if st == nil {
@@ -254,6 +260,9 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.committed {
+		return ErrHeadersWritten
+	}
 	if st.gone {
 		return ErrSessionEnded
 	}

@@ -83,6 +83,13 @@ var (
 	// dead one). The request's later changes are not saved.
 	ErrSessionEnded = errors.New("httpsession: the session ended or was renewed by another request")
 
+	// ErrHeadersWritten is returned by RenewToken, and by Incr when it
+	// would start a new session, once the response's headers have been
+	// sent (the handler wrote, flushed or hijacked): the cookie naming a new
+	// token could no longer reach the browser, so the store is left
+	// untouched. Call them before writing the response.
+	ErrHeadersWritten = errors.New("httpsession: the response's headers were already written; the session cookie cannot change")
+
 	// ErrContention is returned by Incr on an encrypted store when other
 	// requests changed the key on every one of its attempts.
 	ErrContention = errors.New("httpsession: the value kept changing under concurrent updates")

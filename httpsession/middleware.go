@@ -13,7 +13,10 @@ import (
 // when there is no well-formed cookie), serves next with the session in the
 // request's context, and saves what the request changed just before the
 // response's headers are sent (or after next returns, when next wrote
-// nothing), so that the cookie can still be set.
+// nothing), so that the cookie can still be set. What next changes after
+// it wrote (Put, Remove, SetUser, ...) is saved when next returns, by one
+// more update without a cookie; a failure then goes to the store's logger
+// and OnError, since the response is already on its way.
 //
 // When the session cannot be loaded or saved, ErrorFunc writes the response
 // instead of next. A missing, malformed, unknown or expired cookie is not
@@ -34,7 +37,11 @@ func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), m.key, st))
 		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st}
 		next.ServeHTTP(sw, r)
-		sw.save()
+		if !sw.saved {
+			sw.save()
+			return
+		}
+		sw.saveLate()
 	})
 }
 
@@ -63,6 +70,7 @@ func (w *responseWriter) save() {
 	w.st.mu.Lock()
 	err := w.m.save(context.WithoutCancel(w.r.Context()), w.st)
 	c := w.m.cookie(w.st)
+	w.st.committed = true
 	w.st.mu.Unlock()
 	if err != nil {
 		w.failed = true
@@ -74,6 +82,34 @@ func (w *responseWriter) save() {
 		h.Add("Set-Cookie", c.String())
 		h.Set("Cache-Control", "no-store")
 		h.Add("Vary", "Cookie")
+	}
+}
+
+// saveLate saves what the handler changed after the response's headers
+// were sent (after a Write, Flush or Hijack), when next has returned: one
+// update of a stored session, as save does, with no cookie. ErrorFunc can
+// no longer answer, so a failure goes to the store's logger and OnError;
+// changes that would need a new session (none is stored) are reported
+// likewise and dropped.
+func (w *responseWriter) saveLate() {
+	if w.failed {
+		return
+	}
+	w.st.mu.Lock()
+	defer w.st.mu.Unlock()
+	st := w.st
+	if st.gone || (!st.changed() && st.err == nil) {
+		return
+	}
+	const msg = "saving a session changed after the response was written"
+	if !st.stored {
+		if st.changed() {
+			w.m.report(msg, ErrHeadersWritten)
+		}
+		return
+	}
+	if err := w.m.save(context.WithoutCancel(w.r.Context()), st); err != nil {
+		w.m.report(msg, err)
 	}
 }
 

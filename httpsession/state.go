@@ -37,6 +37,7 @@ type state struct {
 	issued    bool  // a token was issued this request: set the cookie
 	ended     bool  // this request ended the session: clear the cookie unless a new one is issued
 	gone      bool  // another request ended or renewed the session: leave the cookie, store nothing more
+	committed bool  // the response's headers were sent: no cookie can be set any more
 	hadCookie bool  // the request carried a session cookie
 	err       error // a Put that could not be encoded, reported at commit
 }
@@ -273,6 +274,9 @@ func (m *Manager) insert(ctx context.Context, st *state) error {
 // agent as its User-Agent: one insert. On success st names the new
 // document and the cookie is issued with the response.
 func (m *Manager) insertAs(ctx context.Context, st *state, token, agent string) error {
+	if st.committed {
+		return ErrHeadersWritten
+	}
 	id := mongosession.HashID(token)
 	now := time.Now()
 	created := st.created

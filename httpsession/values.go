@@ -28,10 +28,19 @@ import (
 // MongoDB field names (no leading "$", no "."), or the save fails.
 
 // Put sets key to val in the request's session; the session is saved at
-// the end of the request ($set of this key only). A value that cannot be
-// encoded as BSON (a channel, a func) makes the save fail with an error
-// for ErrorFunc. Without a session in ctx, Put does nothing and the
-// mistake is reported to the store's logger.
+// the end of the request ($set of this key only), just before the
+// response's headers are sent. A value that cannot be encoded as BSON (a
+// channel, a func) makes the save fail with an error for ErrorFunc. Without
+// a session in ctx, Put does nothing and the mistake is reported to the
+// store's logger.
+//
+// Put (like Remove, Clear and SetUser) after the handler wrote the response
+// is saved when the handler returns, by one more update; its failure goes
+// to the store's logger and OnError, since ErrorFunc can no longer answer.
+// In a session not stored yet such a change is lost (a new session's
+// cookie cannot be sent any more) and reported likewise. A change to a
+// session that another request ended or renewed during this one is not
+// saved.
 func (m *Manager) Put(ctx context.Context, key string, val any) {
 	st := m.state(ctx)
 	if st == nil {

@@ -1,0 +1,113 @@
+package httpsession_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/httpsession"
+	"github.com/mongosession/mongosession/internal/securitytest"
+)
+
+// afterWrite serves, besides e's usual routes, /late: a handler that
+// writes its response first and then runs fn.
+func afterWrite(t *testing.T, e *env, fn func(r *http.Request)) {
+	mux := http.NewServeMux()
+	mux.Handle("/", e.handler(t))
+	mux.HandleFunc("/late", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "started...")
+		fn(r)
+	})
+	e.srv.Config.Handler = e.m.LoadAndSave(mux)
+}
+
+// TestChangesAfterWriteAreSaved: Put, Remove and SetUser after the handler
+// wrote its response are saved when it returns.
+func TestChangesAfterWriteAreSaved(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	afterWrite(t, e, func(r *http.Request) {
+		e.m.Put(r.Context(), "b", "2")
+		e.m.Remove(r.Context(), "a")
+		e.m.SetUser(r.Context(), "alice")
+	})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	e.rec.Reset()
+	e.mustGet(t, c, "/late")
+	if got := names(e.rec.Take()); got != "find,update" {
+		t.Errorf("late changes: %s, want find,update", got)
+	}
+	if got := e.mustGet(t, c, "/keys"); got != "b" {
+		t.Errorf("keys after the late changes: %q, want b", got)
+	}
+	if got := e.mustGet(t, c, "/user"); got != "alice" {
+		t.Errorf("user after the late SetUser: %q", got)
+	}
+}
+
+// TestRenewTokenAfterWrite: RenewToken after the response was written
+// fails with ErrHeadersWritten and leaves the session as it was (it used
+// to delete the old document while the new cookie could never be sent).
+func TestRenewTokenAfterWrite(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	var renewErr, incrErr error
+	afterWrite(t, e, func(r *http.Request) {
+		renewErr = e.m.RenewToken(r.Context())
+		if e.m.User(r.Context()) == "" { // a new session: Incr would insert one
+			_, incrErr = e.m.Incr(r.Context(), "n", 1)
+		}
+	})
+	c := e.client(t)
+	e.mustGet(t, c, "/login?user=alice")
+	tok := e.token(c)
+	e.rec.Reset()
+	e.mustGet(t, c, "/late")
+	if !errors.Is(renewErr, httpsession.ErrHeadersWritten) {
+		t.Errorf("RenewToken after writing: %v, want ErrHeadersWritten", renewErr)
+	}
+	if got := names(e.rec.Take()); got != "find" {
+		t.Errorf("RenewToken after writing sent %s, want only the load's find", got)
+	}
+	if e.token(c) != tok {
+		t.Error("the cookie changed")
+	}
+	if got := e.mustGet(t, c, "/user"); got != "alice" {
+		t.Errorf("after RenewToken following a write the browser is logged in as %q, want alice", got)
+	}
+	// A request without a session cannot start one after writing.
+	anon := e.client(t)
+	e.mustGet(t, anon, "/late")
+	if !errors.Is(incrErr, httpsession.ErrHeadersWritten) {
+		t.Errorf("Incr starting a session after writing: %v, want ErrHeadersWritten", incrErr)
+	}
+	if n := e.live(t); n != 1 {
+		t.Errorf("%d live sessions, want 1", n)
+	}
+}
+
+// TestLateSaveFailureIsReported: when the save after the response fails,
+// the failure goes to the store's OnError (ErrorFunc can no longer answer).
+func TestLateSaveFailureIsReported(t *testing.T) {
+	var reported securitytest.Text
+	e := newEnv(t, envConfig{storeOpts: func(o *mongosession.Options) { o.OnError = reported.Add }})
+	afterWrite(t, e, func(r *http.Request) {
+		_ = e.store.Close()
+		e.m.Put(r.Context(), "b", "2")
+	})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	if code, body, _ := e.get(t, c, "/late"); code != http.StatusOK || body != "started..." {
+		t.Fatalf("/late: %d %q", code, body)
+	}
+	found := false
+	for _, err := range reported.All() {
+		if errors.Is(err, mongosession.ErrClosed) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("OnError got %v, want the late save's ErrClosed", reported.All())
+	}
+}
