@@ -162,7 +162,8 @@ type Manager struct {
 
 	// ErrorFunc is called when the session cannot be loaded or saved (the
 	// store failed or is closed). It writes the response: the handler's own
-	// response is then discarded. Default: log the error with the store's
+	// response is then discarded, headers included (ErrorFunc finds the
+	// header map empty but for "Cache-Control: no-store"). Default: log the error with the store's
 	// logger and answer 500 Internal Server Error.
 	ErrorFunc func(http.ResponseWriter, *http.Request, error)
 

@@ -19,7 +19,8 @@ import (
 // and OnError, since the response is already on its way.
 //
 // When the session cannot be loaded or saved, ErrorFunc writes the response
-// instead of next. A missing, malformed, unknown or expired cookie is not
+// instead of next, with "Cache-Control: no-store" set and, after a failed
+// save, none of the headers next had set. A missing, malformed, unknown or expired cookie is not
 // an error: the request gets a new, empty session, and a stale cookie is
 // cleared. Responses that set the cookie carry "Cache-Control: no-store"
 // and "Vary: Cookie", so no cache keeps a session token.
@@ -31,6 +32,7 @@ func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st, err := m.load(r.Context(), r)
 		if err != nil {
+			w.Header().Set("Cache-Control", "no-store")
 			m.errorFunc(w, r, err)
 			return
 		}
@@ -74,6 +76,11 @@ func (w *responseWriter) save() {
 	w.st.mu.Unlock()
 	if err != nil {
 		w.failed = true
+		// The handler's headers (Location, Content-Encoding, caching, its
+		// own cookies) describe a response that will not be sent.
+		h := w.ResponseWriter.Header()
+		clear(h)
+		h.Set("Cache-Control", "no-store")
 		w.m.errorFunc(w.ResponseWriter, w.r, err)
 		return
 	}

@@ -111,3 +111,38 @@ func TestLateSaveFailureIsReported(t *testing.T) {
 		t.Fatalf("OnError got %v, want the late save's ErrClosed", reported.All())
 	}
 }
+
+// TestErrorPageDropsHandlerHeaders: when the save fails, ErrorFunc's page
+// does not carry the headers the handler set for its own response.
+func TestErrorPageDropsHandlerHeaders(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	mux := http.NewServeMux()
+	mux.Handle("/", e.handler(t))
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		e.m.Put(r.Context(), "k", "v")
+		_ = e.store.Close() // the save fails
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Header().Set("Content-Encoding", "gzip")
+		http.Redirect(w, r, "/next", http.StatusFound)
+	})
+	e.srv.Config.Handler = e.m.LoadAndSave(mux)
+	c := &http.Client{
+		Transport:     &http.Transport{DisableCompression: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	code, _, res := e.get(t, c, "/redirect")
+	if code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500 from ErrorFunc", code)
+	}
+	if err := <-e.errs; !errors.Is(err, mongosession.ErrClosed) {
+		t.Errorf("ErrorFunc got %v", err)
+	}
+	for _, h := range []string{"Location", "Content-Encoding"} {
+		if v := res.Header.Get(h); v != "" {
+			t.Errorf("the error page carries the handler's %s: %q", h, v)
+		}
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("the error page's Cache-Control is %q, want no-store", cc)
+	}
+}
