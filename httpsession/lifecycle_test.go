@@ -355,3 +355,19 @@ func TestRevokeSessionOfRenewedSession(t *testing.T) {
 		t.Fatalf("laptop session lost: %q", got)
 	}
 }
+
+// TestRevokeUserCountsSessionsNotTombstones: a second login in one session
+// leaves a tombstone carrying the user; RevokeUser counts one session.
+func TestRevokeUserCountsSessionsNotTombstones(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client(t)
+	e.mustGet(t, c, "/login?user=alice")
+	e.mustGet(t, c, "/login?user=alice") // renews the stored session
+	n, err := e.m.RevokeUser(context.Background(), "alice")
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUser = %d, %v; want 1", n, err)
+	}
+	if got := e.mustGet(t, c, "/user"); got != "" {
+		t.Fatalf("revoked session still logged in as %q", got)
+	}
+}

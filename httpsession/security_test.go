@@ -90,6 +90,15 @@ func secCheckNativeFilter(f bson.Raw) error {
 			if v.Type != bson.TypeString {
 				return fmt.Errorf("%s is BSON %s, not a string: %.100s", k, v.Type, v)
 			}
+		case k == "next": // a tombstone's successor, or {$exists: false}
+			if v.Type == bson.TypeString {
+				continue
+			}
+			d, ok := v.DocumentOK()
+			ops, _ := d.Elements()
+			if !ok || len(ops) != 1 || ops[0].Key() != "$exists" {
+				return fmt.Errorf("condition on next: %.100s; want a string or {$exists: false}", v)
+			}
 		case k == mongosession.DefaultExpiresKey:
 			d, ok := v.DocumentOK()
 			ops, _ := d.Elements()
@@ -132,7 +141,7 @@ func secCheckNativeUpdate(u bson.Raw) error {
 		paths, _ := op.Value().Document().Elements()
 		for _, p := range paths {
 			switch k := p.Key(); k {
-			case mongosession.DefaultExpiresKey, "seen", "user", "session":
+			case mongosession.DefaultExpiresKey, "seen", "user", "session", "next", "ua":
 			default:
 				if rest, ok := strings.CutPrefix(k, "session."); !ok || !secSafeField(rest) {
 					return fmt.Errorf("%s path %.100q escapes the session or holds an operator", op.Key(), k)

@@ -65,7 +65,8 @@ func (m *Manager) User(ctx context.Context) string {
 }
 
 // RevokeUser deletes every session of user (one deleteMany on the user
-// index) and returns how many it deleted; "" deletes nothing. Requests of
+// index) and returns how many it deleted (renewed sessions' tombstones are
+// not counted, nor deleted); "" deletes nothing. Requests of
 // those sessions still running cannot bring them back, and their next
 // requests get new, empty sessions. When the request in ctx belongs to user,
 // its cookie is cleared too.
@@ -75,7 +76,12 @@ func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 	}
 	var n int64
 	err := m.do(ctx, "revoking a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
-		res, err := coll.DeleteMany(ctx, bson.D{{Key: fieldUser, Value: user}})
+		// Tombstones of renewed sessions are left for the TTL index or
+		// reaper: they are not sessions (their successors, which carry the
+		// user, are deleted here), and they keep Destroy's way to the
+		// successor.
+		filter := bson.D{{Key: fieldUser, Value: user}, {Key: fieldNext, Value: bson.D{{Key: "$exists", Value: false}}}}
+		res, err := coll.DeleteMany(ctx, filter)
 		if err == nil {
 			n = res.DeletedCount
 		}
