@@ -20,9 +20,9 @@ import (
 //
 // When the session cannot be loaded or saved, ErrorFunc writes the response
 // instead of next, with "Cache-Control: no-store" set and, after a failed
-// save, none of the headers next had set. A missing, malformed, unknown or expired cookie is not
-// an error: the request gets a new, empty session, and a stale cookie is
-// cleared. Responses that set the cookie carry "Cache-Control: no-store"
+// save, none of the headers next had set. A missing, malformed, unknown or
+// expired cookie is not an error: the request gets a new, empty session,
+// and a stale cookie is cleared. Responses that set the cookie carry "Cache-Control: no-store"
 // and "Vary: Cookie", so no cache keeps a session token.
 //
 // Saving does not depend on the client waiting for the answer: it uses
