@@ -2,6 +2,7 @@ package fiberstore_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -137,5 +138,33 @@ func TestStaleSessionIsRewritten(t *testing.T) {
 	onlyNew, _ := monitoredStorageWith(t, mongosession.Options{Collection: coll, EncryptionKeys: [][]byte{k2}, OnError: func(error) {}})
 	if got, err := onlyNew.Get("k"); err != nil || string(got) != string(val) {
 		t.Fatalf("after the rewrite, the new key alone reads %q, %v", got, err)
+	}
+}
+
+// TestShorterExpiryIsWritten: an unchanged value with an earlier expiry
+// (fiber's SetIdleTimeout, a lowered IdleTimeout after a deploy, a finite
+// exp after NoExpiry) must reach the database, or a stolen cookie would
+// outlive the shorter lifetime.
+func TestShorterExpiryIsWritten(t *testing.T) {
+	storage, w := monitoredStorage(t, mongotest.Collection(t))
+	val := []byte("same bytes")
+	for _, first := range []time.Duration{time.Hour, 0} {
+		key := fmt.Sprintf("k%d", first)
+		if err := storage.Set(key, val, first); err != nil {
+			t.Fatal(err)
+		}
+		w.Reset()
+		if err := storage.Set(key, val, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.TakeNames(); len(got) != 1 || got[0] != "update" {
+			t.Fatalf("Set shortening exp %v to 1s sent %v; want [update]", first, got)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	for _, first := range []time.Duration{time.Hour, 0} {
+		if got, err := storage.Get(fmt.Sprintf("k%d", first)); err != nil || got != nil {
+			t.Fatalf("after exp %v was shortened to 1s, Get = %q, %v; want nil, nil", first, got, err)
+		}
 	}
 }

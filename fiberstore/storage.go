@@ -59,7 +59,7 @@ var NoExpiry = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
 // a tenth of its lifetime later than the stored one sends nothing: a
 // read-only request costs one find, and the idle deadline slides in steps
 // of a tenth of the timeout. A Set of a changed value, or one that would
-// move the expiry further, writes as usual.
+// move the expiry further or bring it earlier, writes as usual.
 type Storage struct {
 	store *mongosession.Store
 
@@ -110,8 +110,9 @@ func (s *Storage) forget(key string) {
 }
 
 // unchanged reports whether val is what is stored under key, as far as this
-// process knows, with an expiry less than a tenth of the lifetime before
-// the one requested.
+// process knows, with an expiry no earlier than a tenth of the lifetime
+// before the one requested and no later than it: a Set that shortens the
+// expiry (a lower idle timeout, a finite exp after NoExpiry) always writes.
 func (s *Storage) unchanged(key string, val []byte, expires time.Time, lifetime time.Duration) bool {
 	s.mu.Lock()
 	prev, ok := s.seen[key]
@@ -122,7 +123,8 @@ func (s *Storage) unchanged(key string, val []byte, expires time.Time, lifetime 
 	if lifetime == 0 {
 		return prev.expires.Equal(expires)
 	}
-	return expires.Sub(prev.expires) < lifetime/10
+	d := expires.Sub(prev.expires)
+	return d >= 0 && d < lifetime/10
 }
 
 // Store returns the underlying store, for Count, Iter and administration.
