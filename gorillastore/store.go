@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"reflect"
 	"time"
@@ -235,9 +236,12 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		return fmt.Errorf("gorillastore: encoding session %q: %w", name, err)
 	}
 	now := time.Now()
-	life := s.lifetime(opts.MaxAge)
+	// A MaxAge past what a record holds (int32 seconds, 68 years; say
+	// math.MaxInt for "forever") is that: it would overflow a Duration.
+	maxAge := min(opts.MaxAge, math.MaxInt32)
+	life := s.lifetime(maxAge)
 	prev, havePrev := loadedState(r, s, session)
-	if havePrev && prev.id == session.ID && prev.maxAge == opts.MaxAge &&
+	if havePrev && prev.id == session.ID && prev.maxAge == maxAge &&
 		now.Sub(prev.written) < life/10 && s.sameValues(prev.payload, payload, session) {
 		return s.setCookie(w, session, prev.written.Add(life).Sub(now))
 	}
@@ -250,11 +254,11 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 	if s.store == nil {
 		return fmt.Errorf("gorillastore: saving session %q: %w", name, mongosession.ErrClosed)
 	}
-	blob := formatRecord(record{written: now, maxAge: opts.MaxAge, payload: payload})
+	blob := formatRecord(record{written: now, maxAge: maxAge, payload: payload})
 	if err := s.store.CommitCtx(ctx, session.ID, blob, now.Add(life)); err != nil {
 		return fmt.Errorf("gorillastore: saving session %q: %w", name, err)
 	}
-	rememberLoaded(r, s, session, loaded{id: session.ID, payload: payload, maxAge: opts.MaxAge, written: now})
+	rememberLoaded(r, s, session, loaded{id: session.ID, payload: payload, maxAge: maxAge, written: now})
 	return s.setCookie(w, session, life)
 }
 

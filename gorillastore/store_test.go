@@ -6,6 +6,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -344,6 +345,27 @@ func TestChangedMaxAgeSticks(t *testing.T) {
 	b.expect("/count", "2")
 	_, expires = storedExpiry(t, ms)
 	within(t, "stored expiry after a change", expires, time.Now().Add(time.Hour), 5*time.Second)
+}
+
+// TestHugeMaxAgeMeansLong: a MaxAge of math.MaxInt (a common "forever")
+// must not overflow into a record that is already expired, and an
+// unchanged session with it must not be rewritten on every request.
+func TestHugeMaxAgeMeansLong(t *testing.T) {
+	ms, cmds := newMongoStore(t, mongosession.Options{})
+	gs := gorillastore.New(ms, hashKey)
+	gs.MaxAge(math.MaxInt)
+	b := newBrowser(t, newApp(gs))
+	b.expect("/count", "1")
+	_, expires := storedExpiry(t, ms)
+	if time.Until(expires) < 60*365*24*time.Hour {
+		t.Fatalf("stored expiry %v away; want decades", time.Until(expires))
+	}
+	b.expect("/count", "2")
+	cmds.Reset()
+	b.expect("/touch", "2")
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find"}) {
+		t.Fatalf("an unchanged session with a huge MaxAge sent %v; want [find]", got)
+	}
 }
 
 func TestTamperedCookieNoRoundTrip(t *testing.T) {
