@@ -419,16 +419,51 @@ func (m *Manager) end(ctx context.Context, op string, filter bson.D) error {
 			return err
 		}
 		next, _ := raw.Lookup(fieldNext).StringValueOK()
-		for range maxSuccessors {
-			if next == "" {
-				return nil
-			}
-			if next, err = m.kill(ctx, coll, next); err != nil {
-				return err
-			}
-		}
-		return nil
+		return m.endSuccessors(ctx, coll, next, "")
 	})
+}
+
+// endSuccessors ends the session next, which succeeded a renewed one, and
+// its own successors in turn ("" is none): one command per renewal. With a
+// user, only successors of that user are ended (and ones not inserted yet
+// blocked): a renewal that switched users is left alone.
+func (m *Manager) endSuccessors(ctx context.Context, coll *mongo.Collection, next, user string) error {
+	for range maxSuccessors {
+		if next == "" {
+			return nil
+		}
+		var err error
+		if user == "" {
+			next, err = m.kill(ctx, coll, next)
+		} else {
+			next, err = m.killOfUser(ctx, coll, next, user)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// killOfUser is kill for a successor that belongs to user: a successor of
+// another user is left as it is. One findAndModify, and one insert of the
+// stub when there was nothing to replace.
+func (m *Manager) killOfUser(ctx context.Context, coll *mongo.Collection, id, user string) (string, error) {
+	stub := bson.D{{Key: "_id", Value: id}, {Key: m.expiresKey(), Value: tombstoneExpiry}}
+	raw, err := coll.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, stub).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		// Not inserted yet (the stub now blocks it), or another user's, or
+		// already ended: a duplicate key says one of the last two.
+		if _, err := coll.InsertOne(ctx, stub); err != nil && !mongo.IsDuplicateKeyError(err) {
+			return "", err
+		}
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	next, _ := raw.Lookup(fieldNext).StringValueOK()
+	return next, nil
 }
 
 // kill ends the successor id of a renewed session: it replaces the document

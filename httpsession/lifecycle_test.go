@@ -11,6 +11,7 @@ import (
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 func TestIdleExpiry(t *testing.T) {
@@ -369,5 +370,53 @@ func TestRevokeUserCountsSessionsNotTombstones(t *testing.T) {
 	}
 	if got := e.mustGet(t, c, "/user"); got != "" {
 		t.Fatalf("revoked session still logged in as %q", got)
+	}
+}
+
+// TestRevokeUserBlocksRenewalInFlight: RevokeUser runs between a renewal's
+// fence and its insert (the fence is made here by hand, as RenewToken's
+// findAndModify leaves it): the successor's _id must be taken by a dead
+// stub, so that the renewal's insert fails instead of reviving the user.
+// A successor of another user (a renewal that switched users) is left.
+func TestRevokeUserBlocksRenewalInFlight(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	alice, bob := e.client(t), e.client(t)
+	e.mustGet(t, alice, "/login?user=alice")
+	e.mustGet(t, bob, "/login?user=bob")
+	aliceID, bobID := mongosession.HashID(e.token(alice)), mongosession.HashID(e.token(bob))
+	pending := mongosession.HashID("the-renewal's-new-token")
+	switched := mongosession.HashID("bob's-session-after-switching")
+	fence := func(id, next string) {
+		t.Helper()
+		_, err := e.coll.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: id}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: time.Unix(0, 0)}, {Key: "next", Value: next}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fence(aliceID, pending)
+	// bob's session was alice's before a switch of users: its tombstone
+	// says alice, its successor is bob's.
+	fence(bobID, switched)
+	if _, err := e.coll.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: bobID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "user", Value: "alice"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: switched}, {Key: "user", Value: "bob"}, {Key: "expires", Value: time.Now().Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := e.m.RevokeUser(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: pending}, {Key: "user", Value: "alice"}, {Key: "expires", Value: time.Now().Add(time.Hour)}})
+	if !mongo.IsDuplicateKeyError(err) {
+		t.Fatalf("the renewal's insert after RevokeUser = %v; want a duplicate key (a stub blocks it)", err)
+	}
+	var doc bson.Raw
+	if err := e.coll.FindOne(context.Background(), bson.D{{Key: "_id", Value: switched}}).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := doc.Lookup("user").StringValueOK(); u != "bob" {
+		t.Fatalf("RevokeUser(alice) ended bob's session (user now %q)", u)
 	}
 }

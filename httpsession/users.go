@@ -2,6 +2,7 @@ package httpsession
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -65,11 +66,14 @@ func (m *Manager) User(ctx context.Context) string {
 }
 
 // RevokeUser deletes every session of user (one deleteMany on the user
-// index) and returns how many it deleted (renewed sessions' tombstones are
-// not counted, nor deleted); "" deletes nothing. Requests of
+// index) and returns how many it deleted; "" deletes nothing. Requests of
 // those sessions still running cannot bring them back, and their next
-// requests get new, empty sessions. When the request in ctx belongs to user,
-// its cookie is cleared too.
+// requests get new, empty sessions. A renewal of one of them in flight
+// cannot either: one find on the user index lists the tombstones renewals
+// left (within about a minute), and the successor each names is ended, or
+// blocked if its insert has not happened yet (one more command per
+// tombstone; tombstones are neither counted nor deleted). When the request
+// in ctx belongs to user, its cookie is cleared too.
 func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 	if user == "" {
 		return 0, nil
@@ -82,8 +86,31 @@ func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 		// successor.
 		filter := bson.D{{Key: fieldUser, Value: user}, {Key: fieldNext, Value: bson.D{{Key: "$exists", Value: false}}}}
 		res, err := coll.DeleteMany(ctx, filter)
-		if err == nil {
-			n = res.DeletedCount
+		if err != nil {
+			return err
+		}
+		n = res.DeletedCount
+		// A renewal that fenced one of the user's sessions before the
+		// deleteMany inserts its successor, carrying the user, after it:
+		// end or block each successor a tombstone names.
+		cur, err := coll.Find(ctx,
+			bson.D{{Key: fieldUser, Value: user}, {Key: fieldNext, Value: bson.D{{Key: "$exists", Value: true}}}},
+			options.Find().SetProjection(bson.D{{Key: fieldNext, Value: 1}}))
+		if err != nil {
+			return err
+		}
+		var nexts []string
+		for cur.Next(ctx) {
+			if next, ok := cur.Current.Lookup(fieldNext).StringValueOK(); ok {
+				nexts = append(nexts, next)
+			}
+		}
+		err = errors.Join(cur.Err(), cur.Close(ctx))
+		for _, next := range nexts {
+			if err != nil {
+				break
+			}
+			err = m.endSuccessors(ctx, coll, next, user)
 		}
 		return err
 	})
