@@ -233,6 +233,32 @@ func goServer(t *testing.T, m *nodesession.Manager) string {
 		}
 		writeJSON(w, map[string]any{"ok": true})
 	})
+	mux.HandleFunc("/rename", func(w http.ResponseWriter, r *http.Request) {
+		// The review's case: read the user, change its name, write it back.
+		s := nodesession.FromContext(r.Context())
+		v, _ := s.Get("user")
+		u, ok := v.(map[string]any)
+		if !ok {
+			http.Error(w, fmt.Sprintf("user is %T", v), 500)
+			return
+		}
+		u["name"] = r.URL.Query().Get("name")
+		if err := s.Set("user", u); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		writeJSON(w, map[string]any{"ok": true})
+	})
+	mux.HandleFunc("/setbson", func(w http.ResponseWriter, r *http.Request) {
+		s := nodesession.FromContext(r.Context())
+		for _, e := range []kv{{"oid", testOID}, {"uuid", testUUID}, {"bin", bson.Binary{Data: []byte("hi")}}} {
+			if err := s.Set(e.k, e.v); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+		}
+		writeJSON(w, map[string]any{"ok": true})
+	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := nodesession.FromContext(r.Context()).Destroy(); err != nil {
 			http.Error(w, err.Error(), 500)

@@ -22,7 +22,9 @@ var ErrSaved = errors.New("nodesession: session already saved for this request")
 // use by the request's goroutines. Values are JSON-compatible: nil, bool,
 // float64 (every number, as in JavaScript), string, time.Time (a BSON date
 // in a document layout), []any and map[string]any; other BSON types stored
-// by the Node app come back as the driver's Go types.
+// by the Node app (an ObjectId, a UUID, ...) come back as the driver's Go
+// types (bson.ObjectID, bson.Binary, ...), and Set writes them back
+// unchanged.
 type Session struct {
 	mu sync.Mutex
 	m  *Manager
@@ -155,11 +157,26 @@ func checkKey(key string) error {
 	return nil
 }
 
-// Set stores value under key. The value is converted to its JSON-compatible
-// form now (see ErrValue for what is refused; time.Time keeps millisecond
-// precision); the session is written when the response starts. Setting a
-// value on a new session creates it. It returns ErrKey, ErrValue, or
-// ErrSaved after the session was saved.
+// Set stores value under key. The value is converted now (see ErrValue
+// for what is refused); the session is written when the response starts.
+// Setting a value on a new session creates it. It returns ErrKey,
+// ErrValue, or ErrSaved after the session was saved.
+//
+// Conversion: numbers become float64 and time.Time keeps millisecond
+// precision. The driver's BSON types that Get returns (bson.ObjectID,
+// bson.Decimal128, bson.Binary, bson.Timestamp, bson.Regex,
+// bson.JavaScript, bson.CodeWithScope, bson.Symbol, bson.DBPointer,
+// bson.MinKey, bson.MaxKey) are kept, so Set(k, Get(k)) stores what was
+// read; bson.DateTime becomes a time.Time, bson.D, bson.M and bson.Raw
+// objects, bson.Null and bson.Undefined nil. In a document layout they
+// are stored as those BSON types; in a JSON-string session (connect-mongo
+// with stringify, or encrypted) as JSON.stringify writes the js-bson value:
+// an ObjectId as its hex string, a UUID (binary subtype 4) as dashed hex,
+// other binary as base64, a Decimal128 as {"$numberDecimal": "..."}. Any
+// other value with MarshalJSON or MarshalText (a [16]byte UUID type, a
+// json.RawMessage) and any struct or named basic type is what
+// encoding/json makes of it; other slices, arrays and maps are converted
+// element by element.
 func (s *Session) Set(key string, value any) error {
 	if err := checkKey(key); err != nil {
 		return err

@@ -2,6 +2,9 @@ package nodesession
 
 import (
 	"bytes"
+	"encoding"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,9 +37,14 @@ func jsISO(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
-// normalize converts v into the package's canonical JSON-compatible form:
-// nil, bool, float64, string, time.Time (millisecond precision, UTC),
-// []any and map[string]any.
+// normalize converts v into the package's canonical form: nil, bool,
+// float64, string, time.Time (millisecond precision, UTC), []any,
+// map[string]any, and the driver's BSON types that Get can return
+// (bson.ObjectID, bson.Decimal128, bson.Binary, bson.Timestamp,
+// bson.Regex, bson.JavaScript, bson.CodeWithScope, bson.Symbol,
+// bson.DBPointer, bson.MinKey, bson.MaxKey), kept as they are so that a
+// value read with Get can be Set back unchanged. Any other
+// json.Marshaler or encoding.TextMarshaler goes through encoding/json.
 func normalize(v any) (any, error) {
 	return normalizeDepth(v, 0)
 }
@@ -44,6 +52,9 @@ func normalize(v any) (any, error) {
 func normalizeDepth(v any, depth int) (any, error) {
 	if depth > 100 {
 		return nil, fmt.Errorf("%w: nested more than 100 levels", ErrValue)
+	}
+	if d, ok, err := normalizeDriver(v, depth); ok {
+		return d, err
 	}
 	switch x := v.(type) {
 	case nil:
@@ -110,6 +121,22 @@ func normalizeDepth(v any, depth int) (any, error) {
 		return out, nil
 	}
 	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return nil, nil
+		}
+		if isMarshaler(v) && !isMarshaler(rv.Elem().Interface()) {
+			// MarshalJSON or MarshalText on the pointer only.
+			return viaJSON(v, depth)
+		}
+		return normalizeDepth(rv.Elem().Interface(), depth+1)
+	}
+	if isMarshaler(v) {
+		// Before the Kind switch: a [16]byte UUID or a named slice with
+		// MarshalText or MarshalJSON is what it marshals to, not an array
+		// of numbers.
+		return viaJSON(v, depth)
+	}
 	switch rv.Kind() {
 	case reflect.Slice, reflect.Array:
 		if rv.Kind() == reflect.Slice && rv.IsNil() {
@@ -141,29 +168,127 @@ func normalizeDepth(v any, depth int) (any, error) {
 			out[it.Key().String()] = n
 		}
 		return out, nil
-	case reflect.Pointer, reflect.Interface:
-		if rv.IsNil() {
-			return nil, nil
-		}
-		return normalizeDepth(rv.Elem().Interface(), depth+1)
 	case reflect.Struct, reflect.Bool, reflect.String, reflect.Int, reflect.Int8, reflect.Int16,
 		reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32,
 		reflect.Uint64, reflect.Float32, reflect.Float64:
 		// Named basic types and structs: through encoding/json, as a Node
 		// app would see them after JSON.stringify.
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrValue, err)
-		}
-		d := json.NewDecoder(bytes.NewReader(b))
-		d.UseNumber()
-		var out any
-		if err := d.Decode(&out); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrValue, err)
-		}
-		return normalizeDepth(out, depth+1)
+		return viaJSON(v, depth)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrValue, v)
+}
+
+func isMarshaler(v any) bool {
+	switch v.(type) {
+	case json.Marshaler, encoding.TextMarshaler:
+		return true
+	}
+	return false
+}
+
+// viaJSON normalizes what encoding/json makes of v. A panicking
+// MarshalJSON or MarshalText is an ErrValue, not a panic.
+func viaJSON(v any, depth int) (out any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("%w: marshaling %T panicked", ErrValue, v)
+		}
+	}()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrValue, err)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&out); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrValue, err)
+	}
+	return normalizeDepth(out, depth+1)
+}
+
+// normalizeDriver handles the driver's BSON types; ok is false for any
+// other value. Types Get returns are kept; the others become what Get
+// would return after a reload (bson.DateTime a time.Time, bson.D and
+// bson.Raw a map[string]any, bson.Vector its bson.Binary).
+func normalizeDriver(v any, depth int) (out any, ok bool, err error) {
+	switch x := v.(type) {
+	case bson.ObjectID, bson.Decimal128, bson.Timestamp, bson.JavaScript, bson.Symbol,
+		bson.DBPointer, bson.MinKey, bson.MaxKey:
+		return x, true, nil
+	case bson.Regex:
+		if strings.ContainsRune(x.Pattern, 0) || strings.ContainsRune(x.Options, 0) {
+			return nil, true, fmt.Errorf("%w: regex holds a NUL byte", ErrValue)
+		}
+		return x, true, nil
+	case bson.Binary:
+		return bson.Binary{Subtype: x.Subtype, Data: bytes.Clone(x.Data)}, true, nil
+	case bson.Vector:
+		b, err := vectorBinary(x)
+		return b, true, err
+	case bson.CodeWithScope:
+		sc, err := normalizeDepth(x.Scope, depth+1)
+		if err != nil {
+			return nil, true, err
+		}
+		if _, isDoc := sc.(map[string]any); !isDoc {
+			return nil, true, fmt.Errorf("%w: CodeWithScope scope is not a document", ErrValue)
+		}
+		return bson.CodeWithScope{Code: x.Code, Scope: sc}, true, nil
+	case bson.DateTime:
+		t, err := normalizeDepth(x.Time(), depth+1)
+		return t, true, err
+	case bson.Null, bson.Undefined:
+		return nil, true, nil
+	case bson.D:
+		if x == nil {
+			return nil, true, nil
+		}
+		m := make(map[string]any, len(x))
+		for _, e := range x {
+			n, err := normalizeDepth(e.Value, depth+1)
+			if err != nil {
+				return nil, true, err
+			}
+			m[e.Key] = n
+		}
+		return m, true, nil
+	case bson.Raw:
+		if x == nil {
+			return nil, true, nil
+		}
+		return normalizeRaw(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: x}, depth)
+	case bson.RawValue:
+		return normalizeRaw(x, depth)
+	}
+	return nil, false, nil
+}
+
+// vectorBinary is x's binary form; the driver panics on a zero Vector.
+func vectorBinary(x bson.Vector) (b bson.Binary, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: invalid bson.Vector", ErrValue)
+		}
+	}()
+	b = x.Binary()
+	return bson.Binary{Subtype: b.Subtype, Data: bytes.Clone(b.Data)}, nil
+}
+
+func normalizeRaw(rv bson.RawValue, depth int) (out any, ok bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("%w: malformed BSON", ErrValue)
+		}
+	}()
+	if err := rv.Validate(); err != nil {
+		return nil, true, fmt.Errorf("%w: %v", ErrValue, err)
+	}
+	v, err := fromBSON(rv)
+	if err != nil {
+		return nil, true, fmt.Errorf("%w: %v", ErrValue, err)
+	}
+	out, err = normalizeDepth(v, depth+1)
+	return out, true, err
 }
 
 func checkFloat(f float64) (any, error) {
@@ -183,6 +308,10 @@ func checkInt(i int64) (any, error) {
 // clone deep-copies a canonical value.
 func clone(v any) any {
 	switch x := v.(type) {
+	case bson.Binary:
+		return bson.Binary{Subtype: x.Subtype, Data: bytes.Clone(x.Data)}
+	case bson.CodeWithScope:
+		return bson.CodeWithScope{Code: x.Code, Scope: clone(x.Scope)}
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
@@ -213,6 +342,8 @@ func toBSON(v any) any {
 		return x
 	case time.Time:
 		return bson.NewDateTimeFromTime(x)
+	case bson.CodeWithScope:
+		return bson.CodeWithScope{Code: x.Code, Scope: toBSON(x.Scope)}
 	case []any:
 		a := make(bson.A, len(x))
 		for i, e := range x {
@@ -273,6 +404,13 @@ func fromBSON(rv bson.RawValue) (any, error) {
 			m[e.Key()] = v
 		}
 		return m, nil
+	case bson.TypeCodeWithScope:
+		code, scope := rv.CodeWithScope()
+		sc, err := fromBSON(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: scope})
+		if err != nil {
+			return nil, err
+		}
+		return bson.CodeWithScope{Code: bson.JavaScript(code), Scope: sc}, nil
 	case bson.TypeArray:
 		vals, err := rv.Array().Values()
 		if err != nil {
@@ -375,12 +513,60 @@ func appendJSON(b []byte, v any) []byte {
 		}
 		return append(b, '}')
 	}
-	// Driver types read from BSON never reach a JSON layout; be safe.
+	if j, ok := driverJSON(v); ok {
+		return appendJSON(b, j)
+	}
+	// Not a canonical value: normalize keeps these out; be safe.
 	j, err := json.Marshal(v)
 	if err != nil {
 		return append(b, "null"...)
 	}
 	return append(b, j...)
+}
+
+// driverJSON is the canonical JSON-compatible value JSON.stringify makes
+// of the js-bson 6 value the Node driver reads for a driver BSON type (its
+// toJSON): ObjectId a hex string, UUID (binary subtype 4, 16 bytes) a
+// dashed hex string, other binary base64, Decimal128 {$numberDecimal},
+// Timestamp {$timestamp} (the 64-bit value in decimal), Code {code,
+// scope?}, DBRef {$ref, $id, $db?}, BSONRegExp {pattern, options}, a
+// symbol its string, MinKey and MaxKey {}.
+func driverJSON(v any) (any, bool) {
+	switch x := v.(type) {
+	case bson.ObjectID:
+		return x.Hex(), true
+	case bson.Decimal128:
+		return map[string]any{"$numberDecimal": x.String()}, true
+	case bson.Binary:
+		if x.Subtype == bson.TypeBinaryUUID && len(x.Data) == 16 {
+			h := hex.EncodeToString(x.Data)
+			return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], true
+		}
+		return base64.StdEncoding.EncodeToString(x.Data), true
+	case bson.Timestamp:
+		return map[string]any{"$timestamp": strconv.FormatUint(uint64(x.T)<<32|uint64(x.I), 10)}, true
+	case bson.JavaScript:
+		return map[string]any{"code": string(x)}, true
+	case bson.CodeWithScope:
+		return map[string]any{"code": string(x.Code), "scope": x.Scope}, true
+	case bson.Symbol:
+		return string(x), true
+	case bson.DBPointer:
+		// js-bson reads a DBPointer as new DBRef(namespace, oid), which
+		// splits "db.coll" (exactly one dot) into db and collection.
+		m := map[string]any{"$ref": x.DB, "$id": x.Pointer.Hex()}
+		if db, coll, ok := strings.Cut(x.DB, "."); ok && !strings.Contains(coll, ".") {
+			m["$ref"], m["$db"] = coll, db
+		}
+		return m, true
+	case bson.Regex:
+		opts := []byte(x.Options)
+		sort.Slice(opts, func(i, j int) bool { return opts[i] < opts[j] })
+		return map[string]any{"pattern": x.Pattern, "options": string(opts)}, true
+	case bson.MinKey, bson.MaxKey:
+		return map[string]any{}, true
+	}
+	return nil, false
 }
 
 func appendJSONString(b []byte, s string) []byte {

@@ -1,8 +1,17 @@
 package nodesession
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +127,170 @@ func TestWebCryptoRoundTrip(t *testing.T) {
 		}
 		if _, err := c.decrypt("!!!"); err == nil {
 			t.Fatalf("%s: decrypted garbage", enc)
+		}
+	}
+}
+
+// uuidText is a [16]byte UUID with MarshalText, as github.com/google/uuid's.
+type uuidText [16]byte
+
+func (u uuidText) MarshalText() ([]byte, error) {
+	h := hex.EncodeToString(u[:])
+	return []byte(h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]), nil
+}
+
+// pointerJSON has MarshalJSON on its pointer only.
+type pointerJSON struct{ n int }
+
+func (p *pointerJSON) MarshalJSON() ([]byte, error) {
+	return []byte(`{"p":` + strconv.Itoa(p.n) + `}`), nil
+}
+
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("boom") }
+
+// driverValues are the driver's BSON types a session value can hold, with
+// what JSON.stringify writes for the js-bson value Node reads for each.
+func driverValues() []struct {
+	name string
+	v    any
+	json string
+	js   string // the js-bson 6 expression, for the check against Node
+} {
+	oid := bson.ObjectID{0x65, 0x5b, 0x1a, 0x2c, 0x3d, 0x4e, 0x5f, 0x60, 0x71, 0x82, 0x93, 0xa4}
+	dec, _ := bson.ParseDecimal128("1234.5600")
+	uuid := []byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}
+	return []struct {
+		name string
+		v    any
+		json string
+		js   string
+	}{
+		{"oid", oid, `"655b1a2c3d4e5f60718293a4"`, `new b.ObjectId("655b1a2c3d4e5f60718293a4")`},
+		{"dec", dec, `{"$numberDecimal":"1234.5600"}`, `b.Decimal128.fromString("1234.5600")`},
+		{"decexp", func() any { d, _ := bson.ParseDecimal128("-1E+40"); return d }(), `{"$numberDecimal":"-1E+40"}`, `b.Decimal128.fromString("-1E+40")`},
+		{"bin", bson.Binary{Data: []byte("hi\x00\xff")}, `"aGkA/w=="`, `new b.Binary(Buffer.from([104,105,0,255]))`},
+		{"uuid", bson.Binary{Subtype: 4, Data: uuid}, `"12345678-9abc-def0-0123-456789abcdef"`, `new b.UUID("12345678-9abc-def0-0123-456789abcdef")`},
+		{"ts", bson.Timestamp{T: 1700000000, I: 3}, `{"$timestamp":"7301444403200000003"}`, `new b.Timestamp({t: 1700000000, i: 3})`},
+		{"re", bson.Regex{Pattern: "^a\"b", Options: "si"}, `{"options":"is","pattern":"^a\"b"}`, `new b.BSONRegExp('^a"b', "si")`},
+		{"code", bson.JavaScript("f()"), `{"code":"f()"}`, `new b.Code("f()")`},
+		{"codews", bson.CodeWithScope{Code: "f()", Scope: map[string]any{"x": 1.0}}, `{"code":"f()","scope":{"x":1}}`, `new b.Code("f()", {x: 1})`},
+		{"sym", bson.Symbol("s"), `"s"`, `new b.BSONSymbol("s")`},
+		{"dbp", bson.DBPointer{DB: "app.users", Pointer: oid}, `{"$db":"app","$id":"655b1a2c3d4e5f60718293a4","$ref":"users"}`, `new b.DBRef("app.users", new b.ObjectId("655b1a2c3d4e5f60718293a4"))`},
+		{"dbp1", bson.DBPointer{DB: "users", Pointer: oid}, `{"$id":"655b1a2c3d4e5f60718293a4","$ref":"users"}`, `new b.DBRef("users", new b.ObjectId("655b1a2c3d4e5f60718293a4"))`},
+		{"min", bson.MinKey{}, `{}`, `new b.MinKey()`},
+		{"max", bson.MaxKey{}, `{}`, `new b.MaxKey()`},
+	}
+}
+
+// TestNormalizeDriverTypes: the driver's BSON types are kept as they are
+// (Set(Get(k)) stores what was read), and marshalers are what they marshal
+// to, never arrays of numbers.
+func TestNormalizeDriverTypes(t *testing.T) {
+	for _, c := range driverValues() {
+		got, err := normalize(c.v)
+		if err != nil {
+			t.Errorf("normalize(%s) = %v", c.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, c.v) {
+			t.Errorf("normalize(%s) = %#v, want it unchanged", c.name, got)
+		}
+	}
+	oid := bson.NewObjectID()
+	when := time.UnixMilli(1700000000123).UTC()
+	cases := []struct {
+		in, want any
+	}{
+		{&oid, oid},
+		{map[string]any{"user": map[string]any{"_id": oid}}, map[string]any{"user": map[string]any{"_id": oid}}},
+		{bson.M{"_id": oid}, map[string]any{"_id": oid}},
+		{bson.D{{Key: "_id", Value: oid}, {Key: "n", Value: int32(1)}}, map[string]any{"_id": oid, "n": 1.0}},
+		{bson.A{oid}, []any{oid}},
+		{bson.NewDateTimeFromTime(when), when},
+		{bson.Null{}, nil},
+		{bson.Undefined{}, nil},
+		{uuidText{0x12, 0x34}, "12340000-0000-0000-0000-000000000000"},
+		{[]uuidText{{}}, []any{"00000000-0000-0000-0000-000000000000"}},
+		{json.RawMessage(`{"a":[1]}`), map[string]any{"a": []any{1.0}}},
+		{&pointerJSON{3}, map[string]any{"p": 3.0}},
+		{(*pointerJSON)(nil), nil},
+		{bson.NewVector([]float32{1}), bson.NewVector([]float32{1}).Binary()},
+		{mustRaw(t, bson.D{{Key: "_id", Value: oid}}), map[string]any{"_id": oid}},
+	}
+	for _, c := range cases {
+		got, err := normalize(c.in)
+		if err != nil {
+			t.Errorf("normalize(%#v) = %v", c.in, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("normalize(%#v) = %#v, want %#v", c.in, got, c.want)
+		}
+	}
+	for _, bad := range []any{panicky{}, bson.Regex{Pattern: "a\x00"}, bson.CodeWithScope{Code: "x", Scope: 1}, bson.Raw{1, 2}, bson.Vector{}} {
+		if _, err := normalize(bad); !errors.Is(err, ErrValue) {
+			t.Errorf("normalize(%#v) = %v, want ErrValue", bad, err)
+		}
+	}
+	// Get's copy of a binary does not share its bytes with the session.
+	b := bson.Binary{Data: []byte{1}}
+	c := clone(b).(bson.Binary)
+	c.Data[0] = 2
+	if b.Data[0] != 1 {
+		t.Error("clone shares a Binary's bytes")
+	}
+}
+
+func mustRaw(t *testing.T, d bson.D) bson.Raw {
+	b, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDriverJSON: in a JSON-string session a driver value is written as
+// JSON.stringify writes the js-bson value, checked against Node when it is
+// installed.
+func TestDriverJSON(t *testing.T) {
+	vals := driverValues()
+	for _, c := range vals {
+		if got := string(appendJSON(nil, c.v)); got != c.json {
+			t.Errorf("appendJSON(%s) = %s, want %s", c.name, got, c.json)
+		}
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: JSON.stringify not checked against Node")
+	}
+	dir, _ := filepath.Abs(filepath.Join("testdata", "node"))
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "bson", "package.json")); err != nil {
+		t.Skip("the bson package is not installed in testdata/node: run .ci/setup-node")
+	}
+	var js strings.Builder
+	js.WriteString("const b = require('bson'); const out = {};\n")
+	for _, c := range vals {
+		fmt.Fprintf(&js, "out[%q] = JSON.stringify(%s);\n", c.name, c.js)
+	}
+	js.WriteString("console.log(JSON.stringify(out));\n")
+	cmd := exec.Command(node, "-e", js.String())
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	var fromNode map[string]string
+	if err := json.Unmarshal(out, &fromNode); err != nil {
+		t.Fatalf("node said %s: %v", out, err)
+	}
+	for _, c := range vals {
+		var a, b any
+		_ = json.Unmarshal([]byte(fromNode[c.name]), &a)
+		_ = json.Unmarshal([]byte(c.json), &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: Node's JSON.stringify gives %s, Go writes %s", c.name, fromNode[c.name], c.json)
 		}
 	}
 }

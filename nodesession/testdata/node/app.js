@@ -14,8 +14,10 @@
 // Routes (GET): /login?user=U sets a fixed set of values; /whoami shows the
 // session; /set?key=K&json=J sets one value ({"$date": ms} makes a Date);
 // /logout destroys the session. Values are shown with Dates as
-// {"$date": ms} so that the two sides' views compare exactly.
+// {"$date": ms} and other BSON values as {"$bson": type, value: String(v)}
+// so that the two sides' views compare exactly.
 const util = require('util');
+const { ObjectId } = require('mongodb');
 
 const pairing = process.env.PAIRING;
 const uri = process.env.MONGODB_URI;
@@ -27,6 +29,9 @@ const maxAge = 24 * 60 * 60 * 1000;
 function revive(k, v) {
   if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && '$date' in v) {
     return new Date(v.$date);
+  }
+  if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && '$oid' in v) {
+    return new ObjectId(v.$oid);
   }
   return v;
 }
