@@ -35,16 +35,25 @@ var nodeDir, _ = filepath.Abs(filepath.Join("testdata", "node"))
 // needNode skips the test when node or the installed packages are missing.
 func needNode(t *testing.T) string {
 	t.Helper()
+	bin, err := findNode()
+	if err != nil {
+		t.Skip(err.Error())
+	}
+	return bin
+}
+
+// findNode returns the node binary, or why the Node apps cannot run.
+func findNode() (string, error) {
 	bin, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed: the interop tests need Node 20+ (CI runs .ci/setup-node)")
+		return "", errors.New("node is not installed: the interop tests need Node 20+ (CI runs .ci/setup-node)")
 	}
 	for _, p := range []string{"express-session", "connect-mongodb-session", "connect-mongo", "koa-generic-session", "koa", "express"} {
 		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", p, "package.json")); err != nil {
-			t.Skipf("Node package %s is not installed in %s: run .ci/setup-node (npm ci)", p, nodeDir)
+			return "", fmt.Errorf("Node package %s is not installed in %s: run .ci/setup-node (npm ci)", p, nodeDir)
 		}
 	}
-	return bin
+	return bin, nil
 }
 
 // nodeApp is a running testdata/node/app.js.

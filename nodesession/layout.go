@@ -42,7 +42,8 @@ type ConnectMongoDBSession struct {
 //	  lastModified?: Date, createdAt?: Date, updatedAt?: Date }
 //
 // A read finds the session only while expires is missing or in the future,
-// as the Node store's query does. A write sets expires to cookie.expires or
+// as the Node store's query does: a null expires, or one that is not a
+// date, is not found. A write sets expires to cookie.expires or
 // now + TTL. A request that loads a session without changing it moves
 // expires forward as the Node store's touch does (at most once per
 // TouchAfter when that is set).

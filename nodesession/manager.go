@@ -230,8 +230,15 @@ func (m *Manager) Load(r *http.Request) (*Session, error) {
 	}
 	now := m.now()
 	switch ev := raw.Lookup(m.ly.expiresKey); ev.Type {
-	case 0, bson.TypeNull, bson.TypeUndefined:
+	case 0:
 		// No expiry: never expires, in both Node stores.
+	case bson.TypeNull, bson.TypeUndefined:
+		if m.ly.kind == layoutCM {
+			// connect-mongo's get filter {$or: [{expires: {$exists:
+			// false}}, {expires: {$gt: now}}]} matches neither.
+			return s, nil
+		}
+		// connect-mongodb-session's !doc.expires: never expires.
 	case bson.TypeDateTime:
 		if exp := time.UnixMilli(ev.DateTime()); !now.Before(exp) {
 			if m.ly.kind != layoutCM {
