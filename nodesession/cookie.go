@@ -403,8 +403,22 @@ type cookieAttrs struct {
 // setExpress adds express-session's Set-Cookie (cookie 0.7 serialize).
 func (c *cookieSpec) setExpress(w http.ResponseWriter, sid string, a cookieAttrs) {
 	v := "s:" + sid + "." + expressSig(c.secrets[0], sid)
+	c.addExpress(w, encodeURIComponent(v), a)
+}
+
+// clearExpress adds what Express's res.clearCookie(name, attrs) sends: an
+// empty value that expired at the epoch, with the attributes the cookie
+// was set with (a browser deletes only the cookie of the same name,
+// domain and path).
+func (c *cookieSpec) clearExpress(w http.ResponseWriter, a cookieAttrs) {
+	epoch := time.Unix(0, 0)
+	a.expires = &epoch
+	c.addExpress(w, "", a)
+}
+
+func (c *cookieSpec) addExpress(w http.ResponseWriter, value string, a cookieAttrs) {
 	var b strings.Builder
-	b.WriteString(c.name + "=" + encodeURIComponent(v))
+	b.WriteString(c.name + "=" + value)
 	if a.domain != "" {
 		b.WriteString("; Domain=" + a.domain)
 	}

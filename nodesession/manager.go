@@ -383,7 +383,7 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, s *Session) e
 				return err
 			}
 		}
-		m.clearCookie(w)
+		m.clearCookie(w, s)
 		return nil
 	case s.isNew:
 		if len(s.vals) == 0 {
@@ -424,13 +424,26 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, s *Session) e
 	return nil
 }
 
-func (m *Manager) clearCookie(w http.ResponseWriter) {
-	epoch := time.Unix(0, 0)
+// clearCookie clears the session's cookie after a logout, with the domain
+// and path it was issued with (a browser deletes only the cookie of the
+// same name, domain and path): the stored cookie's for a stored session,
+// else the CookieScheme's. (koa-generic-session's own reset sends neither;
+// doing so clears the cookie in more browsers, never in fewer.)
+func (m *Manager) clearCookie(w http.ResponseWriter, s *Session) {
+	var a cookieAttrs
+	if s.cookie.present {
+		a = m.expressAttrs(s)
+	} else {
+		a = cookieAttrs{path: m.ck.path, domain: m.ck.domain, secure: m.ck.secure, httpOnly: m.ck.httpOnly, sameSite: m.ck.sameSite}
+	}
+	a.priority = ""
 	if m.ck.kind == schemeKoa {
-		m.ck.setKoa(w, "", cookieAttrs{expires: &epoch, path: "/", httpOnly: true}, false)
+		epoch := time.Unix(0, 0)
+		a.expires, a.partitioned = &epoch, false
+		m.ck.setKoa(w, "", a, false)
 		return
 	}
-	w.Header().Add("Set-Cookie", m.ck.name+"=; Path="+m.ck.path+"; Expires="+epoch.UTC().Format(http.TimeFormat))
+	m.ck.clearExpress(w, a)
 }
 
 func (m *Manager) expressAttrs(s *Session) cookieAttrs {

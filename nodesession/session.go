@@ -229,8 +229,9 @@ func (s *Session) Delete(key string) error {
 }
 
 // Destroy logs the session out: when the response starts, its document is
-// deleted and the cookie cleared, so neither the Go nor the Node side finds
-// it again. Values set afterwards in this request are not stored. It
+// deleted and the cookie cleared (with the domain and path it was issued
+// with: the stored cookie's, or the CookieScheme's for a session the Go
+// side started), so neither the Go nor the Node side finds it again. Values set afterwards in this request are not stored. It
 // returns ErrSaved once the session was saved.
 func (s *Session) Destroy() error {
 	s.mu.Lock()
