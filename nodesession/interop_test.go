@@ -474,7 +474,7 @@ func TestLegacyKrupteinRefused(t *testing.T) {
 	if v := c.session(node.base); v["user"] != "alice" {
 		t.Fatalf("the kruptein Node app does not work: %v", v)
 	}
-	for _, layout := range []nodesession.ConnectMongo{{}, {Crypto: &nodesession.WebCrypto{Secret: "legacy secret", Iterations: 1000}}} {
+	for _, layout := range []nodesession.ConnectMongo{{}, {DisableStringify: true}, {Crypto: &nodesession.WebCrypto{Secret: "legacy secret", Iterations: 1000}}} {
 		var got error
 		m, err := nodesession.New(nodesession.Options{Store: st, Cookie: nodesession.ExpressCookie{Secrets: []string{"s"}}, Layout: layout,
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { got = err; http.Error(w, "no", 500) }})
@@ -488,7 +488,56 @@ func TestLegacyKrupteinRefused(t *testing.T) {
 		}
 		res.Body.Close()
 		if res.StatusCode != 500 || !errors.Is(got, nodesession.ErrLegacyEncryption) {
-			t.Fatalf("crypto=%v: status %d, error %v; want 500 and ErrLegacyEncryption", layout.Crypto != nil, res.StatusCode, got)
+			t.Fatalf("crypto=%v stringify=%v: status %d, error %v; want 500 and ErrLegacyEncryption", layout.Crypto != nil, !layout.DisableStringify, res.StatusCode, got)
+		}
+	}
+}
+
+// TestLegacyKrupteinJSONRefused: kruptein 1 and 2 stored the JSON object
+// {"hmac","ct","iv","at"}, which parses as a JSON session: without a
+// WebCrypto secret, and with stringify on or off, it is still refused with
+// ErrLegacyEncryption, not taken for a session (or a new one). A real
+// session whose values happen to be named ct and iv still loads.
+func TestLegacyKrupteinJSONRefused(t *testing.T) {
+	const kruptein = `{"hmac":"3f1a","ct":"q83vEjRWeJA=","iv":"AAECAwQFBgcICQoL","at":"ZmFrZSB0YWc="}`
+	exp := time.Now().Add(time.Hour).UTC()
+	cookie := `{"originalMaxAge":3600000,"expires":"` + exp.Format("2006-01-02T15:04:05.000Z") + `","httpOnly":true,"path":"/"}`
+	for _, c := range []struct {
+		layout  nodesession.ConnectMongo
+		session string
+		refused bool
+	}{
+		{nodesession.ConnectMongo{}, kruptein, true},
+		{nodesession.ConnectMongo{DisableStringify: true}, kruptein, true},
+		{nodesession.ConnectMongo{}, `{"cookie":` + cookie + `,"ct":"x","iv":"y","user":"alice"}`, false},
+	} {
+		st := goStore(t, mongotest.Collection(t))
+		var got error
+		m, err := nodesession.New(nodesession.Options{Store: st, Cookie: nodesession.ExpressCookie{Secrets: []string{"s"}}, Layout: c.layout,
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { got = err; http.Error(w, "no", 500) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid := "krupteinjsonkrupteinjsonkruptein"
+		if err := insertDoc(t, st, bson.D{{Key: "_id", Value: sid}, {Key: "expires", Value: exp}, {Key: "session", Value: c.session}}); err != nil {
+			t.Fatal(err)
+		}
+		base := goServer(t, m)
+		if !c.refused {
+			if u := whoamiRaw(t, base, "connect.sid="+url.QueryEscape(expressSign("s", sid))); u != "alice" {
+				t.Errorf("a session with values named ct and iv did not load: user %v, error %v", u, got)
+			}
+			continue
+		}
+		req, _ := http.NewRequest("GET", base+"/whoami", nil)
+		req.Header.Set("Cookie", "connect.sid="+url.QueryEscape(expressSign("s", sid)))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 500 || !errors.Is(got, nodesession.ErrLegacyEncryption) {
+			t.Errorf("stringify=%v: status %d, error %v; want 500 and ErrLegacyEncryption", !c.layout.DisableStringify, res.StatusCode, got)
 		}
 	}
 }

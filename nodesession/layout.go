@@ -70,8 +70,9 @@ type ConnectMongo struct {
 
 	// Crypto is the store's cryptoAdapter when it is
 	// createWebCryptoAdapter(...). Optional. Default: no encryption.
-	// Sessions encrypted with the legacy crypto option (kruptein) are
-	// refused with ErrLegacyEncryption.
+	// Sessions encrypted with the legacy crypto option (kruptein, any of
+	// its stored forms) are refused with ErrLegacyEncryption, with or
+	// without Crypto and whatever DisableStringify says.
 	Crypto *WebCrypto
 }
 

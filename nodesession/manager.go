@@ -311,6 +311,11 @@ func (m *Manager) decode(s *Session, raw bson.Raw) (err error) {
 			}
 			return fmt.Errorf("session is not a JSON object: %v", err)
 		}
+		if m.cipher == nil && !hasMember(ms, "cookie") && looksKruptein(string(text)) {
+			// kruptein 1 and 2's {"hmac","ct","iv","at"} is a JSON object
+			// too, but never an express-session session (no cookie).
+			return ErrLegacyEncryption
+		}
 		s.jsonMode, s.jsonMems = true, ms
 		for _, mem := range ms {
 			v, err := jsonValue(mem.raw)
@@ -333,6 +338,11 @@ func (m *Manager) decode(s *Session, raw bson.Raw) (err error) {
 	}
 	doc, ok := sv.DocumentOK()
 	if !ok {
+		if str, isStr := sv.StringValueOK(); isStr && m.ly.kind == layoutCM && looksKruptein(str) {
+			// connect-mongo stores an encrypted session as a string
+			// whatever its stringify option.
+			return ErrLegacyEncryption
+		}
 		return errors.New("session is not a document (is the store's stringify option on?)")
 	}
 	els, err := doc.Elements()
@@ -356,6 +366,15 @@ func (m *Manager) decode(s *Session, raw bson.Raw) (err error) {
 		s.vals[e.Key()] = v
 	}
 	return nil
+}
+
+func hasMember(ms []jsonMember, key string) bool {
+	for _, m := range ms {
+		if m.key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Save writes what the request changed and issues the cookie the Node
