@@ -157,7 +157,7 @@ func TestReaperFailureReported(t *testing.T) {
 	defer srv.Stop()
 	var mu sync.Mutex
 	var reported []error
-	s, err := mongosession.New(ctx, mongosession.Options{
+	s, err := mongosession.New(mongotest.SetupContext(t), mongosession.Options{
 		URI: srv.URI, Collection: "reaped", AutoRemove: mongosession.AutoRemoveInterval,
 		CleanupInterval: 100 * time.Millisecond, Timeout: 300 * time.Millisecond, Logger: mongotest.Logger(t),
 		OnError: func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() },

@@ -24,7 +24,7 @@ func TestOutageAndRecovery(t *testing.T) {
 	defer func() { srv.Stop() }()
 
 	const timeout = 500 * time.Millisecond
-	s, err := mongosession.New(ctx, mongosession.Options{URI: srv.URI + "?serverSelectionTimeoutMS=400", Collection: "outage", Timeout: timeout, Logger: mongotest.Logger(t)})
+	s, err := mongosession.New(mongotest.SetupContext(t), mongosession.Options{URI: srv.URI + "?serverSelectionTimeoutMS=400", Collection: "outage", Timeout: timeout, Logger: mongotest.Logger(t)})
 	must(t, err)
 	defer s.Close()
 

@@ -203,7 +203,7 @@ func TestSCSOutageUnderLoad(t *testing.T) {
 	// without any outage: 2 to 4 commits in 9 s of this load time out at
 	// 1 s with the default pool, none with one connection), which would
 	// blur what this test measures.
-	s, err := mongosession.New(ctx, mongosession.Options{URI: srv.URI, Collection: "outage", Timeout: timeout, Logger: mongotest.Logger(t),
+	s, err := mongosession.New(mongotest.SetupContext(t), mongosession.Options{URI: srv.URI, Collection: "outage", Timeout: timeout, Logger: mongotest.Logger(t),
 		ClientOptions: options.Client().SetMaxPoolSize(1)})
 	must(t, err)
 	defer s.Close()
@@ -735,7 +735,7 @@ func TestPartitionedServer(t *testing.T) {
 // (goleak, against every goroutine the test started).
 func TestCloseUnderSCSLoad(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
-	s, err := mongosession.New(ctx, mongosession.Options{
+	s, err := mongosession.New(mongotest.SetupContext(t), mongosession.Options{
 		URI: mongotest.URI(t), Database: mongotest.Database, Collection: mongotest.Collection(t),
 		AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 50 * time.Millisecond,
 		Timeout: 2 * time.Second, Logger: mongotest.Logger(t),
@@ -895,7 +895,7 @@ func TestIterateDuringClose(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	coll := mongotest.Collection(t)
 	var sink errorSink
-	s, err := mongosession.New(ctx, mongosession.Options{URI: mongotest.URI(t), Database: mongotest.Database, Collection: coll,
+	s, err := mongosession.New(mongotest.SetupContext(t), mongosession.Options{URI: mongotest.URI(t), Database: mongotest.Database, Collection: coll,
 		AutoRemove: mongosession.AutoRemoveOff, Timeout: timeout, OnError: sink.add, Logger: mongotest.Logger(t)})
 	must(t, err)
 	// A client of the test's own, disconnected before the leak check.
