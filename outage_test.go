@@ -46,7 +46,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		if !errors.Is(err, mongosession.ErrUnavailable) {
 			t.Errorf("%s during the outage = %v; want ErrUnavailable", name, err)
 		}
-		if el > timeout+time.Second {
+		if el > timeout+2*time.Second { // slack for a loaded CI machine, as in TestPartitionedServer
 			t.Errorf("%s took %v during the outage; Timeout is %v", name, el, timeout)
 		}
 	}
