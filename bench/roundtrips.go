@@ -420,7 +420,7 @@ func runRoundTrips(ctx context.Context, cfg Config, w io.Writer) ([]RoundTripRes
 	defer client.Disconnect(context.Background())
 
 	const (
-		idle  = 30 * time.Minute
+		idle = 30 * time.Minute
 		// native's TouchAfter in the idle scenario: the read right after
 		// the put must come within it (or it touches), even on a loaded
 		// machine, and the touch step sleeps twice it.
