@@ -67,7 +67,9 @@ type config struct {
 }
 
 func (c *config) common(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&c.uri, "uri", getenv("MONGODB_URI"), "MongoDB connection string (default $MONGODB_URI)")
+	// Not the flag's default: flag prints defaults in its usage text, and
+	// $MONGODB_URI may hold a password. run reads it after parsing.
+	fs.StringVar(&c.uri, "uri", "", "MongoDB connection string (default $MONGODB_URI)")
 	fs.StringVar(&c.db, "db", "", `database (default: the URI's, else "mongosession")`)
 	fs.StringVar(&c.collection, "collection", "", "sessions collection (required)")
 	fs.StringVar(&c.expiresKey, "expires-key", mongosession.DefaultExpiresKey, "expiry field")
@@ -105,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		top.PrintDefaults()
 	}
 	if err := top.Parse(args); err != nil {
-		return 2
+		return usageStatus(err)
 	}
 	if top.NArg() == 0 {
 		top.Usage()
@@ -131,14 +133,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "clear":
 		sub.BoolVar(&c.yes, "yes", false, "confirm: delete every session in the collection")
 	case "indexes":
-		sub.BoolVar(&c.ensure, "ensure", false, "create the TTL index on the expiry field if it is missing")
+		sub.BoolVar(&c.ensure, "ensure", false, "create the TTL index on the expiry field if it is missing (an existing one keeps its expireAfterSeconds unless -expire-after is given)")
 		sub.DurationVar(&c.expireAfter, "expire-after", 0, "with -ensure: the TTL index's expireAfterSeconds (whole seconds)")
 	}
 	if err := sub.Parse(top.Args()[1:]); err != nil {
-		return 2
+		return usageStatus(err)
 	}
 	if sub.NArg() > 0 {
 		fmt.Fprintf(stderr, "mongosession %s: unexpected arguments %q\n", name, sub.Args())
+		return 2
+	}
+	if c.uri == "" {
+		c.uri = getenv("MONGODB_URI")
+	}
+	explicitExpireAfter := false
+	sub.Visit(func(f *flag.Flag) { explicitExpireAfter = explicitExpireAfter || f.Name == "expire-after" })
+	switch {
+	case explicitExpireAfter && !c.ensure:
+		fmt.Fprintln(stderr, "mongosession indexes: -expire-after only applies with -ensure")
+		return 2
+	case c.expireAfter < 0 || c.expireAfter%time.Second != 0:
+		fmt.Fprintln(stderr, "mongosession indexes: -expire-after must be whole seconds, not negative")
 		return 2
 	}
 	switch {
@@ -163,6 +178,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mode = mongosession.AutoRemoveTTL
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if c.ensure {
+		// New repairs a TTL index whose expireAfterSeconds differs from
+		// ExpireAfter: keep the existing value unless -expire-after asks
+		// for another, and say so when it does.
+		if code := c.keepTTL(ctx, logger, stdout, stderr, explicitExpireAfter); code != 0 {
+			return code
+		}
+	}
 	s, err := mongosession.New(ctx, mongosession.Options{
 		URI: c.uri, Database: c.db, Collection: c.collection, ExpiresKey: c.expiresKey,
 		ExpireAfter: c.expireAfter, AutoRemove: mode, Timeout: c.timeout, Logger: logger,
@@ -181,6 +204,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := cmd(ctx, s, &c, stdout); err != nil {
 		fmt.Fprintf(stderr, "mongosession %s: %v\n", name, err)
 		return 1
+	}
+	return 0
+}
+
+// usageStatus is the exit status of a flag parsing error: 0 for -h.
+func usageStatus(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+// keepTTL looks at the collection's TTL index before "indexes -ensure"
+// opens the store for real. Without -expire-after it adopts the existing
+// index's expireAfterSeconds, so that nothing is changed behind the
+// operator's back; with a different -expire-after it says what will
+// change. It returns an exit status (0: go on).
+func (c *config) keepTTL(ctx context.Context, logger *slog.Logger, stdout, stderr io.Writer, explicit bool) int {
+	probe, err := mongosession.New(ctx, mongosession.Options{
+		URI: c.uri, Database: c.db, Collection: c.collection, ExpiresKey: c.expiresKey,
+		AutoRemove: mongosession.AutoRemoveOff, Timeout: c.timeout, Logger: logger,
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		if errors.Is(err, mongosession.ErrInvalidOptions) {
+			return 2
+		}
+		return 1
+	}
+	defer probe.Close()
+	idx, err := listIndexes(ctx, probe)
+	if err != nil {
+		fmt.Fprintf(stderr, "mongosession indexes: %v\n", err)
+		return 1
+	}
+	ttl := ttlIndex(idx, probe.ExpiresKey())
+	if ttl == nil {
+		return 0
+	}
+	have := time.Duration(*ttl.ExpireAfterSeconds) * time.Second
+	switch {
+	case !explicit:
+		c.expireAfter = have
+	case c.expireAfter != have:
+		fmt.Fprintf(stdout, "changing TTL index %s: expireAfterSeconds %d -> %d\n", ttl.Name, *ttl.ExpireAfterSeconds, c.expireAfter/time.Second)
 	}
 	return 0
 }

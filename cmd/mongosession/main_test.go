@@ -170,6 +170,8 @@ func TestAdminUsageErrors(t *testing.T) {
 		{"bad flag", uri, []string{"-collection", "c", "count", "-nope"}, "-nope"},
 		{"extra argument", uri, []string{"-collection", "c", "count", "more"}, "unexpected arguments"},
 		{"bad option", uri, []string{"-collection", "c", "-expires-key", "$x", "count"}, "Options.ExpiresKey"},
+		{"expire-after without -ensure", uri, []string{"-collection", "c", "indexes", "-expire-after", "5s"}, "only applies with -ensure"},
+		{"expire-after not whole seconds", uri, []string{"-collection", "c", "indexes", "-ensure", "-expire-after", "1500ms"}, "whole seconds"},
 	} {
 		code, out, errs := admin(t, tc.env, tc.args...)
 		if code != 2 || !strings.Contains(errs, tc.want) {
@@ -186,5 +188,54 @@ func TestAdminUnreachable(t *testing.T) {
 	}
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("took %v with -timeout 500ms", el)
+	}
+}
+
+// TestAdminUsageHidesTheURI: the usage and help texts print each flag's
+// default; $MONGODB_URI, which may hold a password, must not be one.
+func TestAdminUsageHidesTheURI(t *testing.T) {
+	env := map[string]string{"MONGODB_URI": "mongodb://admin:s3cretPW@db.example.invalid/app"}
+	for _, args := range [][]string{
+		{},
+		{"-collection", "c", "drop"},
+		{"count", "-h"},
+		{"-h"},
+		{"-collection", "c", "count", "-nope"},
+	} {
+		code, out, errs := admin(t, env, args...)
+		if strings.Contains(out+errs, "s3cretPW") {
+			t.Errorf("mongosession %q printed the password from $MONGODB_URI: %q", args, out+errs)
+		}
+		if len(args) > 0 && args[len(args)-1] == "-h" && code != 0 {
+			t.Errorf("mongosession %q exited %d; -h is not an error", args, code)
+		}
+	}
+}
+
+// TestAdminEnsureKeepsTTL: "indexes -ensure" on a collection whose TTL
+// index an administrator set to expireAfterSeconds 3600 keeps it, unless
+// -expire-after asks for another value, which it announces.
+func TestAdminEnsureKeepsTTL(t *testing.T) {
+	if !ttlSupported(t) {
+		t.Skip("the server has no TTL indexes (FerretDB 1.x): there is no index whose options could be kept")
+	}
+	flags := fixture(t)
+	env := map[string]string{"MONGODB_URI": mongotest.URI(t)}
+	c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	coll := c.Database(mongotest.Database).Collection(flags[3])
+	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600)}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := admin(t, env, append(flags, "indexes", "-ensure")...)
+	if code != 0 || !strings.Contains(out, "expireAfterSeconds: 3600") || strings.Contains(out, "changing") {
+		t.Fatalf("indexes -ensure = %d %q %q; want the index kept at 3600 s", code, out, errs)
+	}
+	code, out, errs = admin(t, env, append(flags, "indexes", "-ensure", "-expire-after", "60s")...)
+	if code != 0 || !strings.Contains(out, "expireAfterSeconds 3600 -> 60") || !strings.Contains(out, "expireAfterSeconds: 60") {
+		t.Fatalf("indexes -ensure -expire-after 60s = %d %q %q; want the change announced and made", code, out, errs)
 	}
 }
