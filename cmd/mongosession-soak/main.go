@@ -133,6 +133,15 @@ func loopback(u *url.URL) error {
 	return fmt.Errorf("%s is not a loopback address (localhost, 127.0.0.0/8, ::1): the soak only loads this machine", u.Host)
 }
 
+// stayLocal refuses a redirect off loopback: the first URL is checked, and
+// so must be every one a response sends the clients to.
+func stayLocal(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return loopback(req.URL)
+}
+
 // window collects the figures of one interval.
 type window struct {
 	requests, errors, mismatches int
@@ -193,7 +202,7 @@ var viewsRe = regexp.MustCompile(`"views":(\d+)`)
 func soak(ctx context.Context, c config, out io.Writer) (report, error) {
 	tr := &http.Transport{MaxIdleConns: c.clients + 4, MaxIdleConnsPerHost: c.clients + 4, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
-	varsClient := &http.Client{Transport: tr, Timeout: c.timeout}
+	varsClient := &http.Client{Transport: tr, Timeout: c.timeout, CheckRedirect: stayLocal}
 
 	start := time.Now()
 	var samples []sample
@@ -221,7 +230,7 @@ func soak(ctx context.Context, c config, out io.Writer) (report, error) {
 		go func() {
 			defer wg.Done()
 			jar, _ := cookiejar.New(nil)
-			client := &http.Client{Transport: tr, Jar: jar, Timeout: c.timeout}
+			client := &http.Client{Transport: tr, Jar: jar, Timeout: c.timeout, CheckRedirect: stayLocal}
 			last, failed := -1, 0 // views seen last (-1 before the first answer); failures since
 			for rctx.Err() == nil {
 				t0 := time.Now()

@@ -107,3 +107,18 @@ func TestSoakRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestSoakRedirectStaysLocal: a loopback page that redirects off loopback
+// must not take the load with it; the redirect is refused before any
+// connection (the target's name does not even resolve) and counted as an
+// error naming the reason.
+func TestSoakRedirectStaysLocal(t *testing.T) {
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://victim.example.invalid/", http.StatusFound)
+	}))
+	defer redirecting.Close()
+	code, out, _ := soakRun("-url", redirecting.URL+"/", "-vars", "off", "-clients", "1", "-duration", "300ms", "-interval", "300ms")
+	if code != 1 || !strings.Contains(out, "not a loopback address") {
+		t.Errorf("a redirect off loopback: exit %d; want 1 and the refusal\n%s", code, out)
+	}
+}
