@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"log"
 	"os"
@@ -67,12 +68,16 @@ func run(ctx context.Context, addr, dataDir string) error {
 // newApp is the whole app: fiber's session middleware on storage, and a
 // handler that counts views and answers with the session as JSON.
 func newApp(storage fiber.Storage) *fiber.App {
-	app := fiber.New()
-	app.Use(recover.New()) // the session middleware panics when MongoDB is down: answer 500
+	// fiber's default ErrorHandler sends err.Error() to the client, and a
+	// store error names the database host: answer with errorHandler instead.
+	app := fiber.New(fiber.Config{ErrorHandler: errorHandler})
+	app.Use(recover.New()) // the session middleware panics when MongoDB is down: errorHandler answers
 	app.Use(session.New(session.Config{
 		Storage:        storage,
 		IdleTimeout:    7 * 24 * time.Hour,
 		CookieHTTPOnly: true,
+		// a failed save after the handler: the same answers
+		ErrorHandler: func(c fiber.Ctx, err error) { _ = errorHandler(c, err) },
 	}))
 	app.Get("/", func(c fiber.Ctx) error {
 		sess := session.FromContext(c)
@@ -83,6 +88,25 @@ func newApp(storage fiber.Storage) *fiber.App {
 		return c.SendString("Hello " + string(body))
 	})
 	return app
+}
+
+// errorHandler logs err and answers without its text: a *fiber.Error
+// keeps its code and message, MongoDB out of reach is 503, anything else
+// a bare 500.
+func errorHandler(c fiber.Ctx, err error) error {
+	code, msg := fiber.StatusInternalServerError, "Internal Server Error"
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &fe):
+		code, msg = fe.Code, fe.Message
+	case errors.Is(err, mongosession.ErrUnavailable):
+		code, msg = fiber.StatusServiceUnavailable, "session store unavailable"
+	}
+	if code >= fiber.StatusInternalServerError {
+		log.Printf("%s %s: %v", c.Method(), c.Path(), err)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+	return c.Status(code).SendString(msg)
 }
 
 // defaultDataDir is examples/fiber/data when run from the repository root

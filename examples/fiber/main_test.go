@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +77,103 @@ func TestViews(t *testing.T) {
 	}
 	if n, err := store.Count(context.Background()); err != nil || n != 2 {
 		t.Fatalf("Count = %d, %v; want 2 sessions", n, err)
+	}
+}
+
+// failingStorage is a fiber.Storage whose reads or writes fail as
+// mongosession's do when the server is out of reach: the error names the
+// server's address.
+type failingStorage struct {
+	fiber.Storage // the methods the session middleware does not call
+	getErr        error
+	setErr        error
+}
+
+func (f failingStorage) GetWithContext(context.Context, string) ([]byte, error) {
+	return nil, f.getErr
+}
+func (f failingStorage) Get(string) ([]byte, error) { return nil, f.getErr }
+func (f failingStorage) SetWithContext(context.Context, string, []byte, time.Duration) error {
+	return f.setErr
+}
+func (f failingStorage) Set(string, []byte, time.Duration) error { return f.setErr }
+
+// internalDetail is what the failing storage's errors carry and no
+// response may: the database's address.
+const internalDetail = "10.1.2.3:27017"
+
+// TestStoreErrorsStayInside: when the store fails, on the read (the
+// session middleware panics, recover turns it into an error) or on the
+// save after the handler, the client gets 503 or a bare 500, never the
+// error's text.
+func TestStoreErrorsStayInside(t *testing.T) {
+	unavailable := fmt.Errorf("%w: connection(%s[-3]) incomplete read", mongosession.ErrUnavailable, internalDetail)
+	other := fmt.Errorf("%w (server %s)", mongosession.ErrClosed, internalDetail)
+	for _, tc := range []struct {
+		name     string
+		err      error
+		read     bool // fail the read (of the session the cookie names), else the save
+		wantCode int
+		wantBody string
+	}{
+		{"read, unavailable", unavailable, true, http.StatusServiceUnavailable, "session store unavailable"},
+		{"save, unavailable", unavailable, false, http.StatusServiceUnavailable, "session store unavailable"},
+		{"read, other error", other, true, http.StatusInternalServerError, "Internal Server Error"},
+		{"save, other error", other, false, http.StatusInternalServerError, "Internal Server Error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			storage := failingStorage{setErr: tc.err}
+			if tc.read {
+				storage = failingStorage{getErr: tc.err}
+			}
+			app := newApp(storage)
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.AddCookie(&http.Cookie{Name: "session_id", Value: "aGVsbG8td29ybGQtc2Vzc2lvbi1pZA"})
+			resp, err := app.Test(req, fiber.TestConfig{Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.wantCode || string(body) != tc.wantBody {
+				t.Errorf("GET / = %d %q; want %d %q", resp.StatusCode, body, tc.wantCode, tc.wantBody)
+			}
+			if strings.Contains(string(body), internalDetail) || strings.Contains(string(body), "mongosession") {
+				t.Errorf("the body shows the internal error: %q", body)
+			}
+		})
+	}
+}
+
+// TestErrorHandler: a *fiber.Error keeps its code and message, even
+// wrapped; an error wrapping ErrUnavailable is 503; any other is a bare 500.
+func TestErrorHandler(t *testing.T) {
+	for _, tc := range []struct {
+		err      error
+		wantCode int
+		wantBody string
+	}{
+		{fiber.NewError(http.StatusTeapot, "short and stout"), http.StatusTeapot, "short and stout"},
+		{fmt.Errorf("route: %w", fiber.ErrForbidden), http.StatusForbidden, "Forbidden"},
+		{fmt.Errorf("commit: %w (%s)", mongosession.ErrUnavailable, internalDetail), http.StatusServiceUnavailable, "session store unavailable"},
+		{errors.New("dial tcp " + internalDetail + ": connection refused"), http.StatusInternalServerError, "Internal Server Error"},
+	} {
+		app := fiber.New(fiber.Config{ErrorHandler: errorHandler})
+		app.Get("/", func(fiber.Ctx) error { return tc.err })
+		resp, err := app.Test(httptest.NewRequest(http.MethodGet, "/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tc.wantCode || string(body) != tc.wantBody {
+			t.Errorf("error %q: %d %q; want %d %q", tc.err, resp.StatusCode, body, tc.wantCode, tc.wantBody)
+		}
 	}
 }
