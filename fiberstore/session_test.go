@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/fiberstore"
+	"github.com/mongosession/mongosession/internal/mongotest"
 )
 
 const cookieName = "session_id" // fiber's default
@@ -339,39 +339,8 @@ func TestSessionTwoAppsTwoCollections(t *testing.T) {
 	a.expect("/", "3")
 }
 
-// switchDialer dials the server until down is called; then it refuses to
-// dial and closes every connection it made, as a server that went away.
-type switchDialer struct {
-	mu    sync.Mutex
-	down  bool
-	conns []net.Conn
-}
-
-func (d *switchDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.down {
-		return nil, errors.New("switchDialer: server is down")
-	}
-	var nd net.Dialer
-	c, err := nd.DialContext(ctx, network, addr)
-	if err == nil {
-		d.conns = append(d.conns, c)
-	}
-	return c, err
-}
-
-func (d *switchDialer) setDown() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.down = true
-	for _, c := range d.conns {
-		_ = c.Close()
-	}
-}
-
 func TestSessionStoreOutage(t *testing.T) {
-	dialer := &switchDialer{}
+	dialer := &mongotest.SwitchDialer{}
 	store := newStore(t, mongosession.Options{
 		ClientOptions: options.Client().SetDialer(dialer),
 		Timeout:       time.Second,
@@ -382,7 +351,7 @@ func TestSessionStoreOutage(t *testing.T) {
 	b.expect("/", "1")
 	id := b.sessionID()
 
-	dialer.setDown()
+	dialer.SetDown()
 
 	// Storage itself reports the outage as an error.
 	if v, err := storage.Get(id); v != nil || !errors.Is(err, mongosession.ErrUnavailable) {

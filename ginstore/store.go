@@ -39,7 +39,9 @@ func New(store *mongosession.Store, keyPairs ...[]byte) *Store {
 // Options replaces the cookie options new sessions start with, as
 // gin-contrib's own stores do: every field, so a zero MaxAge makes
 // browser-session cookies (their records expire after the mongosession
-// store's Expires) and a negative one deletes each session on Save.
+// store's Expires) and a negative one deletes each session on Save, and
+// fields left zero are off: set Path "/", HttpOnly, SameSite Lax and, behind
+// HTTPS, Secure.
 func (s *Store) Options(o sessions.Options) {
 	s.Store.Options = o.ToGorillaOptions()
 }

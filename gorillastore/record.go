@@ -88,6 +88,9 @@ type loaded struct {
 	payload []byte
 	maxAge  int
 	written time.Time
+	// loadErr is the database failure that made New hand out a fresh
+	// session in place of the cookie's: Save refuses to write that one.
+	loadErr error
 }
 
 type loadedKey struct {
@@ -121,6 +124,18 @@ func loadedState(r *http.Request, s *Store, session *sessions.Session) (loaded, 
 		return loaded{}, false
 	}
 	return box.v, true
+}
+
+// loadFailure returns the database error New met for session in r, if
+// it handed out session in place of the one the cookie names.
+func loadFailure(r *http.Request, s *Store, session *sessions.Session) error {
+	if r == nil {
+		return nil
+	}
+	if box, ok := r.Context().Value(loadedKey{s, session}).(*loadedBox); ok {
+		return box.v.loadErr
+	}
+	return nil
 }
 
 func forgetLoaded(r *http.Request, s *Store, session *sessions.Session) {

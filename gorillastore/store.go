@@ -137,7 +137,9 @@ func (s *Store) Get(r *http.Request, name string) (*sessions.Session, error) {
 // of the database gives a fresh session and the store's error (wrapping
 // mongosession.ErrUnavailable, or mongosession.ErrClosed after Close). A
 // fresh session never reuses the ID of a cookie, so a record that could
-// not be read is never overwritten.
+// not be read is never overwritten; and Save refuses to write the fresh
+// session New handed out after a database failure (see Save), so the
+// user's cookie is not replaced either.
 //
 // A loaded session's Options are the Store's, except MaxAge, which is the
 // one it was last saved with.
@@ -159,7 +161,9 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 	}
 	blob, found, err := s.store.FindCtx(r.Context(), id)
 	if err != nil {
-		return session, fmt.Errorf("gorillastore: loading session %q: %w", name, err)
+		err = fmt.Errorf("gorillastore: loading session %q: %w", name, err)
+		rememberLoaded(r, s, session, loaded{loadErr: err})
+		return session, err
 	}
 	if !found {
 		return session, nil
@@ -197,8 +201,11 @@ func (s *Store) New(r *http.Request, name string) (*sessions.Session, error) {
 // Errors: mongosession.ErrClosed after Close, ErrUnavailable and the
 // driver's error when the write fails, mongosession.ErrTooLarge for a
 // session over 16 MiB, and the serializer's error for values it cannot
-// encode (an unregistered gob type). The cookie is set only when the write
-// succeeded.
+// encode (an unregistered gob type). When New could not load the session
+// the cookie names (the database failed) and handed out a fresh one, Save
+// of that fresh session writes nothing, sets no cookie and returns New's
+// error: the user keeps their session for when the database is back. The
+// cookie is set only when the write succeeded.
 func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.Session) error {
 	if session == nil || w == nil {
 		return errors.New("gorillastore: Save: nil session or ResponseWriter")
@@ -231,6 +238,12 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		return nil
 	}
 
+	if err := loadFailure(r, s, session); err != nil && session.ID == "" {
+		// The cookie names a session the database could not be asked
+		// about: saving this stand-in would replace the user's session
+		// (their cookie) with a new one, even once the database is back.
+		return fmt.Errorf("gorillastore: saving session %q: not saved, since loading it failed: %w", name, err)
+	}
 	payload, err := s.serializer().Serialize(session)
 	if err != nil {
 		return fmt.Errorf("gorillastore: encoding session %q: %w", name, err)
