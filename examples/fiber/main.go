@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,7 +64,29 @@ func run(ctx context.Context, addr, dataDir string) error {
 	storage := fiberstore.New(store)
 	defer storage.Close() // closes store too
 
-	return newApp(storage).Listen(addr, fiber.ListenConfig{GracefulContext: ctx})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, newApp(storage), ln)
+}
+
+// serve serves app on ln until ctx is done, then stops accepting and
+// waits up to 5 s for the requests in flight to finish: run's deferred
+// storage.Close must come after them. (Listen's GracefulContext shuts
+// down in the background: Listen returns before the requests finish.)
+func serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
 }
 
 // newApp is the whole app: fiber's session middleware on storage, and a

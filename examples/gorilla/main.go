@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -66,16 +67,30 @@ func run(ctx context.Context, addr, dataDir string) error {
 	if key := os.Getenv("SESSION_KEY"); key != "" {
 		keys = append(keys, []byte(key))
 	}
-	srv := &http.Server{Addr: addr, Handler: newApp(gorillastore.New(store, keys...))}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	fmt.Printf("listening on %s\n", addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+	srv := &http.Server{Handler: newApp(gorillastore.New(store, keys...)), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
 		return err
+	}
+	fmt.Printf("listening on %s\n", addr)
+	return serve(ctx, srv, ln)
+}
+
+// serve serves srv on ln until ctx is done, then stops accepting and
+// waits up to 5 s for the requests in flight to finish: run's deferred
+// store.Close must come after them.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
 }

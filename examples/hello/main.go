@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -78,16 +79,15 @@ func run(ctx context.Context, addr, dataDir string) error {
 		mux.Handle("/", app)
 		app = mux
 	}
-	srv := &http.Server{Addr: addr, Handler: app}
-	servers := []*http.Server{srv}
+	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
 	if debug.on {
 		expvar.Publish("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
 	}
 	if debug.addr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/debug/vars", expvar.Handler())
-		dsrv := &http.Server{Addr: debug.addr, Handler: mux}
-		servers = append(servers, dsrv)
+		dsrv := &http.Server{Addr: debug.addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		defer dsrv.Close() // expvar only: nothing to drain
 		go func() {
 			if err := dsrv.ListenAndServe(); err != http.ErrServerClosed {
 				log.Println("debug server:", err)
@@ -95,17 +95,29 @@ func run(ctx context.Context, addr, dataDir string) error {
 		}()
 		fmt.Printf("expvar on http://%s/debug/vars\n", debug.addr)
 	}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, s := range servers {
-			_ = s.Shutdown(sctx)
-		}
-	}()
-	fmt.Printf("listening on %s\n", addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
 		return err
+	}
+	fmt.Printf("listening on %s\n", addr)
+	return serve(ctx, srv, ln)
+}
+
+// serve serves srv on ln until ctx is done, then stops accepting and
+// waits up to 5 s for the requests in flight to finish: run's deferred
+// store.Close must come after them.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"html/template"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -68,16 +69,30 @@ func run(ctx context.Context, addr, dataDir string, secure bool) error {
 	defer store.Close()
 
 	app, _ := newApp(store, secure)
-	srv := &http.Server{Addr: addr, Handler: app, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	fmt.Printf("listening on %s\n", addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
 		return err
+	}
+	fmt.Printf("listening on %s\n", addr)
+	return serve(ctx, srv, ln)
+}
+
+// serve serves srv on ln until ctx is done, then stops accepting and
+// waits up to 5 s for the requests in flight to finish: run's deferred
+// store.Close must come after them.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
 }

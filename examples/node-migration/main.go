@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -82,16 +83,30 @@ func run(ctx context.Context, addr, mongoAddr, dataDir string) error {
 		return err
 	}
 
-	srv := &http.Server{Addr: addr, Handler: sessions.Handler(routes())}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	fmt.Printf("Go service on %s: /api/me, /api/visit, /api/logout (log in on the Express app first)\n", addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+	srv := &http.Server{Handler: sessions.Handler(routes()), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
 		return err
+	}
+	fmt.Printf("Go service on %s: /api/me, /api/visit, /api/logout (log in on the Express app first)\n", addr)
+	return serve(ctx, srv, ln)
+}
+
+// serve serves srv on ln until ctx is done, then stops accepting and
+// waits up to 5 s for the requests in flight to finish: run's deferred
+// store.Close must come after them.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
 }
