@@ -1,6 +1,7 @@
 package httpsession_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -161,6 +162,13 @@ func TestLogoutRacingSlowRequest(t *testing.T) {
 // TestLogoutRacingRenewal: a logout loaded the session before another
 // request of it renewed the token; the logout ends the renewed session too.
 func TestLogoutRacingRenewal(t *testing.T) {
+	t.Run("tombstone", func(t *testing.T) { logoutRacingRenewal(t, false) })
+	// The TTL monitor or reaper passes between the renewal and the
+	// logout: the tombstone must still be there to follow.
+	t.Run("reaper pass in between", func(t *testing.T) { logoutRacingRenewal(t, true) })
+}
+
+func logoutRacingRenewal(t *testing.T, reap bool) {
 	e := newEnv(t, envConfig{poolSize: concurrency(t)})
 	c := e.client(t)
 	e.mustGet(t, c, "/login?user=alice")
@@ -180,6 +188,11 @@ func TestLogoutRacingRenewal(t *testing.T) {
 	renewed := e.token(c)
 	if renewed == old {
 		t.Fatal("token not renewed")
+	}
+	if reap {
+		if _, err := e.store.DeleteExpired(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	close(resume)
 	if err := <-done; err != nil {

@@ -236,11 +236,12 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 //     restored.
 //
 // The old document stays as a tombstone, without values or User-Agent,
-// until the store's TTL index or reaper removes it (expired documents go
-// within about a minute): Destroy and RevokeSession from a request that
-// loaded the old session follow it to the successor and end that too, even
-// when they run between the fence and the insert (the insert then fails and
-// RenewToken ends the request's session). The new cookie is sent with the
+// for ten minutes (then the store's TTL index or reaper removes it); it
+// carries the successor's _id in "next", which no live filter matches:
+// Destroy and RevokeSession from a request that loaded the old session
+// follow it to the successor and end that too, even when they run between
+// the fence and the insert (the insert then fails and RenewToken ends the
+// request's session). The new cookie is sent with the
 // response.
 //
 // A session not stored yet needs nothing: it gets a fresh token when it is
@@ -306,18 +307,28 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 	return nil
 }
 
-// tombstoneExpiry is the expiry of a renewed session's tombstone: long
-// past, whatever the clocks of the application's servers say, so that no
-// live filter matches it and the TTL index or reaper removes it on its next
-// pass.
-var tombstoneExpiry = bson.NewDateTimeFromTime(time.Unix(0, 0))
+// tombstoneLife is how long a renewed session's tombstone, and the stub
+// that ends a successor, stay before the TTL index or reaper removes them:
+// long enough for any request that loaded the old session before its
+// renewal to follow the tombstone (Destroy, RevokeSession) or be blocked
+// by the stub. Neither is ever live: they carry fieldNext, which every
+// live filter excludes.
+const tombstoneLife = 10 * time.Minute
+
+func tombstoneExpiry() bson.DateTime { return bson.NewDateTimeFromTime(time.Now().Add(tombstoneLife)) }
+
+// stub is the document that ends a renewed session's successor: no user,
+// no values, an empty fieldNext (nothing follows).
+func (m *Manager) stub(id string) bson.D {
+	return bson.D{{Key: "_id", Value: id}, {Key: m.expiresKey(), Value: tombstoneExpiry()}, {Key: fieldNext, Value: ""}}
+}
 
 // fence turns the live session oldID into a tombstone pointing at newID
 // and returns the document as it was (nil when it is no longer live): one
 // findAndModify.
 func (m *Manager) fence(ctx context.Context, oldID, newID string) (bson.Raw, error) {
 	update := bson.D{
-		{Key: "$set", Value: bson.D{{Key: m.expiresKey(), Value: tombstoneExpiry}, {Key: fieldNext, Value: newID}}},
+		{Key: "$set", Value: bson.D{{Key: m.expiresKey(), Value: tombstoneExpiry()}, {Key: fieldNext, Value: newID}}},
 		{Key: "$unset", Value: bson.D{{Key: fieldSession, Value: ""}, {Key: fieldAgent, Value: ""}}},
 	}
 	var old bson.Raw
@@ -449,7 +460,7 @@ func (m *Manager) endSuccessors(ctx context.Context, coll *mongo.Collection, nex
 // another user is left as it is. One findAndModify, and one insert of the
 // stub when there was nothing to replace.
 func (m *Manager) killOfUser(ctx context.Context, coll *mongo.Collection, id, user string) (string, error) {
-	stub := bson.D{{Key: "_id", Value: id}, {Key: m.expiresKey(), Value: tombstoneExpiry}}
+	stub := m.stub(id)
 	raw, err := coll.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, stub).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// Not inserted yet (the stub now blocks it), or another user's, or
@@ -472,7 +483,7 @@ func (m *Manager) killOfUser(ctx context.Context, coll *mongo.Collection, id, us
 // findAndModify with upsert; it returns the successor's own successor, if
 // it was renewed in turn.
 func (m *Manager) kill(ctx context.Context, coll *mongo.Collection, id string) (string, error) {
-	stub := bson.D{{Key: "_id", Value: id}, {Key: m.expiresKey(), Value: tombstoneExpiry}}
+	stub := m.stub(id)
 	opts := options.FindOneAndReplace().SetUpsert(true)
 	var raw bson.Raw
 	var err error

@@ -99,13 +99,18 @@ func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
 		return st, err
 	}
 	now := time.Now()
-	if expires, ok := raw.Lookup(m.expiresKey()).TimeOK(); ok && !expires.After(now) {
-		// Expired, ended, or a renewed session's tombstone: nothing more
-		// of it is read. A tombstone means a renewal's response is on its
-		// way with the new cookie: leave the cookie alone.
-		if next, _ := raw.Lookup(fieldNext).StringValueOK(); next != "" {
+	if next, err := raw.LookupErr(fieldNext); err == nil {
+		// A renewed session's tombstone, or an ended successor's stub:
+		// nothing more of it is read. A tombstone means a renewal's
+		// response is on its way with the new cookie: leave the cookie
+		// alone. A stub is an ended session, its cookie cleared.
+		if s, _ := next.StringValueOK(); s != "" {
 			st.gone = true
 		}
+		return st, nil
+	}
+	if expires, ok := raw.Lookup(m.expiresKey()).TimeOK(); ok && !expires.After(now) {
+		// Expired: nothing more of it is read.
 		return st, nil
 	}
 	if err := m.decode(st, id, raw); err != nil {
@@ -344,11 +349,17 @@ func checkSize(doc any) error {
 	return nil
 }
 
-// liveFilter matches the stored session id while it has not expired: every
-// update of an existing session uses it, never an upsert, so a session that
-// was deleted or has expired never comes back.
+// liveFilter matches the stored session id while it has not expired and
+// is not a renewed session's tombstone or an ended successor's stub (both
+// carry fieldNext): every update of an existing session uses it, never an
+// upsert, so a session that was deleted, renewed or has expired never
+// comes back.
 func (m *Manager) liveFilter(id string, now time.Time) bson.D {
-	return bson.D{{Key: "_id", Value: id}, {Key: m.expiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}}
+	return bson.D{
+		{Key: "_id", Value: id},
+		{Key: m.expiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
+		{Key: fieldNext, Value: bson.D{{Key: "$exists", Value: false}}},
+	}
 }
 
 // save writes what the request changed. It is called once per request,

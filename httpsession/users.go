@@ -70,7 +70,7 @@ func (m *Manager) User(ctx context.Context) string {
 // those sessions still running cannot bring them back, and their next
 // requests get new, empty sessions. A renewal of one of them in flight
 // cannot either: one find on the user index lists the tombstones renewals
-// left (within about a minute), and the successor each names is ended, or
+// left (within the last ten minutes), and the successor each names is ended, or
 // blocked if its insert has not happened yet (one more command per
 // tombstone; tombstones are neither counted nor deleted). When the request
 // in ctx belongs to user, its cookie is cleared too.
@@ -147,7 +147,11 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 	var out []Info
 	err := m.do(ctx, "listing a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
 		out = nil
-		filter := bson.D{{Key: fieldUser, Value: user}, {Key: exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}}
+		filter := bson.D{
+			{Key: fieldUser, Value: user},
+			{Key: exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
+			{Key: fieldNext, Value: bson.D{{Key: "$exists", Value: false}}}, // not a tombstone
+		}
 		proj := bson.D{{Key: fieldCreated, Value: 1}, {Key: fieldLastSeen, Value: 1}, {Key: fieldAgent, Value: 1}, {Key: exp, Value: 1}}
 		cur, err := coll.Find(ctx, filter, options.Find().SetProjection(proj))
 		if err != nil {
