@@ -7,7 +7,8 @@
 //	go run .                       # embedded server on 127.0.0.1:27018, Go service on :8080
 //	cd node && npm install && npm start   # the Express app on :3000, same database
 //
-// With MONGODB_URI set, both use that server instead.
+// With MONGODB_URI set, both use that server instead. Set SESSION_SECRET,
+// the same on both, outside a demo.
 package main
 
 import (
@@ -32,8 +33,15 @@ import (
 var (
 	database   = "node_migration"
 	collection = "sessions"
-	secrets    = []string{envOr("SESSION_SECRET", "keyboard cat")}
+	secrets    = []string{envOr("SESSION_SECRET", defaultSecret)}
+	// expressOrigin is where the Express app's pages come from: the only
+	// other origin whose POSTs this service accepts.
+	expressOrigin = envOr("EXPRESS_ORIGIN", "http://localhost:3000")
 )
+
+// defaultSecret lets `go run .` work out of the box; anyone who knows it
+// can forge a session cookie.
+const defaultSecret = "keyboard cat"
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -55,6 +63,9 @@ func main() {
 }
 
 func run(ctx context.Context, addr, mongoAddr, dataDir string) error {
+	if secrets[0] == defaultSecret {
+		log.Printf("WARNING: SESSION_SECRET is not set: cookies are signed with the public default %q, and anyone can forge a session. Set SESSION_SECRET (the same on the Express app) for anything but this demo.", defaultSecret)
+	}
 	uri := os.Getenv("MONGODB_URI")
 	if uri == "" {
 		srv, err := testserver.Start(ctx, testserver.Config{Dir: dataDir, Addr: mongoAddr})
@@ -76,19 +87,23 @@ func run(ctx context.Context, addr, mongoAddr, dataDir string) error {
 
 	sessions, err := nodesession.New(nodesession.Options{
 		Store:  store,
-		Cookie: nodesession.ExpressCookie{Secrets: secrets, MaxAge: 24 * time.Hour},
+		Cookie: nodesession.ExpressCookie{Secrets: secrets, MaxAge: 24 * time.Hour, SameSite: "lax"},
 		Layout: nodesession.ConnectMongoDBSession{},
 	})
 	if err != nil {
 		return err
 	}
 
-	srv := &http.Server{Handler: sessions.Handler(routes()), ReadHeaderTimeout: 10 * time.Second}
+	handler, err := newHandler(sessions, expressOrigin)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Go service on %s: /api/me, /api/visit, /api/logout (log in on the Express app first)\n", addr)
+	fmt.Printf("Go service on %s: GET /api/me, POST /api/visit, POST /api/logout (log in on the Express app first)\n", addr)
 	return serve(ctx, srv, ln)
 }
 
@@ -111,10 +126,23 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	return nil
 }
 
+// newHandler is the whole service: the cross-origin check, the shared
+// sessions, the routes. The check refuses the state-changing requests
+// (POST) that a browser sends from another site's page; the Express app
+// is another origin here (another port), so it is trusted by name. Behind
+// one domain, as in production, it is the same origin and needs no entry.
+func newHandler(sessions *nodesession.Manager, expressOrigin string) (http.Handler, error) {
+	cop := http.NewCrossOriginProtection()
+	if err := cop.AddTrustedOrigin(expressOrigin); err != nil {
+		return nil, fmt.Errorf("EXPRESS_ORIGIN: %w", err)
+	}
+	return cop.Handler(sessions.Handler(routes())), nil
+}
+
 func routes() http.Handler {
 	mux := http.NewServeMux()
 	// /api/me shows who is logged in, as the Express app set it.
-	mux.HandleFunc("/api/me", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/me", func(w http.ResponseWriter, r *http.Request) {
 		s := nodesession.FromContext(r.Context())
 		user, ok := s.String("user")
 		if !ok {
@@ -126,7 +154,7 @@ func routes() http.Handler {
 		writeJSON(w, map[string]any{"user": user, "loginAt": loginAt, "goVisits": visits})
 	})
 	// /api/visit changes the shared session: the Express app sees the count.
-	mux.HandleFunc("/api/visit", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /api/visit", func(w http.ResponseWriter, r *http.Request) {
 		s := nodesession.FromContext(r.Context())
 		if _, ok := s.String("user"); !ok {
 			http.Error(w, `{"error":"not logged in"}`, http.StatusUnauthorized)
@@ -134,14 +162,19 @@ func routes() http.Handler {
 		}
 		n, _ := s.Int("goVisits")
 		if err := s.Set("goVisits", n+1); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			log.Println("visit:", err)
+			http.Error(w, `{"error":"the session could not be changed"}`, http.StatusInternalServerError)
 			return
 		}
 		writeJSON(w, map[string]any{"goVisits": n + 1})
 	})
 	// /api/logout logs out on both sides.
-	mux.HandleFunc("/api/logout", func(w http.ResponseWriter, r *http.Request) {
-		_ = nodesession.FromContext(r.Context()).Destroy()
+	mux.HandleFunc("POST /api/logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := nodesession.FromContext(r.Context()).Destroy(); err != nil {
+			log.Println("logout:", err)
+			http.Error(w, `{"error":"logout failed"}`, http.StatusInternalServerError)
+			return
+		}
 		writeJSON(w, map[string]any{"ok": true})
 	})
 	return mux
