@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -107,18 +108,30 @@ func newApp(sessions *gorillastore.Store) *echo.Echo {
 	e.GET("/", func(c echo.Context) error {
 		sess, err := session.Get("session", c)
 		if err != nil { // MongoDB failed: the session could not be loaded
-			return err
+			return sessionError(err)
 		}
 		views, _ := sess.Values["views"].(int)
 		views++
 		sess.Values["views"] = views
 		if err := sess.Save(c.Request(), c.Response()); err != nil {
-			return err
+			return sessionError(err)
 		}
 		body, _ := json.Marshal(map[string]int{"views": views})
 		return c.String(http.StatusOK, "Hello "+string(body))
 	})
 	return e
+}
+
+// sessionError logs err, which echo's DefaultHTTPErrorHandler would not,
+// and answers without its text: 503 while MongoDB is out of reach, 500
+// otherwise.
+func sessionError(err error) error {
+	log.Println("session:", err)
+	code := http.StatusInternalServerError
+	if errors.Is(err, mongosession.ErrUnavailable) {
+		code = http.StatusServiceUnavailable
+	}
+	return echo.NewHTTPError(code).SetInternal(err)
 }
 
 // defaultDataDir is examples/echo/data when run from the repository root
