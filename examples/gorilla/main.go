@@ -9,7 +9,9 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -43,6 +45,18 @@ func main() {
 }
 
 func run(ctx context.Context, addr, dataDir string) error {
+	// SESSION_KEY signs the cookie: 32 or more random bytes in base64, as
+	// `openssl rand -base64 32` prints them. Without it the cookie carries
+	// the bare session ID, 256 random bits.
+	var keys [][]byte
+	if s := os.Getenv("SESSION_KEY"); s != "" {
+		key, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(key) < 32 {
+			return errors.New("SESSION_KEY: want 32 or more random bytes in base64 (openssl rand -base64 32)")
+		}
+		keys = append(keys, key)
+	}
+
 	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
 	if err != nil {
 		return err
@@ -61,12 +75,6 @@ func run(ctx context.Context, addr, dataDir string) error {
 	}
 	defer store.Close()
 
-	// SESSION_KEY signs the cookie (32 or 64 random bytes). Without it the
-	// cookie carries the bare session ID, 256 random bits.
-	var keys [][]byte
-	if key := os.Getenv("SESSION_KEY"); key != "" {
-		keys = append(keys, []byte(key))
-	}
 	srv := &http.Server{Handler: newApp(gorillastore.New(store, keys...)), ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

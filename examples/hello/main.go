@@ -69,6 +69,8 @@ func run(ctx context.Context, addr, dataDir string) error {
 	defer store.Close()
 
 	sm := scs.New()
+	// Served over HTTPS (directly or behind a proxy), also set
+	// sm.Cookie.Secure = true, so the cookie never travels in clear text.
 	sm.Store = store
 	sm.Lifetime = 7 * 24 * time.Hour
 
