@@ -385,11 +385,13 @@ func (m *Manager) renewed(st *state, oldID string, old bson.Raw) (*state, string
 // the response: one findAndModify that deletes the document by _id. Whatever
 // other requests of the session still do, it stays deleted: their saves are
 // updates without upsert. When another request renewed the token since this
-// one loaded the session, the successor is ended too (one more command per
-// renewal), so a logout racing a login or a privilege change still logs
-// out. The request goes on with a new, empty session, which is stored only
-// if the request puts something in it. A session not stored yet is simply
-// emptied.
+// one loaded the session, or the request's cookie names a renewed session's
+// tombstone (a logout sent with the old cookie while the login's response
+// is on its way), the tombstone is deleted and its successor ended too (one
+// more command per renewal), so a logout racing a login or a privilege
+// change still logs out. The request goes on with a new, empty session,
+// which is stored only if the request puts something in it. A session not
+// stored yet is simply emptied.
 func (m *Manager) Destroy(ctx context.Context) error {
 	st := m.state(ctx)
 	if st == nil {
@@ -397,9 +399,14 @@ func (m *Manager) Destroy(ctx context.Context) error {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
 	if st.stored {
-		err := m.end(context.WithoutCancel(ctx), "destroying a session", bson.D{{Key: "_id", Value: st.id}})
-		if err != nil {
+		if err := m.end(ctx, "destroying a session", bson.D{{Key: "_id", Value: st.id}}); err != nil {
+			return err
+		}
+	}
+	if st.tomb != "" && st.tomb != st.id {
+		if err := m.end(ctx, "destroying a session", bson.D{{Key: "_id", Value: st.tomb}}); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,14 @@ type state struct {
 	id     string // HashID(token)
 	stored bool   // a live document exists under id
 
+	// tomb is the _id of a document that stood for this request's session
+	// and is no longer live: a renewed session's tombstone the cookie named,
+	// or the session that another request ended or renewed during this one.
+	// Destroy follows it (a tombstone's "next" leads to the successor), so
+	// a logout sent with a renewed session's old cookie still logs out.
+	// tombUser is the user it carried.
+	tomb, tombUser string
+
 	created, seen time.Time
 	user          string
 	agent         string // the User-Agent of this request, stored on insert
@@ -53,6 +61,7 @@ func newState(r *http.Request) *state {
 // reset forgets the session: what follows in the request starts a new one.
 func (st *state) reset() {
 	st.token, st.id, st.stored = "", "", false
+	st.tomb, st.tombUser = "", ""
 	st.created, st.seen = time.Time{}, time.Time{}
 	st.user, st.userDirty = "", false
 	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, nil, map[string]bool{}, false
@@ -63,10 +72,13 @@ func (st *state) reset() {
 // lost forgets a session that another request ended or renewed during this
 // one. The cookie is left alone: a renewal's response carries the new one,
 // and the browser's next request clears a dead one. Nothing more is stored
-// in this request, lest a new session's cookie replace a renewed one.
+// in this request, lest a new session's cookie replace a renewed one. The
+// session's _id is kept as st.tomb, for Destroy to follow.
 func (st *state) lost() {
+	id, user := st.id, st.user
 	st.reset()
 	st.ended, st.gone = false, true
+	st.tomb, st.tombUser = id, user
 }
 
 func (st *state) changed() bool { return len(st.dirty) > 0 || st.clear || st.userDirty }
@@ -103,9 +115,12 @@ func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
 		// A renewed session's tombstone, or an ended successor's stub:
 		// nothing more of it is read. A tombstone means a renewal's
 		// response is on its way with the new cookie: leave the cookie
-		// alone. A stub is an ended session, its cookie cleared.
+		// alone, and keep the tombstone's _id for Destroy to follow. A stub
+		// is an ended session, its cookie cleared.
 		if s, _ := next.StringValueOK(); s != "" {
 			st.gone = true
+			st.tomb = id
+			st.tombUser, _ = raw.Lookup(fieldUser).StringValueOK()
 		}
 		return st, nil
 	}

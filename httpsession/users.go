@@ -73,7 +73,8 @@ func (m *Manager) User(ctx context.Context) string {
 // left (within the last ten minutes), and the successor each names is ended, or
 // blocked if its insert has not happened yet (one more command per
 // tombstone; tombstones are neither counted nor deleted). When the request
-// in ctx belongs to user, its cookie is cleared too.
+// in ctx belongs to user (or its cookie names a tombstone of one of user's
+// sessions), its cookie is cleared too.
 func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 	if user == "" {
 		return 0, nil
@@ -119,7 +120,7 @@ func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 	}
 	if st := m.state(ctx); st != nil {
 		st.mu.Lock()
-		if st.stored && st.user == user {
+		if (st.stored && st.user == user) || (!st.stored && st.tomb != "" && st.tombUser == user) {
 			st.reset()
 		}
 		st.mu.Unlock()
@@ -190,8 +191,8 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 // own sessions only, whatever id a form sends. When the session's token was
 // renewed since id was listed, the successor is ended too (one more command
 // per renewal). A missing session, or one of another user, is a no-op with
-// a nil error. When it is the request's own session, its cookie is cleared
-// too.
+// a nil error. When it is the request's own session (or the tombstone its
+// cookie names), its cookie is cleared too.
 func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 	if user == "" || id == "" {
 		return nil
@@ -202,7 +203,7 @@ func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 	}
 	if st := m.state(ctx); st != nil {
 		st.mu.Lock()
-		if st.stored && st.id == id && st.user == user {
+		if (st.stored && st.id == id && st.user == user) || (!st.stored && st.tomb == id && st.tombUser == user) {
 			st.reset()
 		}
 		st.mu.Unlock()
