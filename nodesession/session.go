@@ -164,10 +164,13 @@ func checkKey(key string) error {
 //
 // Conversion: numbers become float64 and time.Time keeps millisecond
 // precision. The driver's BSON types that Get returns (bson.ObjectID,
-// bson.Decimal128, bson.Binary, bson.Timestamp, bson.Regex,
-// bson.JavaScript, bson.CodeWithScope, bson.Symbol, bson.DBPointer,
-// bson.MinKey, bson.MaxKey) are kept, so Set(k, Get(k)) stores what was
-// read; bson.DateTime becomes a time.Time, bson.D, bson.M and bson.Raw
+// bson.Decimal128, bson.Binary, bson.Timestamp, bson.JavaScript,
+// bson.CodeWithScope, bson.Symbol, bson.DBPointer, bson.MinKey,
+// bson.MaxKey) are kept, so Set(k, Get(k)) stores what was read; the
+// exception is bson.Regex, refused with ErrValue even when Get returned
+// it, because Node compiles a stored regex as a JavaScript RegExp while
+// reading the session and a pattern JavaScript rejects would make every
+// Node read of it fail (store the pattern as a string); bson.DateTime becomes a time.Time, bson.D, bson.M and bson.Raw
 // objects, bson.Null and bson.Undefined nil. In a document layout they
 // are stored as those BSON types; in a JSON-string session (connect-mongo
 // with stringify, or encrypted) as JSON.stringify writes the js-bson value:

@@ -113,7 +113,6 @@ func storedBSONValues() bson.D {
 		{Key: "uuid", Value: bson.Binary{Subtype: bson.TypeBinaryUUID, Data: testUUID[:]}},
 		{Key: "userbin", Value: bson.Binary{Subtype: 0x80, Data: []byte{1, 2, 3}}},
 		{Key: "ts", Value: bson.Timestamp{T: 1700000000, I: 3}},
-		{Key: "re", Value: bson.Regex{Pattern: "^a.*b$", Options: "i"}},
 		{Key: "code", Value: bson.JavaScript("function () { return 1 }")},
 		{Key: "codews", Value: bson.CodeWithScope{Code: "x", Scope: bson.D{{Key: "x", Value: int32(1)}}}},
 		{Key: "sym", Value: bson.Symbol("sym")},
