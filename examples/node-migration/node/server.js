@@ -26,9 +26,9 @@ app.use((req, res, next) => {
   const site = req.get('Sec-Fetch-Site');
   if (site) return site === 'same-origin' || site === 'none' ? next() : res.status(403).send('cross-origin request refused');
   const origin = req.get('Origin');
-  if (origin && origin !== 'null') {
+  if (origin) { // "null" (a sandboxed frame, a cross-origin redirect) matches no host: refused
     try {
-      if (new URL(origin).host === req.get('Host')) return next();
+      if (origin !== 'null' && new URL(origin).host === req.get('Host')) return next();
     } catch { /* malformed Origin: refused below */ }
     return res.status(403).send('cross-origin request refused');
   }
