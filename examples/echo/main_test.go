@@ -73,12 +73,26 @@ func TestServeWaitsForRequests(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	close(release)
-	if got := <-answer; got != "done" {
+	if got := within(t, answer); got != "done" {
 		t.Errorf("the request in flight got %q; want its answer", got)
 	}
-	if err := <-served; err != nil {
+	if err := within(t, served); err != nil {
 		t.Errorf("serve: %v", err)
 	}
+}
+
+// within receives from c, failing the test after 10 s instead of hanging
+// until go test's own timeout.
+func within[T any](t *testing.T, c <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer within 10 s")
+	}
+	var zero T
+	return zero
 }
 
 // TestStoreErrors: with the store closed, a request with a session cookie
