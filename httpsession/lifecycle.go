@@ -237,7 +237,10 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 //
 // The old document stays as a tombstone, without values or User-Agent,
 // for ten minutes (then the store's TTL index or reaper removes it); it
-// carries the successor's _id in "next", which no live filter matches:
+// carries the successor's _id in "next", which no live filter matches, and
+// the fence's time in "renewed" (for 30 seconds after it, a request with
+// the old token is taken for one racing the renewal; later, for a browser
+// the renewal's response never reached, which gets a new session):
 // Destroy and RevokeSession from a request that loaded the old session
 // follow it to the successor and end that too, even when they run between
 // the fence and the insert (the insert then fails and RenewToken ends the
@@ -328,7 +331,11 @@ func (m *Manager) stub(id string) bson.D {
 // findAndModify.
 func (m *Manager) fence(ctx context.Context, oldID, newID string) (bson.Raw, error) {
 	update := bson.D{
-		{Key: "$set", Value: bson.D{{Key: m.expiresKey(), Value: tombstoneExpiry()}, {Key: fieldNext, Value: newID}}},
+		{Key: "$set", Value: bson.D{
+			{Key: m.expiresKey(), Value: tombstoneExpiry()},
+			{Key: fieldNext, Value: newID},
+			{Key: fieldRenewed, Value: bson.NewDateTimeFromTime(time.Now())},
+		}},
 		{Key: "$unset", Value: bson.D{{Key: fieldSession, Value: ""}, {Key: fieldAgent, Value: ""}}},
 	}
 	var old bson.Raw

@@ -58,7 +58,8 @@ const (
 	fieldLastSeen = "seen"
 	fieldUser     = "user"
 	fieldAgent    = "ua"
-	fieldNext     = "next" // on a renewed session's tombstone: the _id of its successor
+	fieldNext     = "next"    // on a renewed session's tombstone: the _id of its successor
+	fieldRenewed  = "renewed" // on a renewed session's tombstone: when the renewal fenced it
 )
 
 // maxUserAgent bounds the stored User-Agent, in bytes.
@@ -76,8 +77,10 @@ var (
 	ErrNotInteger = errors.New("httpsession: the value is not an integer")
 
 	// ErrSessionEnded is returned by Incr and RenewToken when the request's
-	// session ended while the request ran: another request destroyed,
-	// revoked or renewed it, or it expired. Nothing is written, no new
+	// session ended while the request ran (another request destroyed,
+	// revoked or renewed it, or it expired), or when the request's cookie
+	// names a session renewed less than 30 seconds ago, whose renewal's
+	// response carries the new cookie. Nothing is written, no new
 	// session is started, and the cookie is left as it is (a renewal's
 	// response carries the new one; the browser's next request clears a
 	// dead one). The request's later changes are not saved.
@@ -182,7 +185,7 @@ type contextKey struct{ name string }
 //
 // The store must not be shared with a byte-level face (see the package
 // documentation), and its ExpiresKey must not be "created", "seen", "user",
-// "ua" or "next", the manager's own fields (New reports that mistake). Closing the store ends the manager: its operations then
+// "ua", "next" or "renewed", the manager's own fields (New reports that mistake). Closing the store ends the manager: its operations then
 // fail with mongosession.ErrClosed.
 func New(store *mongosession.Store) *Manager {
 	m := &Manager{
@@ -202,9 +205,9 @@ func New(store *mongosession.Store) *Manager {
 	}
 	m.encrypted = store.Encrypted()
 	switch store.ExpiresKey() {
-	case fieldCreated, fieldLastSeen, fieldUser, fieldAgent, fieldNext:
+	case fieldCreated, fieldLastSeen, fieldUser, fieldAgent, fieldNext, fieldRenewed:
 		store.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of created, seen, user, ua, next", mongosession.ErrInvalidOptions, store.ExpiresKey()))
+			fmt.Errorf("%w: ExpiresKey %q is one of created, seen, user, ua, next, renewed", mongosession.ErrInvalidOptions, store.ExpiresKey()))
 	}
 	m.ensureUserIndex()
 	return m

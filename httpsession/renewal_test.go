@@ -1,7 +1,12 @@
 package httpsession_test
 
 import (
+	"context"
 	"testing"
+	"time"
+
+	"github.com/mongosession/mongosession"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Regression tests for how a renewal's tombstone is followed and when it
@@ -36,5 +41,74 @@ func TestLogoutWithRenewedCookie(t *testing.T) {
 	}
 	if e.doc(t, old) != nil {
 		t.Error("the tombstone the logout followed is still there")
+	}
+}
+
+// backdateRenewal moves the fence time of token's tombstone d into the past,
+// as if the renewal had happened that long ago.
+func backdateRenewal(t *testing.T, e *env, token string, d time.Duration) {
+	t.Helper()
+	res, err := e.coll.UpdateOne(context.Background(),
+		bson.D{{Key: "_id", Value: mongosession.HashID(token)}, {Key: "next", Value: bson.D{{Key: "$exists", Value: true}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "renewed", Value: time.Now().Add(-d)}}}})
+	if err != nil || res.MatchedCount != 1 {
+		t.Fatalf("backdating the tombstone: %v, matched %v", err, res)
+	}
+}
+
+// TestStuckOnTombstone: a browser whose renewal's response never arrived
+// (an aborted form, a dropped connection) still holds the old token. Once
+// the renewal's grace is over, that token is an unknown cookie: the browser
+// can log in and store values again, instead of being locked out for the
+// tombstone's ten minutes.
+func TestStuckOnTombstone(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=csrf&v=t")
+	old := e.token(c)
+	e.mustGet(t, e.withCookie(t, old), "/login?user=alice") // the response is lost for c
+
+	// Within the grace, the old token is a request racing the renewal.
+	_, body, res := e.get(t, c, "/put?k=x&v=1")
+	if body != "ok" || res.Header.Get("Set-Cookie") != "" {
+		t.Errorf("within the grace: %q, Set-Cookie %q; want the cookie left alone", body, res.Header.Get("Set-Cookie"))
+	}
+
+	backdateRenewal(t, e, old, time.Minute)
+	if got := e.mustGet(t, c, "/get?k=csrf"); got != "" {
+		t.Errorf("the old token reads the session after the grace: %q", got)
+	}
+	if e.token(c) != "" {
+		t.Error("after the grace, a read-only request kept the stale cookie")
+	}
+	e.mustGet(t, c, "/put?k=csrf2&v=x")
+	e.mustGet(t, c, "/login?user=alice")
+	if got := e.mustGet(t, c, "/user"); got != "alice" {
+		t.Errorf("the browser cannot log in again (user %q)", got)
+	}
+	if got := e.mustGet(t, c, "/get?k=csrf2"); got != "x" {
+		t.Errorf("a Put after the grace was dropped: %q", got)
+	}
+	if e.doc(t, old) == nil {
+		t.Error("the tombstone is gone: a logout with the old token could no longer follow it")
+	}
+}
+
+// TestStaleTombstoneLogoutEndsSuccessor: a logout with the old token after
+// the grace still follows the tombstone and ends the orphaned successor.
+func TestStaleTombstoneLogoutEndsSuccessor(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	old := e.token(c)
+	tab := e.withCookie(t, old)
+	e.mustGet(t, tab, "/login?user=alice")
+	backdateRenewal(t, e, old, time.Minute)
+	e.mustGet(t, c, "/destroy")
+	if got := e.mustGet(t, tab, "/user"); got != "" {
+		t.Errorf("the successor is still logged in as %q", got)
+	}
+	if n := e.live(t); n != 0 {
+		t.Errorf("%d live sessions, want 0", n)
 	}
 }

@@ -113,14 +113,19 @@ func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
 	now := time.Now()
 	if next, err := raw.LookupErr(fieldNext); err == nil {
 		// A renewed session's tombstone, or an ended successor's stub:
-		// nothing more of it is read. A tombstone means a renewal's
+		// nothing more of it is read. A tombstone keeps its _id for Destroy
+		// to follow. Within renewGrace of the renewal, the renewal's
 		// response is on its way with the new cookie: leave the cookie
-		// alone, and keep the tombstone's _id for Destroy to follow. A stub
-		// is an ended session, its cookie cleared.
+		// alone. After it, that response never reached this browser (an
+		// aborted navigation, a dropped connection), so the cookie is
+		// treated as unknown: the request gets a new, empty session and the
+		// cookie is replaced or cleared, rather than locking the browser
+		// out until the tombstone expires. A stub is an ended session, its
+		// cookie cleared.
 		if s, _ := next.StringValueOK(); s != "" {
-			st.gone = true
 			st.tomb = id
 			st.tombUser, _ = raw.Lookup(fieldUser).StringValueOK()
+			st.gone = inGrace(raw, now)
 		}
 		return st, nil
 	}
@@ -143,6 +148,21 @@ func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
 	}
 	st.token, st.id, st.stored = c.Value, id, true
 	return st, nil
+}
+
+// renewGrace is how long after a renewal a request carrying the old token
+// is taken for one that raced the renewal, whose response carries the new
+// cookie: it stores nothing and leaves its cookie alone. 30 seconds covers the renewal's own response reaching the
+// browser, slow networks included. Later, the old token is an unknown
+// cookie: the renewal's response never arrived.
+const renewGrace = 30 * time.Second
+
+// inGrace reports whether the tombstone raw was fenced less than
+// renewGrace before now. A tombstone without a fence time (left by an
+// older version) is past its grace.
+func inGrace(raw bson.Raw, now time.Time) bool {
+	t, ok := raw.Lookup(fieldRenewed).TimeOK()
+	return ok && now.Sub(t) < renewGrace
 }
 
 // decode fills st from a stored document. Errors wrap
