@@ -408,12 +408,12 @@ func (m *Manager) Destroy(ctx context.Context) error {
 	defer st.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	if st.stored {
-		if err := m.end(ctx, "destroying a session", bson.D{{Key: "_id", Value: st.id}}); err != nil {
+		if err := m.end(ctx, "destroying a session", bson.D{{Key: "_id", Value: st.id}}, ""); err != nil {
 			return err
 		}
 	}
 	if st.tomb != "" && st.tomb != st.id {
-		if err := m.end(ctx, "destroying a session", bson.D{{Key: "_id", Value: st.tomb}}); err != nil {
+		if err := m.end(ctx, "destroying a session", bson.D{{Key: "_id", Value: st.tomb}}, ""); err != nil {
 			return err
 		}
 	}
@@ -430,9 +430,10 @@ const maxSuccessors = 16
 var errSuccessorEnded = errors.New("httpsession: the session was ended while its token was renewed")
 
 // end deletes the document filter matches (one findAndModify) and, when it
-// is a renewed session's tombstone, ends its successor and theirs in turn.
-// A missing document is not an error.
-func (m *Manager) end(ctx context.Context, op string, filter bson.D) error {
+// is a renewed session's tombstone, ends its successor and theirs in turn
+// (with a user, only successors of that user: see endSuccessors). A missing
+// document is not an error.
+func (m *Manager) end(ctx context.Context, op string, filter bson.D, user string) error {
 	return m.do(ctx, op, func(ctx context.Context, coll *mongo.Collection) error {
 		// No projection: FerretDB 1.x does not implement one on
 		// findAndModify.
@@ -444,7 +445,7 @@ func (m *Manager) end(ctx context.Context, op string, filter bson.D) error {
 			return err
 		}
 		next, _ := raw.Lookup(fieldNext).StringValueOK()
-		return m.endSuccessors(ctx, coll, next, "")
+		return m.endSuccessors(ctx, coll, next, user)
 	})
 }
 

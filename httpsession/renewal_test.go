@@ -112,3 +112,34 @@ func TestStaleTombstoneLogoutEndsSuccessor(t *testing.T) {
 		t.Errorf("%d live sessions, want 0", n)
 	}
 }
+
+// TestRevokeSessionCrossUser: alice ends her old session on a kiosk from
+// her laptop's "your devices" page, after bob logged in on the kiosk (a
+// renewal that switched users): bob's session is not hers to end.
+func TestRevokeSessionCrossUser(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	devicesServer(t, e)
+	kiosk, laptop := e.client(t), e.client(t)
+	e.mustGet(t, kiosk, "/login?user=alice")
+	e.mustGet(t, laptop, "/login?user=alice")
+	var kioskID string
+	for _, s := range sessionsOf(t, e, laptop) {
+		if !s.Current {
+			kioskID = s.ID
+		}
+	}
+	if kioskID == "" {
+		t.Fatal("the kiosk's session is not listed")
+	}
+	e.mustGet(t, kiosk, "/login?user=bob")
+	if got := e.mustGet(t, kiosk, "/user"); got != "bob" {
+		t.Fatalf("kiosk user %q, want bob", got)
+	}
+	e.mustGet(t, laptop, "/revoke?id="+kioskID)
+	if got := e.mustGet(t, kiosk, "/user"); got != "bob" {
+		t.Errorf("alice's RevokeSession ended bob's session (kiosk user now %q)", got)
+	}
+	if got := e.mustGet(t, laptop, "/user"); got != "alice" {
+		t.Errorf("laptop user %q, want alice", got)
+	}
+}

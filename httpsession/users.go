@@ -189,15 +189,18 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 // RevokeSession deletes the session whose Info.ID is id, if it belongs to
 // user (one findAndModify deleting by _id and user): a user can end their
 // own sessions only, whatever id a form sends. When the session's token was
-// renewed since id was listed, the successor is ended too (one more command
-// per renewal). A missing session, or one of another user, is a no-op with
+// renewed since id was listed, the successor is ended too if it still
+// belongs to user, or blocked if the renewal has not inserted it yet (one
+// more command per renewal, two in those last cases): a renewal that
+// switched users (a shared computer where someone else logged in) is left
+// alone. A missing session, or one of another user, is a no-op with
 // a nil error. When it is the request's own session (or the tombstone its
 // cookie names), its cookie is cleared too.
 func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 	if user == "" || id == "" {
 		return nil
 	}
-	err := m.end(ctx, "revoking a session", bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}})
+	err := m.end(ctx, "revoking a session", bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, user)
 	if err != nil {
 		return err
 	}
