@@ -169,27 +169,32 @@ func (b *lockedBuffer) String() string {
 // another request of it logged in (renewing the token), and answers after
 // it. Whatever it does (a Put, an Incr, a RenewToken as a double-submitted
 // login form does), its response must not replace the renewed cookie: the
-// browser stays logged in.
+// browser stays logged in. Its Put and Incr land in the renewed session.
 func TestRequestRacingRenewalKeepsLogin(t *testing.T) {
-	for name, after := range map[string]func(m *httpsession.Manager, r *http.Request) error{
-		"Put": func(m *httpsession.Manager, r *http.Request) error {
+	for name, tc := range map[string]struct {
+		after func(m *httpsession.Manager, r *http.Request) error
+		path  string // read after both responses
+		want  string
+	}{
+		"Put": {func(m *httpsession.Manager, r *http.Request) error {
 			m.Put(r.Context(), "lastpage", "/b")
 			return nil
-		},
-		"Incr": func(m *httpsession.Manager, r *http.Request) error {
-			if _, err := m.Incr(r.Context(), "views", 1); !errors.Is(err, httpsession.ErrSessionEnded) {
-				return fmt.Errorf("Incr: %v, want ErrSessionEnded", err)
+		}, "/get?k=lastpage", "/b"},
+		"Incr": {func(m *httpsession.Manager, r *http.Request) error {
+			if n, err := m.Incr(r.Context(), "views", 1); err != nil || n != 1 {
+				return fmt.Errorf("Incr: %d %v, want 1 counted on the renewed session", n, err)
 			}
 			return nil
-		},
-		"RenewToken": func(m *httpsession.Manager, r *http.Request) error {
+		}, "/incr?k=views", "2"},
+		"RenewToken": {func(m *httpsession.Manager, r *http.Request) error {
 			m.SetUser(r.Context(), "alice")
 			if err := m.RenewToken(r.Context()); !errors.Is(err, httpsession.ErrSessionEnded) {
 				return fmt.Errorf("RenewToken: %v, want ErrSessionEnded", err)
 			}
 			return nil
-		},
+		}, "/get?k=csrf", "t"},
 	} {
+		after := tc.after
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, envConfig{})
 			c := e.client(t)
@@ -220,6 +225,9 @@ func TestRequestRacingRenewalKeepsLogin(t *testing.T) {
 			}
 			if got := e.mustGet(t, c, "/user"); got != "alice" {
 				t.Errorf("after both responses the browser is logged in as %q, want alice", got)
+			}
+			if got := e.mustGet(t, c, tc.path); got != tc.want {
+				t.Errorf("GET %s after both responses: %q, want %q", tc.path, got, tc.want)
 			}
 			if n := e.live(t); n != 1 {
 				t.Errorf("%d live sessions, want 1", n)

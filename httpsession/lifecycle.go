@@ -23,10 +23,15 @@ import (
 // When this request already Put or removed key, the value is the request's
 // own and Incr changes it locally (saved with the request). In a new
 // session (the request came without a live session), Incr stores the
-// session at once (one insert). When the request's session ended during
-// the request (destroyed, revoked, expired, or renewed by another request),
-// Incr fails with ErrSessionEnded: it neither brings the session back nor
-// starts a new one, whose cookie would replace a renewed session's. Once
+// session at once (one insert). When another request renewed the token
+// during this one (a login in another tab), the findAndModify misses and
+// Incr counts on the successor instead (one find, one more findAndModify;
+// see chase), leaving the cookie to the renewal's response; the request
+// goes on with the successor. When the request's session ended during the
+// request (destroyed, revoked or expired), or its cookie names a session
+// renewed less than 30 seconds ago, Incr fails with ErrSessionEnded: it
+// neither brings the session back nor starts a new one, whose cookie would
+// replace a renewed session's. Once
 // the response's headers are written, Incr cannot start a session (its
 // cookie could not be sent) and returns ErrHeadersWritten instead.
 //
@@ -78,27 +83,39 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 		}},
 	}
 	var raw bson.Raw
-	err := m.do(context.WithoutCancel(ctx), "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
-		opts := findAfter
-		var err error
-		raw, err = coll.FindOneAndUpdate(ctx, m.liveFilter(st.id, now), update, opts).Raw()
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			raw, err = nil, nil
+	apply := func(ctx context.Context, id string) (bool, error) {
+		err := m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
+			var err error
+			raw, err = coll.FindOneAndUpdate(ctx, m.liveFilter(id, now), update, findAfter).Raw()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				raw, err = nil, nil
+			}
+			return err
+		})
+		var se mongo.ServerError
+		if errors.As(err, &se) && (se.HasErrorCode(14) || se.HasErrorCode(2)) {
+			// TypeMismatch / BadValue: $inc of a value that is not a number.
+			return false, fmt.Errorf("%w: Incr of %q: %v", ErrNotInteger, key, err)
 		}
-		return err
-	})
-	var se mongo.ServerError
-	if errors.As(err, &se) && (se.HasErrorCode(14) || se.HasErrorCode(2)) {
-		// TypeMismatch / BadValue: $inc of a value that is not a number.
-		return 0, fmt.Errorf("%w: Incr of %q: %v", ErrNotInteger, key, err)
+		return raw != nil, err
 	}
+	ctx = context.WithoutCancel(ctx)
+	ok, err := apply(ctx, st.id)
 	if err != nil {
 		return 0, err
 	}
-	if raw == nil {
-		// Ended during this request: never bring it back.
-		st.lost()
-		return 0, fmt.Errorf("%w: Incr of %q", ErrSessionEnded, key)
+	if !ok {
+		// Ended during this request (never bring it back), or renewed by
+		// another request: count on the successor.
+		id, err := m.chase(ctx, st.id, apply)
+		if err != nil {
+			return 0, err
+		}
+		if id == "" {
+			st.lost()
+			return 0, fmt.Errorf("%w: Incr of %q", ErrSessionEnded, key)
+		}
+		st.follow(id)
 	}
 	v, err := raw.LookupErr(fieldSession, field)
 	if err != nil {
@@ -111,6 +128,15 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	st.vals[key] = v
 	st.seen = now
 	return total, nil
+}
+
+// findLive reads the live session id, or nil.
+func (m *Manager) findLive(ctx context.Context, coll *mongo.Collection, id string) (bson.Raw, error) {
+	raw, err := coll.FindOne(ctx, m.liveFilter(id, time.Now())).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	return raw, err
 }
 
 func int64Value(n int64) bson.RawValue {
@@ -174,14 +200,28 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 				return nil
 			}
 			// Someone else changed the key, or the session ended: read it.
-			raw, err = coll.FindOne(ctx, m.liveFilter(st.id, time.Now())).Raw()
-			if errors.Is(err, mongo.ErrNoDocuments) {
-				raw, err = nil, nil
-			}
+			raw, err = m.findLive(ctx, coll, st.id)
 			return err
 		})
 		if err != nil {
 			return 0, err
+		}
+		if !matched && raw == nil {
+			// Ended, or renewed by another request: read the successor.
+			id, err := m.chase(ctx, st.id, func(ctx context.Context, id string) (bool, error) {
+				err := m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
+					var err error
+					raw, err = m.findLive(ctx, coll, id)
+					return err
+				})
+				return raw != nil, err
+			})
+			if err != nil {
+				return 0, err
+			}
+			if id != "" {
+				st.follow(id)
+			}
 		}
 		if matched {
 			st.vals[key] = next

@@ -2,6 +2,7 @@ package httpsession_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -141,5 +142,121 @@ func TestRevokeSessionCrossUser(t *testing.T) {
 	}
 	if got := e.mustGet(t, laptop, "/user"); got != "alice" {
 		t.Errorf("laptop user %q, want alice", got)
+	}
+}
+
+// TestPutLostToRenewal: a request's Put saved after another request's
+// renewal fenced the session lands in the renewed session, without a
+// cookie of its own; with encryption the value is sealed for the
+// successor.
+func TestPutLostToRenewal(t *testing.T) {
+	for name, keys := range map[string][][]byte{"plain": nil, "encrypted": {encryptionKey(7)}} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, envConfig{keys: keys})
+			c := e.client(t)
+			e.mustGet(t, c, "/put?k=a&v=1")
+			old := e.token(c)
+			loaded, resume, done := pausing(t, e, func(r *http.Request) error {
+				e.m.Put(r.Context(), "cart", "book")
+				return nil
+			})
+			answered := make(chan struct{})
+			var code int
+			var setCookie string
+			go func() {
+				defer close(answered)
+				res, err := e.withCookie(t, old).Get(e.srv.URL + "/pause")
+				if err == nil {
+					code, setCookie = res.StatusCode, res.Header.Get("Set-Cookie")
+					res.Body.Close()
+				}
+			}()
+			<-loaded
+			e.mustGet(t, c, "/login?user=alice")
+			e.rec.Reset()
+			close(resume)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			<-answered
+			if code != http.StatusOK || setCookie != "" {
+				t.Errorf("the racing request: %d, Set-Cookie %q; want 200 and no cookie", code, setCookie)
+			}
+			// The update that missed, the find of the tombstone, the update
+			// of the successor.
+			if got := names(e.rec.Take()); got != "update,find,update" {
+				t.Errorf("commands of the racing save: %s", got)
+			}
+			if got := e.mustGet(t, c, "/get?k=cart"); got != "book" {
+				t.Errorf("the racing request's Put is lost: cart=%q", got)
+			}
+			if got := e.mustGet(t, c, "/get?k=a"); got != "1" {
+				t.Errorf("a=%q, want 1", got)
+			}
+		})
+	}
+}
+
+// TestPutAfterEndIsDropped: a save that misses because the session was
+// destroyed is not redirected anywhere: the session stays ended.
+func TestPutAfterEndIsDropped(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client(t)
+	e.mustGet(t, c, "/login?user=alice")
+	old := e.token(c)
+	tab := e.withCookie(t, old)
+	e.mustGet(t, tab, "/login?user=alice")
+	renewed := e.token(tab)
+	loaded, resume, done := pausing(t, e, func(r *http.Request) error {
+		e.m.Put(r.Context(), "cart", "book")
+		return nil
+	})
+	answered := make(chan struct{})
+	go func() { _, _, _ = e.try(e.withCookie(t, renewed), "/pause"); close(answered) }()
+	<-loaded
+	e.mustGet(t, e.withCookie(t, old), "/destroy") // ends the tombstone's successor
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	<-answered
+	if n := e.live(t); n != 0 {
+		t.Errorf("%d live sessions after the logout, want 0", n)
+	}
+}
+
+// TestIncrRacingRenewal: Incr in a request that loaded the session before
+// another request renewed it counts on the successor, on plain and on
+// encrypted stores (where it compares and swaps the value sealed for the
+// successor).
+func TestIncrRacingRenewal(t *testing.T) {
+	for name, keys := range map[string][][]byte{"plain": nil, "encrypted": {encryptionKey(7)}} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, envConfig{keys: keys})
+			c := e.client(t)
+			e.mustGet(t, c, "/incr?k=n")
+			old := e.token(c)
+			var got int64
+			loaded, resume, done := pausing(t, e, func(r *http.Request) error {
+				var err error
+				got, err = e.m.Incr(r.Context(), "n", 1)
+				return err
+			})
+			answered := make(chan struct{})
+			go func() { _, _, _ = e.try(e.withCookie(t, old), "/pause"); close(answered) }()
+			<-loaded
+			e.mustGet(t, c, "/login?user=alice")
+			close(resume)
+			if err := <-done; err != nil {
+				t.Fatalf("Incr racing a renewal: %v", err)
+			}
+			<-answered
+			if got != 2 {
+				t.Errorf("Incr returned %d, want 2", got)
+			}
+			if n := e.mustGet(t, c, "/incr?k=n"); n != "3" {
+				t.Errorf("the counter after the race: %s, want 3", n)
+			}
+		})
 	}
 }

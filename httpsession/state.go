@@ -405,8 +405,12 @@ func (m *Manager) liveFilter(id string, now time.Time) bson.D {
 //   - stored session with changes: one update of the changed keys ($set,
 //     $unset) and of the last-seen time and expiry, filtered on _id and
 //     expiry, without upsert; a session ended meanwhile (logout, revoke,
-//     expiry, a renewal by another request) stays so, this request's
-//     changes are dropped and its cookie is left alone (see lost);
+//     expiry) stays so, this request's changes are dropped and its cookie
+//     is left alone (see lost). When the update misses because another
+//     request renewed the token meanwhile, the same change is applied to
+//     the successor (see chase: one find, one more update), and the
+//     request goes on with it; the cookie is left alone, since the
+//     renewal's response carries the new one;
 //   - a session found ended or renewed earlier in the request: nothing;
 //   - stored session, nothing changed: nothing, or once per TouchAfter one
 //     update of the last-seen time and expiry only.
@@ -429,15 +433,68 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 			return nil
 		}
 	}
+	update := func(id string) (bson.D, error) { return m.saveUpdate(st, id, now) }
+	first, err := update(st.id)
+	if err != nil {
+		return err
+	}
+	if err := checkSize(first); err != nil {
+		return err
+	}
+	apply := func(ctx context.Context, id string) (bool, error) {
+		u := first
+		if id != st.id && m.encrypted {
+			// Values are sealed to their session's _id: seal them again
+			// for the successor.
+			var err error
+			if u, err = update(id); err != nil {
+				return false, err
+			}
+		}
+		var matched bool
+		err := m.do(ctx, "saving a session", func(ctx context.Context, coll *mongo.Collection) error {
+			res, err := coll.UpdateOne(ctx, m.liveFilter(id, now), u)
+			if err == nil {
+				matched = res.MatchedCount > 0
+			}
+			return err
+		})
+		return matched, err
+	}
+	matched, err := apply(ctx, st.id)
+	if err != nil {
+		return err
+	}
+	if !matched {
+		id, err := m.chase(ctx, st.id, apply)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			// Destroyed, revoked or expired during the request (or renewed
+			// long ago): it stays so, and the cookie is left alone.
+			st.lost()
+			return nil
+		}
+		st.follow(id)
+	}
+	st.seen = now
+	st.dirty, st.clear, st.userDirty = map[string]bool{}, false, false
+	return nil
+}
+
+// saveUpdate returns the update that writes what st changed, with values
+// sealed to id when the store encrypts them.
+func (m *Manager) saveUpdate(st *state, id string, now time.Time) (bson.D, error) {
 	set := bson.D{
 		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
 	}
 	var unset bson.D
 	if st.clear {
-		values, err := m.sessionDoc(st, st.id)
+		values, err := m.sessionDoc(st, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		set = append(set, bson.E{Key: fieldSession, Value: values})
 	} else {
@@ -448,9 +505,9 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 				unset = append(unset, bson.E{Key: path, Value: ""})
 				continue
 			}
-			sv, err := m.storeValue(st.id, field, st.vals[key])
+			sv, err := m.storeValue(id, field, st.vals[key])
 			if err != nil {
-				return err
+				return nil, err
 			}
 			set = append(set, bson.E{Key: path, Value: sv})
 		}
@@ -466,29 +523,84 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	if len(unset) > 0 {
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
-	if err := checkSize(update); err != nil {
-		return err
-	}
-	var matched bool
-	err := m.do(ctx, "saving a session", func(ctx context.Context, coll *mongo.Collection) error {
-		res, err := coll.UpdateOne(ctx, m.liveFilter(st.id, now), update)
-		if err == nil {
-			matched = res.MatchedCount > 0
+	return update, nil
+}
+
+// follow makes the successor id, which a renewal by another request
+// stored, the request's session. Its token is the renewal's, which the
+// renewal's response carries: this request sets no cookie (st.issued stays
+// false). Sealed values of the old _id are forgotten (Incr reads them anew).
+func (st *state) follow(id string) {
+	st.id = id
+	st.sealed = nil
+}
+
+// maxChase bounds the finds and retries of chase.
+const maxChase = 8
+
+// chase finds where the session from went after a change filtered on it
+// (apply, which reports whether its filter matched) missed, and applies
+// the change there. When from is a renewal's tombstone within renewGrace,
+// apply is tried on its successor, and on theirs in turn; a successor not
+// inserted yet is waited for briefly (the renewal inserts it right after
+// its fence), and a renewal that failed and restored from is applied to
+// from again. It returns the _id where apply matched, or "" when the
+// session ended (deleted, expired, a stub, a tombstone past its grace) or
+// chase gave up after maxChase finds. One find by _id per step, plus the
+// retried apply: only requests that raced a renewal or an end pay for it.
+func (m *Manager) chase(ctx context.Context, from string, apply func(ctx context.Context, id string) (bool, error)) (string, error) {
+	id := from
+	for attempt := range maxChase {
+		var raw bson.Raw
+		err := m.do(ctx, "following a renewed session", func(ctx context.Context, coll *mongo.Collection) error {
+			var err error
+			raw, err = coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				raw, err = nil, nil
+			}
+			return err
+		})
+		if err != nil {
+			return "", err
 		}
-		return err
-	})
-	if err != nil {
-		return err
+		if raw == nil {
+			if id == from {
+				return "", nil // deleted: a logout or a revocation
+			}
+			// The renewal has not inserted the successor yet, or it failed
+			// and restored from: wait a moment and look again from from.
+			select {
+			case <-time.After(time.Duration(5<<min(attempt, 4)) * time.Millisecond):
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+			id = from
+			continue
+		}
+		nv, err := raw.LookupErr(fieldNext)
+		if err != nil {
+			// A live document (restored by a failed renewal, or inserted
+			// since apply missed) or an expired one: apply again.
+			ok, err := apply(ctx, id)
+			if err != nil || !ok {
+				return "", err
+			}
+			return id, nil
+		}
+		next, _ := nv.StringValueOK()
+		if next == "" || !inGrace(raw, time.Now()) {
+			return "", nil // a stub, or a renewal this request cannot have raced
+		}
+		id = next
+		ok, err := apply(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return id, nil
+		}
 	}
-	if !matched {
-		// Destroyed, revoked, expired or renewed during the request: it
-		// stays so, and the cookie is left alone.
-		st.lost()
-		return nil
-	}
-	st.seen = now
-	st.dirty, st.clear, st.userDirty = map[string]bool{}, false, false
-	return nil
+	return "", nil
 }
 
 // cookie returns the Set-Cookie the response needs after save, or nil.
