@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 )
@@ -20,7 +21,9 @@ import (
 //
 // When the session cannot be loaded or saved, ErrorFunc writes the response
 // instead of next, with "Cache-Control: no-store" set and, after a failed
-// save, none of the headers next had set. A missing, malformed, unknown or
+// save, none of the headers next had set: the header map is put back as it
+// was when LoadAndSave was called, so headers that middleware outside it
+// set (HSTS, CSP, CORS, a request ID) are kept. A missing, malformed, unknown or
 // expired cookie is not an error: the request gets a new, empty session,
 // and a stale cookie is cleared. Responses that set the cookie carry "Cache-Control: no-store"
 // and "Vary: Cookie", so no cache keeps a session token.
@@ -37,7 +40,7 @@ func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), m.key, st))
-		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st}
+		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st, outer: w.Header().Clone()}
 		next.ServeHTTP(sw, r)
 		if !sw.saved {
 			sw.save()
@@ -58,6 +61,7 @@ type responseWriter struct {
 	m      *Manager
 	r      *http.Request
 	st     *state
+	outer  http.Header // the headers set before LoadAndSave, for the error page
 	saved  bool
 	failed bool
 }
@@ -77,9 +81,11 @@ func (w *responseWriter) save() {
 	if err != nil {
 		w.failed = true
 		// The handler's headers (Location, Content-Encoding, caching, its
-		// own cookies) describe a response that will not be sent.
+		// own cookies) describe a response that will not be sent; those of
+		// middleware outside LoadAndSave still hold.
 		h := w.ResponseWriter.Header()
 		clear(h)
+		maps.Copy(h, w.outer)
 		h.Set("Cache-Control", "no-store")
 		w.m.errorFunc(w.ResponseWriter, w.r, err)
 		return

@@ -146,3 +146,36 @@ func TestErrorPageDropsHandlerHeaders(t *testing.T) {
 		t.Errorf("the error page's Cache-Control is %q, want no-store", cc)
 	}
 }
+
+// TestErrorPageKeepsOuterHeaders: the error page after a failed save keeps
+// the headers that middleware outside LoadAndSave set (HSTS, a request ID),
+// and drops those of the handler.
+func TestErrorPageKeepsOuterHeaders(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/x", func(w http.ResponseWriter, r *http.Request) {
+		e.m.Put(r.Context(), "k", "v")
+		_ = e.store.Close() // the save fails
+		w.Header().Set("X-Handler", "1")
+		w.Header().Set("X-Request-Id", "overwritten")
+		io.WriteString(w, "x")
+	})
+	inner := e.m.LoadAndSave(mux)
+	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=63072000")
+		w.Header().Set("X-Request-Id", "42")
+		inner.ServeHTTP(w, r)
+	})
+	code, _, res := e.get(t, e.client(t), "/x")
+	if code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500 from ErrorFunc", code)
+	}
+	if err := <-e.errs; !errors.Is(err, mongosession.ErrClosed) {
+		t.Errorf("ErrorFunc got %v", err)
+	}
+	for h, want := range map[string]string{"Strict-Transport-Security": "max-age=63072000", "X-Request-Id": "42", "X-Handler": "", "Cache-Control": "no-store"} {
+		if got := res.Header.Get(h); got != want {
+			t.Errorf("the error page's %s: %q, want %q", h, got, want)
+		}
+	}
+}
