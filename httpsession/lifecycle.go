@@ -59,12 +59,28 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 		if !ok {
 			return 0, fmt.Errorf("%w: Incr of %q", ErrNotInteger, key)
 		}
+		if !st.stored && st.committed {
+			return 0, ErrHeadersWritten // the new session's cookie could not be sent
+		}
+		prev, had := st.vals[key]
+		prevDirty, wasDirty := st.dirty[key]
 		st.vals[key] = int64Value(cur + n)
 		st.dirty[key] = true
 		if st.stored {
 			return cur + n, nil
 		}
 		if err := m.insert(context.WithoutCancel(ctx), st); err != nil {
+			// Not counted: the request's session is as it was.
+			if had {
+				st.vals[key] = prev
+			} else {
+				delete(st.vals, key)
+			}
+			if wasDirty {
+				st.dirty[key] = prevDirty
+			} else {
+				delete(st.dirty, key)
+			}
 			return 0, err
 		}
 		return cur + n, nil

@@ -179,3 +179,31 @@ func TestErrorPageKeepsOuterHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestIncrAfterWriteLeavesState: Incr that fails with ErrHeadersWritten (it
+// would start a new session after the response was written) changes
+// nothing: Get does not see the increment, and the late save has nothing
+// to report.
+func TestIncrAfterWriteLeavesState(t *testing.T) {
+	var reported securitytest.Text
+	e := newEnv(t, envConfig{storeOpts: func(o *mongosession.Options) { o.OnError = reported.Add }})
+	var incrErr error
+	var after int64
+	var keys []string
+	afterWrite(t, e, func(r *http.Request) {
+		_, incrErr = e.m.Incr(r.Context(), "n", 1)
+		after = e.m.GetInt64(r.Context(), "n")
+		keys = e.m.Keys(r.Context())
+	})
+	e.mustGet(t, e.client(t), "/late")
+	if !errors.Is(incrErr, httpsession.ErrHeadersWritten) {
+		t.Errorf("Incr after the write: %v, want ErrHeadersWritten", incrErr)
+	}
+	if after != 0 || len(keys) != 0 {
+		t.Errorf("the failed Incr changed the request's session: n=%d, keys %q", after, keys)
+	}
+	e.srv.Close() // waits for the handler's late save
+	if got := reported.All(); len(got) != 0 {
+		t.Errorf("OnError got %v, want nothing", got)
+	}
+}
