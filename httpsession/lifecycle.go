@@ -485,10 +485,22 @@ const maxSuccessors = 16
 // the renewal must not go on.
 var errSuccessorEnded = errors.New("httpsession: the session was ended while its token was renewed")
 
+// errTooManyRenewals is returned by endSuccessors when a chain of renewals
+// is longer than maxSuccessors.
+var errTooManyRenewals = fmt.Errorf("httpsession: a session was renewed more than %d times within ten minutes; its later successors were not ended", maxSuccessors)
+
 // end deletes the document filter matches (one findAndModify) and, when it
 // is a renewed session's tombstone, ends its successor and theirs in turn
 // (with a user, only successors of that user: see endSuccessors). A missing
 // document is not an error.
+//
+// The delete comes first, atomically, so that no renewal can slip a
+// successor past it. When ending a successor then fails, the tombstone is
+// put back (one insert), pointing at the successor that was not ended, so
+// that a retry follows it again; the tombstone is not a live session, so
+// nothing comes back to life. If putting it back fails too (the server is
+// gone), a retry finds nothing to follow: the successor ends only with its
+// own expiry, or a logout or revocation of it.
 func (m *Manager) end(ctx context.Context, op string, filter bson.D, user string) error {
 	return m.do(ctx, op, func(ctx context.Context, coll *mongo.Collection) error {
 		// No projection: FerretDB 1.x does not implement one on
@@ -501,30 +513,62 @@ func (m *Manager) end(ctx context.Context, op string, filter bson.D, user string
 			return err
 		}
 		next, _ := raw.Lookup(fieldNext).StringValueOK()
-		return m.endSuccessors(ctx, coll, next, user)
+		at, err := m.endSuccessors(ctx, coll, next, user)
+		if err != nil && at != "" {
+			if rerr := m.restoreTombstone(ctx, coll, raw, at); rerr != nil {
+				err = fmt.Errorf("%w (and the tombstone that leads to it could not be put back: %v)", err, rerr)
+			}
+		}
+		return err
 	})
+}
+
+// restoreTombstone inserts again the tombstone raw that end deleted, its
+// "next" set to at, the successor end could not end.
+func (m *Manager) restoreTombstone(ctx context.Context, coll *mongo.Collection, raw bson.Raw, at string) error {
+	var doc bson.D
+	if err := bson.Unmarshal(raw, &doc); err != nil {
+		return err
+	}
+	for i := range doc {
+		if doc[i].Key == fieldNext {
+			doc[i].Value = at
+		}
+	}
+	// The failure may have been the context's: give the insert its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opTimeout())
+	defer cancel()
+	_, err := coll.InsertOne(ctx, doc)
+	return err
 }
 
 // endSuccessors ends the session next, which succeeded a renewed one, and
 // its own successors in turn ("" is none): one command per renewal. With a
 // user, only successors of that user are ended (and ones not inserted yet
-// blocked): a renewal that switched users is left alone.
-func (m *Manager) endSuccessors(ctx context.Context, coll *mongo.Collection, next, user string) error {
+// blocked): a renewal that switched users is left alone. On failure it
+// returns the _id of the successor it could not end with the error; after
+// maxSuccessors renewals it stops with errTooManyRenewals.
+func (m *Manager) endSuccessors(ctx context.Context, coll *mongo.Collection, next, user string) (string, error) {
 	for range maxSuccessors {
 		if next == "" {
-			return nil
+			return "", nil
 		}
+		var n string
 		var err error
 		if user == "" {
-			next, err = m.kill(ctx, coll, next)
+			n, err = m.kill(ctx, coll, next)
 		} else {
-			next, err = m.killOfUser(ctx, coll, next, user)
+			n, err = m.killOfUser(ctx, coll, next, user)
 		}
 		if err != nil {
-			return err
+			return next, err
 		}
+		next = n
 	}
-	return nil
+	if next == "" {
+		return "", nil
+	}
+	return next, errTooManyRenewals
 }
 
 // killOfUser is kill for a successor that belongs to user: a successor of

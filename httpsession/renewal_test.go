@@ -2,12 +2,14 @@ package httpsession_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/mongosession/mongosession"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Regression tests for how a renewal's tombstone is followed and when it
@@ -258,5 +260,44 @@ func TestIncrRacingRenewal(t *testing.T) {
 				t.Errorf("the counter after the race: %s, want 3", n)
 			}
 		})
+	}
+}
+
+// TestDestroyLongRenewalChain: a logout that meets more renewals than it
+// follows in one go reports it (500 here) instead of stopping silently,
+// and leaves the tombstone pointing where it stopped, so that a retry ends
+// the rest.
+func TestDestroyLongRenewalChain(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	old := e.token(c)
+	// old's document becomes the first tombstone of a chain of 20.
+	ctx := context.Background()
+	now := time.Now()
+	id := mongosession.HashID(old)
+	for i := 1; i <= 20; i++ {
+		next := fmt.Sprintf("successor-%d", i)
+		tomb := bson.D{{Key: "_id", Value: id}, {Key: "expires", Value: now.Add(10 * time.Minute)}, {Key: "next", Value: next}, {Key: "renewed", Value: now}}
+		if _, err := e.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, tomb, options.Replace().SetUpsert(true)); err != nil {
+			t.Fatal(err)
+		}
+		id = next
+	}
+	last := bson.D{{Key: "_id", Value: id}, {Key: "expires", Value: now.Add(time.Hour)}, {Key: "created", Value: now}, {Key: "session", Value: bson.D{}}}
+	if _, err := e.coll.InsertOne(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := e.get(t, e.withCookie(t, old), "/destroy"); code != http.StatusInternalServerError {
+		t.Fatalf("the first logout: %d %q, want an error", code, body)
+	}
+	if tomb := e.doc(t, old); tomb == nil {
+		t.Fatal("the tombstone was not put back")
+	} else if next, _ := tomb.Lookup("next").StringValueOK(); next != "successor-17" {
+		t.Errorf("the tombstone put back points at %q, want successor-17", next)
+	}
+	e.mustGet(t, e.withCookie(t, old), "/destroy")
+	if n := e.live(t); n != 0 {
+		t.Errorf("%d live sessions after the retried logout, want 0", n)
 	}
 }

@@ -111,7 +111,7 @@ func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 			if err != nil {
 				break
 			}
-			err = m.endSuccessors(ctx, coll, next, user)
+			_, err = m.endSuccessors(ctx, coll, next, user)
 		}
 		return err
 	})
