@@ -279,9 +279,10 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 // RenewToken gives the request's session a new token, as after a login or
 // any change of privilege (against session fixation). Two round trips:
 //
-//  1. one findAndModify fences the old document, if it is still live: its
-//     expiry is set in the past and it points at its successor ("next"),
-//     and it comes back as it is now, with what other requests saved since
+//  1. one findAndModify fences the old document, if it is still live: it
+//     points at its successor ("next"), which makes it no longer live,
+//     records the fence's time ("renewed"), loses its values and
+//     User-Agent, and expires in ten minutes; it comes back as it was, with what other requests saved since
 //     this one loaded it. From then on the old token loads nothing, and
 //     other requests' updates of the old document miss, as they do after
 //     a logout;

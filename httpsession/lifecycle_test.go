@@ -3,6 +3,7 @@ package httpsession_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"testing"
@@ -102,14 +103,21 @@ func TestRenewToken(t *testing.T) {
 	}
 	// The old document is a tombstone: without values, pointing at its
 	// successor, and kept long enough for a racing logout to follow it.
-	if tomb := e.doc(t, old); tomb != nil {
-		exp, _ := tomb.Lookup("expires").TimeOK()
-		next, _ := tomb.Lookup("next").StringValueOK()
-		if time.Until(exp) < 5*time.Minute || next != mongosession.HashID(renewed) {
-			t.Errorf("old document is not a tombstone pointing at the new one for minutes to come: %v", tomb)
-		}
-		if _, err := tomb.LookupErr("session"); err == nil {
-			t.Errorf("the tombstone keeps the values: %v", tomb)
+	tomb := e.doc(t, old)
+	if tomb == nil {
+		t.Fatal("the old document is gone: no tombstone for a racing logout to follow")
+	}
+	exp, _ := tomb.Lookup("expires").TimeOK()
+	next, _ := tomb.Lookup("next").StringValueOK()
+	if time.Until(exp) < 5*time.Minute || next != mongosession.HashID(renewed) {
+		t.Errorf("old document is not a tombstone pointing at the new one for minutes to come: %v", tomb)
+	}
+	if fenced, ok := tomb.Lookup("renewed").TimeOK(); !ok || time.Since(fenced) > time.Minute {
+		t.Errorf("the tombstone does not say when it was fenced: %v", tomb)
+	}
+	for _, f := range []string{"session", "ua"} {
+		if _, err := tomb.LookupErr(f); err == nil {
+			t.Errorf("the tombstone keeps %q: %v", f, tomb)
 		}
 	}
 	if got := e.mustGet(t, e.withCookie(t, old), "/get?k=cart"); got != "" {
@@ -185,7 +193,9 @@ func TestRenewTokenOfIdledOutSession(t *testing.T) {
 	<-loaded
 	time.Sleep(1200 * time.Millisecond) // the session idles out
 	close(resume)
-	<-done
+	if err := <-done; !errors.Is(err, httpsession.ErrSessionEnded) {
+		t.Errorf("RenewToken of an idled-out session: %v, want ErrSessionEnded", err)
+	}
 	<-answered
 	if n := e.live(t); n != 0 {
 		t.Fatalf("%d live documents after renewing an idled-out session, want 0", n)
@@ -388,10 +398,13 @@ func TestRevokeUserBlocksRenewalInFlight(t *testing.T) {
 	aliceID, bobID := mongosession.HashID(e.token(alice)), mongosession.HashID(e.token(bob))
 	pending := mongosession.HashID("the-renewal's-new-token")
 	switched := mongosession.HashID("bob's-session-after-switching")
-	fence := func(id, next string) {
+	fence := func(id, next string) { // as RenewToken's fence leaves it
 		t.Helper()
-		_, err := e.coll.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: id}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: time.Unix(0, 0)}, {Key: "next", Value: next}}}})
+		now := time.Now()
+		_, err := e.coll.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: id}}, bson.D{
+			{Key: "$set", Value: bson.D{{Key: "expires", Value: now.Add(10 * time.Minute)}, {Key: "next", Value: next}, {Key: "renewed", Value: now}}},
+			{Key: "$unset", Value: bson.D{{Key: "session", Value: ""}, {Key: "ua", Value: ""}}},
+		})
 		if err != nil {
 			t.Fatal(err)
 		}

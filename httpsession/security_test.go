@@ -366,8 +366,9 @@ func TestSecurityDump(t *testing.T) {
 
 	own := secOwnCollection(t, e)
 	docs := securitytest.Dump(t, own)
-	// Each login renewed a stored session: its tombstone (_id, user, times
-	// and the successor's _id) stays until the reaper's next pass.
+	// Each login renewed a stored session: its tombstone (_id, user, times,
+	// the fence's time and the successor's _id) stays for ten minutes, for
+	// a racing logout to follow.
 	live := 0
 	for _, d := range docs {
 		if _, err := d.LookupErr("next"); err != nil {

@@ -71,8 +71,10 @@ func (m *Manager) User(ctx context.Context) string {
 // requests get new, empty sessions. A renewal of one of them in flight
 // cannot either: one find on the user index lists the tombstones renewals
 // left (within the last ten minutes), and the successor each names is ended, or
-// blocked if its insert has not happened yet (one more command per
-// tombstone; tombstones are neither counted nor deleted). When the request
+// blocked if its insert has not happened yet (one findAndModify per
+// tombstone, and an insert after it when the successor is not there to
+// replace, the common case once the deleteMany removed it; tombstones are
+// neither counted nor deleted). When the request
 // in ctx belongs to user (or its cookie names a tombstone of one of user's
 // sessions), its cookie is cleared too.
 func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
