@@ -109,8 +109,9 @@ type Options struct {
 
 	// Timeout bounds each operation whose context has no deadline (scs's
 	// context-free methods, index creation, the reaper), and New's first
-	// contact with the server, so that a dead server never hangs a request.
-	// Optional. Default: 5 seconds.
+	// contact with the server when New's ctx has no deadline, so that a dead
+	// server never hangs a request. A ctx with a deadline is bounded by that
+	// deadline instead. Optional. Default: 5 seconds.
 	Timeout time.Duration
 
 	// HashIDs stores the SHA-256 of each token (base64url, unpadded) as the

@@ -30,7 +30,8 @@ const MaxDocumentSize = 16 * 1024 * 1024
 // expired or malformed token gives found == false and a nil error, and so
 // does a stored document the store cannot read (ErrCorrupt, reported
 // through OnError). The error is for system failures: ErrClosed, or the
-// server failing or out of reach (ErrUnavailable). One find by _id.
+// server failing or out of reach (ErrUnavailable). One find by _id (with
+// MigratePlainIDs, a miss is retried under the plain token).
 func (s *Store) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
 	rec, found, err := s.FindRecord(ctx, token)
 	return rec.Data, found, err
@@ -209,7 +210,8 @@ func (s *Store) documentSize(id string, n int) int {
 // Touch sets the expiry of a live session to expiry (zero: now +
 // Options.Expires) and reports whether there was one. It never creates or
 // revives a session: a missing, expired, deleted or malformed token gives
-// false and a nil error. One update by _id, no upsert.
+// false and a nil error. One update by _id, no upsert (with
+// MigratePlainIDs, a miss is retried under the plain token).
 func (s *Store) Touch(ctx context.Context, token string, expiry time.Time) (bool, error) {
 	if err := s.begin(); err != nil {
 		return false, err
@@ -307,7 +309,7 @@ func (s *Store) activeFilter() bson.D {
 // stays flat however many sessions there are.
 const iterBatchSize = 1000
 
-// Record is one stored session, as iteration yields it.
+// Record is one stored session, as Iter and FindRecord return it.
 type Record struct {
 	// ID is the document's _id: the token, or its hash with HashIDs.
 	ID string

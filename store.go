@@ -3,16 +3,19 @@
 // A Store owns one sessions collection: its connection, its indexes, the
 // expiry of its documents and the reporting of errors. Its method set is
 // the byte-level session contract of alexedwards/scs v2 (Store, CtxStore,
-// IterableStore, IterableCtxStore), which the faces in this module's
-// sub-packages translate for gorilla/sessions, gin, fiber and a native
-// net/http manager.
+// IterableStore, IterableCtxStore), which the faces translate for
+// gorilla/sessions and echo (gorillastore), gin (ginstore) and fiber
+// (fiberstore), nested modules of their own; httpsession (a native
+// net/http manager) and nodesession (sessions shared with Express and Koa)
+// work on its documents.
 //
 // Each session is one document:
 //
-//	{ _id: token (or its SHA-256 with HashIDs), session: BinData, expires: Date }
+//	{ _id: token (or its SHA-256 with HashIDs), session: BinData, expires: Date[, hashed: true with HashIDs] }
 //
 // and each operation is one round trip keyed by _id, the index every
-// MongoDB-compatible server has.
+// MongoDB-compatible server has (while MigratePlainIDs is on, a miss costs
+// a second lookup and a commit a second command).
 package mongosession
 
 import (

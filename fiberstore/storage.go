@@ -59,7 +59,10 @@ var NoExpiry = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
 // a tenth of its lifetime later than the stored one sends nothing: a
 // read-only request costs one find, and the idle deadline slides in steps
 // of a tenth of the timeout. A Set of a changed value, or one that would
-// move the expiry further or bring it earlier, writes as usual.
+// move the expiry further or bring it earlier, writes as usual, and so
+// does the first Set after a Get that found the value stale (under a
+// retired EncryptionKeys entry, or under its plain token with
+// MigratePlainIDs), which re-encrypts or moves it.
 type Storage struct {
 	store *mongosession.Store
 

@@ -4,8 +4,8 @@
 // It lives in a module of its own so that a program importing the root
 // mongosession package never gets FerretDB in its build list. It is not a
 // production database: FerretDB 1.x lacks TTL indexes, transactions and
-// atomic concurrent updates (see DESIGN.md), and it runs a few hundred
-// operations a second.
+// atomic concurrent updates (see the README's Compatibility section), and
+// it runs a few hundred operations a second.
 package testserver
 
 import (

@@ -11,7 +11,9 @@
 //	delete-expired   delete the documents whose expiry has passed (what the
 //	                 TTL monitor or the store's reaper does)
 //	indexes          list the collection's indexes; -ensure creates the TTL
-//	                 index (or reports why it cannot)
+//	                 index if it is missing (an existing one keeps its
+//	                 expireAfterSeconds unless -expire-after D, in whole
+//	                 seconds, is given), or reports why it cannot
 //	clear            delete every session; needs -yes
 //
 // Flags (before or after the command):
