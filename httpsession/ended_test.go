@@ -169,24 +169,38 @@ func (b *lockedBuffer) String() string {
 // another request of it logged in (renewing the token), and answers after
 // it. Whatever it does (a Put, an Incr, a RenewToken as a double-submitted
 // login form does), its response must not replace the renewed cookie: the
-// browser stays logged in. Its Put and Incr land in the renewed session.
+// browser stays logged in. Its Put and Incr land in the renewed session
+// when the renewal kept the user (already logged in: pre), and are dropped
+// when the renewal changed it (a login from an anonymous session: the
+// racing request may be an attacker's holding the planted token).
 func TestRequestRacingRenewalKeepsLogin(t *testing.T) {
 	for name, tc := range map[string]struct {
+		pre   string // requested before the racing request loads
 		after func(m *httpsession.Manager, r *http.Request) error
 		path  string // read after both responses
 		want  string
 	}{
-		"Put": {func(m *httpsession.Manager, r *http.Request) error {
+		"Put across a login": {"", func(m *httpsession.Manager, r *http.Request) error {
+			m.Put(r.Context(), "lastpage", "/b")
+			return nil
+		}, "/get?k=lastpage", ""},
+		"Incr across a login": {"", func(m *httpsession.Manager, r *http.Request) error {
+			if n, err := m.Incr(r.Context(), "views", 1); !errors.Is(err, httpsession.ErrSessionEnded) {
+				return fmt.Errorf("Incr: %d %v, want ErrSessionEnded", n, err)
+			}
+			return nil
+		}, "/incr?k=views", "1"},
+		"Put, same user": {"/login?user=alice", func(m *httpsession.Manager, r *http.Request) error {
 			m.Put(r.Context(), "lastpage", "/b")
 			return nil
 		}, "/get?k=lastpage", "/b"},
-		"Incr": {func(m *httpsession.Manager, r *http.Request) error {
+		"Incr, same user": {"/login?user=alice", func(m *httpsession.Manager, r *http.Request) error {
 			if n, err := m.Incr(r.Context(), "views", 1); err != nil || n != 1 {
 				return fmt.Errorf("Incr: %d %v, want 1 counted on the renewed session", n, err)
 			}
 			return nil
 		}, "/incr?k=views", "2"},
-		"RenewToken": {func(m *httpsession.Manager, r *http.Request) error {
+		"RenewToken": {"", func(m *httpsession.Manager, r *http.Request) error {
 			m.SetUser(r.Context(), "alice")
 			if err := m.RenewToken(r.Context()); !errors.Is(err, httpsession.ErrSessionEnded) {
 				return fmt.Errorf("RenewToken: %v, want ErrSessionEnded", err)
@@ -199,6 +213,9 @@ func TestRequestRacingRenewalKeepsLogin(t *testing.T) {
 			e := newEnv(t, envConfig{})
 			c := e.client(t)
 			e.mustGet(t, c, "/put?k=csrf&v=t")
+			if tc.pre != "" {
+				e.mustGet(t, c, tc.pre)
+			}
 			old := e.token(c)
 			loaded, resume, done := pausing(t, e, func(r *http.Request) error { return after(e.m, r) })
 			var setCookie string

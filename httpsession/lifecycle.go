@@ -24,12 +24,15 @@ import (
 // own and Incr changes it locally (saved with the request). In a new
 // session (the request came without a live session), Incr stores the
 // session at once (one insert). When another request renewed the token
-// during this one (a login in another tab), the findAndModify misses and
-// Incr counts on the successor instead (one find, one more findAndModify;
-// see chase), leaving the cookie to the renewal's response; the request
-// goes on with the successor. When the request's session ended during the
-// request (destroyed, revoked or expired), or its cookie names a session
-// renewed less than 30 seconds ago, Incr fails with ErrSessionEnded: it
+// during this one, keeping its user, the findAndModify misses and Incr
+// counts on the successor instead (one find, one more findAndModify; see
+// chase), leaving the cookie to the renewal's response; the request goes
+// on with the successor, but can no longer renew its token. A renewal that
+// changed the user (a login, a logout, a switch of user) is a change of
+// privilege that a request loaded before it must not cross: Incr then
+// fails with ErrSessionEnded, as it does when the request's session ended
+// during the request (destroyed, revoked or expired), or when its cookie
+// names a session renewed less than 30 seconds ago. Incr
 // neither brings the session back nor starts a new one, whose cookie would
 // replace a renewed session's. Once
 // the response's headers are written, Incr cannot start a session (its
@@ -102,7 +105,7 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	apply := func(ctx context.Context, id string) (bool, error) {
 		err := m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
 			var err error
-			raw, err = coll.FindOneAndUpdate(ctx, m.liveFilter(id, now), update, findAfter).Raw()
+			raw, err = coll.FindOneAndUpdate(ctx, m.writeFilter(st, id, now), update, findAfter).Raw()
 			if errors.Is(err, mongo.ErrNoDocuments) {
 				raw, err = nil, nil
 			}
@@ -146,9 +149,9 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	return total, nil
 }
 
-// findLive reads the live session id, or nil.
-func (m *Manager) findLive(ctx context.Context, coll *mongo.Collection, id string) (bson.Raw, error) {
-	raw, err := coll.FindOne(ctx, m.liveFilter(id, time.Now())).Raw()
+// findLive reads st's session as stored under id (see writeFilter), or nil.
+func (m *Manager) findLive(ctx context.Context, coll *mongo.Collection, st *state, id string) (bson.Raw, error) {
+	raw, err := coll.FindOne(ctx, m.writeFilter(st, id, time.Now())).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}
@@ -194,7 +197,7 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 			return 0, err
 		}
 		now := time.Now()
-		filter := m.liveFilter(st.id, now)
+		filter := m.writeFilter(st, st.id, now)
 		if old, exists := st.sealed[key]; exists {
 			filter = append(filter, bson.E{Key: path, Value: old})
 		} else {
@@ -216,7 +219,7 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 				return nil
 			}
 			// Someone else changed the key, or the session ended: read it.
-			raw, err = m.findLive(ctx, coll, st.id)
+			raw, err = m.findLive(ctx, coll, st, st.id)
 			return err
 		})
 		if err != nil {
@@ -227,7 +230,7 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 			id, err := m.chase(ctx, st.id, func(ctx context.Context, id string) (bool, error) {
 				err := m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
 					var err error
-					raw, err = m.findLive(ctx, coll, id)
+					raw, err = m.findLive(ctx, coll, st, id)
 					return err
 				})
 				return raw != nil, err
@@ -309,7 +312,11 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 // the session ended during the request (revoked, logged out elsewhere,
 // idled out, or renewed by another request, as a double-submitted login
 // form does), nothing is written and RenewToken returns ErrSessionEnded;
-// the request's cookie is left as it is.
+// the request's cookie is left as it is. So it does after the request
+// went on with the successor of another request's renewal (a save or Incr
+// that renewal overtook, see Incr): the request holds only the old token,
+// and is never given one for the successor. In both cases the request's
+// later changes are not saved.
 //
 // Call it before the response is written: afterwards the new cookie could
 // not be sent, and RenewToken returns ErrHeadersWritten without touching
@@ -325,6 +332,13 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 		return ErrHeadersWritten
 	}
 	if st.gone {
+		return ErrSessionEnded
+	}
+	if st.followed {
+		// The request went on with a successor another request's renewal
+		// stored: it is authenticated by the old token only, and must never
+		// be handed a token of that session.
+		st.lost()
 		return ErrSessionEnded
 	}
 	if !st.stored {

@@ -80,7 +80,9 @@ var (
 	// session ended while the request ran (another request destroyed,
 	// revoked or renewed it, or it expired), or when the request's cookie
 	// names a session renewed less than 30 seconds ago, whose renewal's
-	// response carries the new cookie. Nothing is written, no new
+	// response carries the new cookie. (A renewal by another request that
+	// kept the user does not end the session for Incr, which counts on
+	// the successor; RenewToken fails after that too.) Nothing is written, no new
 	// session is started, and the cookie is left as it is (a renewal's
 	// response carries the new one; the browser's next request clears a
 	// dead one). The request's later changes are not saved.

@@ -148,15 +148,16 @@ func TestRevokeSessionCrossUser(t *testing.T) {
 }
 
 // TestPutLostToRenewal: a request's Put saved after another request's
-// renewal fenced the session lands in the renewed session, without a
-// cookie of its own; with encryption the value is sealed for the
-// successor.
+// renewal (keeping the user) fenced the session lands in the renewed
+// session, without a cookie of its own; with encryption the value is
+// sealed for the successor.
 func TestPutLostToRenewal(t *testing.T) {
 	for name, keys := range map[string][][]byte{"plain": nil, "encrypted": {encryptionKey(7)}} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, envConfig{keys: keys})
 			c := e.client(t)
 			e.mustGet(t, c, "/put?k=a&v=1")
+			e.mustGet(t, c, "/login?user=alice")
 			old := e.token(c)
 			loaded, resume, done := pausing(t, e, func(r *http.Request) error {
 				e.m.Put(r.Context(), "cart", "book")
@@ -228,15 +229,16 @@ func TestPutAfterEndIsDropped(t *testing.T) {
 }
 
 // TestIncrRacingRenewal: Incr in a request that loaded the session before
-// another request renewed it counts on the successor, on plain and on
-// encrypted stores (where it compares and swaps the value sealed for the
-// successor).
+// another request renewed it (keeping the user) counts on the successor,
+// on plain and on encrypted stores (where it compares and swaps the value
+// sealed for the successor).
 func TestIncrRacingRenewal(t *testing.T) {
 	for name, keys := range map[string][][]byte{"plain": nil, "encrypted": {encryptionKey(7)}} {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, envConfig{keys: keys})
 			c := e.client(t)
 			e.mustGet(t, c, "/incr?k=n")
+			e.mustGet(t, c, "/login?user=alice")
 			old := e.token(c)
 			var got int64
 			loaded, resume, done := pausing(t, e, func(r *http.Request) error {

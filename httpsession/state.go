@@ -34,7 +34,17 @@ type state struct {
 
 	created, seen time.Time
 	user          string
-	agent         string // the User-Agent of this request, stored on insert
+	// owner is the user of the stored session as this request loaded or
+	// stored it. A change that another request's renewal overtook follows
+	// the renewal only into a successor of this user (see chase): a
+	// renewal that changed the user is a privilege change, and writes
+	// racing it are dropped.
+	owner string
+	// followed: the request went on with the successor of a renewal that
+	// another request made (see follow). It may still save and Incr there,
+	// always filtered on owner, but never issue a token for it.
+	followed bool
+	agent    string // the User-Agent of this request, stored on insert
 
 	vals   map[string]bson.RawValue // the session's values, as this request sees them
 	sealed map[string]bson.Binary   // stored ciphertexts of vals (encrypted stores, for Incr)
@@ -63,7 +73,7 @@ func (st *state) reset() {
 	st.token, st.id, st.stored = "", "", false
 	st.tomb, st.tombUser = "", ""
 	st.created, st.seen = time.Time{}, time.Time{}
-	st.user, st.userDirty = "", false
+	st.user, st.userDirty, st.owner, st.followed = "", false, "", false
 	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, nil, map[string]bool{}, false
 	st.issued = false
 	st.ended, st.gone = true, false
@@ -147,6 +157,7 @@ func (m *Manager) load(ctx context.Context, r *http.Request) (*state, error) {
 		return st, nil
 	}
 	st.token, st.id, st.stored = c.Value, id, true
+	st.owner = st.user
 	return st, nil
 }
 
@@ -356,6 +367,7 @@ func (m *Manager) insertAs(ctx context.Context, st *state, token, agent string) 
 		return err
 	}
 	st.token, st.id, st.stored = token, id, true
+	st.owner, st.followed = st.user, false
 	st.created, st.seen = created, now
 	st.dirty, st.clear, st.userDirty = map[string]bool{}, false, false
 	st.issued = true
@@ -397,6 +409,27 @@ func (m *Manager) liveFilter(id string, now time.Time) bson.D {
 	}
 }
 
+// userFilter matches a session of user ("" is a session without a user).
+func userFilter(user string) bson.E {
+	if user == "" {
+		return bson.E{Key: fieldUser, Value: bson.D{{Key: "$exists", Value: false}}}
+	}
+	return bson.E{Key: fieldUser, Value: user}
+}
+
+// writeFilter is liveFilter for a write of st's session to id. A write to
+// any document but the one the request loaded or stored (a renewal's
+// successor, see chase) also requires that document's user to be st.owner,
+// so that a request authenticated by a token from before a login never
+// writes into the logged-in session.
+func (m *Manager) writeFilter(st *state, id string, now time.Time) bson.D {
+	f := m.liveFilter(id, now)
+	if id != st.id || st.followed {
+		f = append(f, userFilter(st.owner))
+	}
+	return f
+}
+
 // save writes what the request changed. It is called once per request,
 // before the response's headers are sent.
 //
@@ -408,9 +441,11 @@ func (m *Manager) liveFilter(id string, now time.Time) bson.D {
 //     expiry) stays so, this request's changes are dropped and its cookie
 //     is left alone (see lost). When the update misses because another
 //     request renewed the token meanwhile, the same change is applied to
-//     the successor (see chase: one find, one more update), and the
-//     request goes on with it; the cookie is left alone, since the
-//     renewal's response carries the new one;
+//     the successor if it has the user this request loaded (see chase:
+//     one find, one more update), and the request goes on with it; the
+//     cookie is left alone, since the renewal's response carries the new
+//     one. A change of user (SetUser) is never carried across a renewal:
+//     such a request is lost;
 //   - a session found ended or renewed earlier in the request: nothing;
 //   - stored session, nothing changed: nothing, or once per TouchAfter one
 //     update of the last-seen time and expiry only.
@@ -420,6 +455,12 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	}
 	if st.gone {
 		return nil // ended or renewed by another request: see lost
+	}
+	if st.followed && st.userDirty {
+		// A change of user in a request that went on with another
+		// request's successor: never carried across a renewal.
+		st.lost()
+		return nil
 	}
 	if !st.stored {
 		if !st.changed() {
@@ -453,7 +494,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		}
 		var matched bool
 		err := m.do(ctx, "saving a session", func(ctx context.Context, coll *mongo.Collection) error {
-			res, err := coll.UpdateOne(ctx, m.liveFilter(id, now), u)
+			res, err := coll.UpdateOne(ctx, m.writeFilter(st, id, now), u)
 			if err == nil {
 				matched = res.MatchedCount > 0
 			}
@@ -464,6 +505,12 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	matched, err := apply(ctx, st.id)
 	if err != nil {
 		return err
+	}
+	if !matched && st.userDirty {
+		// Ended, or renewed by another request while this one changed the
+		// user: a change of privilege is not carried across a renewal.
+		st.lost()
+		return nil
 	}
 	if !matched {
 		id, err := m.chase(ctx, st.id, apply)
@@ -479,6 +526,9 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		st.follow(id)
 	}
 	st.seen = now
+	if st.userDirty {
+		st.owner = st.user
+	}
 	st.dirty, st.clear, st.userDirty = map[string]bool{}, false, false
 	return nil
 }
@@ -513,6 +563,8 @@ func (m *Manager) saveUpdate(st *state, id string, now time.Time) (bson.D, error
 		}
 	}
 	if st.userDirty {
+		// The user is saved with the request: it becomes the owner the
+		// request's later writes require (see writeFilter).
 		if st.user == "" {
 			unset = append(unset, bson.E{Key: fieldUser, Value: ""})
 		} else {
@@ -527,11 +579,16 @@ func (m *Manager) saveUpdate(st *state, id string, now time.Time) (bson.D, error
 }
 
 // follow makes the successor id, which a renewal by another request
-// stored, the request's session. Its token is the renewal's, which the
-// renewal's response carries: this request sets no cookie (st.issued stays
-// false). Sealed values of the old _id are forgotten (Incr reads them anew).
+// stored, the request's session. chase only reaches a successor whose user
+// is st.owner, so User keeps answering what the request loaded. Its token
+// is the renewal's, which the renewal's response carries: this request
+// sets no cookie (st.issued stays false) and cannot issue one (RenewToken
+// fails with ErrSessionEnded), and every later write of it requires the
+// successor's user to be st.owner (see writeFilter). Sealed values of the
+// old _id are forgotten (Incr reads them anew).
 func (st *state) follow(id string) {
 	st.id = id
+	st.followed = true
 	st.sealed = nil
 }
 
@@ -541,7 +598,9 @@ const maxChase = 8
 // chase finds where the session from went after a change filtered on it
 // (apply, which reports whether its filter matched) missed, and applies
 // the change there. When from is a renewal's tombstone within renewGrace,
-// apply is tried on its successor, and on theirs in turn; a successor not
+// apply is tried on its successor, and on theirs in turn (apply's filter,
+// writeFilter, requires the successor to have the user the request loaded:
+// a renewal that changed the user, as a login does, is not followed); a successor not
 // inserted yet is waited for briefly (the renewal inserts it right after
 // its fence), and a renewal that failed and restored from is applied to
 // from again. It returns the _id where apply matched, or "" when the
@@ -580,7 +639,8 @@ func (m *Manager) chase(ctx context.Context, from string, apply func(ctx context
 		nv, err := raw.LookupErr(fieldNext)
 		if err != nil {
 			// A live document (restored by a failed renewal, or inserted
-			// since apply missed) or an expired one: apply again.
+			// since apply missed), an expired one, or a successor of
+			// another user: apply again, which misses on the last two.
 			ok, err := apply(ctx, id)
 			if err != nil || !ok {
 				return "", err
