@@ -126,7 +126,7 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	if !ok {
 		// Ended during this request (never bring it back), or renewed by
 		// another request: count on the successor.
-		id, err := m.chase(ctx, st.id, apply)
+		id, err := m.chase(ctx, st.id, st.start, apply)
 		if err != nil {
 			return 0, err
 		}
@@ -227,7 +227,7 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 		}
 		if !matched && raw == nil {
 			// Ended, or renewed by another request: read the successor.
-			id, err := m.chase(ctx, st.id, func(ctx context.Context, id string) (bool, error) {
+			id, err := m.chase(ctx, st.id, st.start, func(ctx context.Context, id string) (bool, error) {
 				err := m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
 					var err error
 					raw, err = m.findLive(ctx, coll, st, id)

@@ -44,7 +44,8 @@ type state struct {
 	// another request made (see follow). It may still save and Incr there,
 	// always filtered on owner, but never issue a token for it.
 	followed bool
-	agent    string // the User-Agent of this request, stored on insert
+	agent    string    // the User-Agent of this request, stored on insert
+	start    time.Time // when the request began, before its session was loaded (see chase)
 
 	vals   map[string]bson.RawValue // the session's values, as this request sees them
 	sealed map[string]bson.Binary   // stored ciphertexts of vals (encrypted stores, for Incr)
@@ -65,7 +66,7 @@ func newState(r *http.Request) *state {
 	if len(agent) > maxUserAgent {
 		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
 	}
-	return &state{agent: agent, vals: map[string]bson.RawValue{}, dirty: map[string]bool{}}
+	return &state{agent: agent, start: time.Now(), vals: map[string]bson.RawValue{}, dirty: map[string]bool{}}
 }
 
 // reset forgets the session: what follows in the request starts a new one.
@@ -174,6 +175,29 @@ const renewGrace = 30 * time.Second
 func inGrace(raw bson.Raw, now time.Time) bool {
 	t, ok := raw.Lookup(fieldRenewed).TimeOK()
 	return ok && now.Sub(t) < renewGrace
+}
+
+// clockSkew is how far the clocks of the servers running the manager may
+// disagree: a renewal's fence time, set by one server, is compared with a
+// request's start, set by another.
+const clockSkew = renewGrace
+
+// raced reports whether the tombstone raw is of a renewal that a request
+// which started at start may have raced, so that chase carries its change
+// to the successor: the tombstone records a renewal's fence ("renewed"),
+// the fence came after the request started (it did, by definition, when
+// the request loaded the session the tombstone replaced; clockSkew allows
+// for the servers' clocks), and the tombstone has not expired (its ten
+// minutes bound how long a request can follow it). How long ago the fence
+// was does not matter: a slow upload saved minutes after a renewal raced
+// it all the same.
+func (m *Manager) raced(raw bson.Raw, start, now time.Time) bool {
+	renewed, ok := raw.Lookup(fieldRenewed).TimeOK()
+	if !ok || renewed.Before(start.Add(-clockSkew)) {
+		return false
+	}
+	expires, ok := raw.Lookup(m.expiresKey()).TimeOK()
+	return ok && expires.After(now)
 }
 
 // decode fills st from a stored document. Errors wrap
@@ -513,7 +537,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		return nil
 	}
 	if !matched {
-		id, err := m.chase(ctx, st.id, apply)
+		id, err := m.chase(ctx, st.id, st.start, apply)
 		if err != nil {
 			return err
 		}
@@ -597,17 +621,18 @@ const maxChase = 8
 
 // chase finds where the session from went after a change filtered on it
 // (apply, which reports whether its filter matched) missed, and applies
-// the change there. When from is a renewal's tombstone within renewGrace,
-// apply is tried on its successor, and on theirs in turn (apply's filter,
+// the change there. When from is the tombstone of a renewal the request
+// (which started at start) raced (see raced), apply is tried on its
+// successor, and on theirs in turn (apply's filter,
 // writeFilter, requires the successor to have the user the request loaded:
 // a renewal that changed the user, as a login does, is not followed); a successor not
 // inserted yet is waited for briefly (the renewal inserts it right after
 // its fence), and a renewal that failed and restored from is applied to
 // from again. It returns the _id where apply matched, or "" when the
-// session ended (deleted, expired, a stub, a tombstone past its grace) or
-// chase gave up after maxChase finds. One find by _id per step, plus the
+// session ended (deleted, expired, a stub, a tombstone the request cannot
+// have raced) or chase gave up after maxChase finds. One find by _id per step, plus the
 // retried apply: only requests that raced a renewal or an end pay for it.
-func (m *Manager) chase(ctx context.Context, from string, apply func(ctx context.Context, id string) (bool, error)) (string, error) {
+func (m *Manager) chase(ctx context.Context, from string, start time.Time, apply func(ctx context.Context, id string) (bool, error)) (string, error) {
 	id := from
 	for attempt := range maxChase {
 		var raw bson.Raw
@@ -648,8 +673,8 @@ func (m *Manager) chase(ctx context.Context, from string, apply func(ctx context
 			return id, nil
 		}
 		next, _ := nv.StringValueOK()
-		if next == "" || !inGrace(raw, time.Now()) {
-			return "", nil // a stub, or a renewal this request cannot have raced
+		if next == "" || !m.raced(raw, start, time.Now()) {
+			return "", nil // a stub, or a tombstone this request cannot have raced
 		}
 		id = next
 		ok, err := apply(ctx, id)
