@@ -293,7 +293,8 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 //     values with this request's own changes (Put, Remove, Clear, SetUser)
 //     applied on top, its user, and its creation time and User-Agent (the
 //     absolute lifetime runs on). If the insert fails, the old document is
-//     restored.
+//     restored (unless a logout deleted the tombstone meanwhile: the
+//     session then stays logged out).
 //
 // The old document stays as a tombstone, without values or User-Agent,
 // for ten minutes (then the store's TTL index or reaper removes it); it
@@ -350,7 +351,8 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 		return err
 	}
 	oldID, newID := st.id, mongosession.HashID(token)
-	old, err := m.fence(ctx, oldID, newID)
+	at := bson.NewDateTimeFromTime(time.Now())
+	old, err := m.fence(ctx, oldID, newID, at)
 	if err != nil {
 		return err
 	}
@@ -373,7 +375,7 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		if rerr := m.unfence(ctx, oldID, newID, old); rerr != nil {
+		if rerr := m.unfence(ctx, oldID, newID, at, old); rerr != nil {
 			m.report("restoring a session after a failed renewal", rerr)
 		}
 		return err
@@ -397,15 +399,15 @@ func (m *Manager) stub(id string) bson.D {
 	return bson.D{{Key: "_id", Value: id}, {Key: m.expiresKey(), Value: tombstoneExpiry()}, {Key: fieldNext, Value: ""}}
 }
 
-// fence turns the live session oldID into a tombstone pointing at newID
-// and returns the document as it was (nil when it is no longer live): one
-// findAndModify.
-func (m *Manager) fence(ctx context.Context, oldID, newID string) (bson.Raw, error) {
+// fence turns the live session oldID into a tombstone pointing at newID,
+// fenced at at, and returns the document as it was (nil when it is no
+// longer live): one findAndModify.
+func (m *Manager) fence(ctx context.Context, oldID, newID string, at bson.DateTime) (bson.Raw, error) {
 	update := bson.D{
 		{Key: "$set", Value: bson.D{
 			{Key: m.expiresKey(), Value: tombstoneExpiry()},
 			{Key: fieldNext, Value: newID},
-			{Key: fieldRenewed, Value: bson.NewDateTimeFromTime(time.Now())},
+			{Key: fieldRenewed, Value: at},
 		}},
 		{Key: "$unset", Value: bson.D{{Key: fieldSession, Value: ""}, {Key: fieldAgent, Value: ""}}},
 	}
@@ -422,10 +424,14 @@ func (m *Manager) fence(ctx context.Context, oldID, newID string) (bson.Raw, err
 }
 
 // unfence puts back the document fence returned, if it is still the
-// tombstone that fence left: one replace.
-func (m *Manager) unfence(ctx context.Context, oldID, newID string, old bson.Raw) error {
+// tombstone that fence left (same successor, same fence time at): one
+// replace. A tombstone that a logout deleted and put back (see
+// restoreTombstone) has no fence time and is left as it is: the session
+// stays logged out.
+func (m *Manager) unfence(ctx context.Context, oldID, newID string, at bson.DateTime, old bson.Raw) error {
 	return m.do(ctx, "restoring a session after a failed renewal", func(ctx context.Context, coll *mongo.Collection) error {
-		_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: oldID}, {Key: fieldNext, Value: newID}}, old)
+		filter := bson.D{{Key: "_id", Value: oldID}, {Key: fieldNext, Value: newID}, {Key: fieldRenewed, Value: at}}
+		_, err := coll.ReplaceOne(ctx, filter, old)
 		return err
 	})
 }
@@ -512,10 +518,13 @@ var errTooManyRenewals = fmt.Errorf("httpsession: a session was renewed more tha
 // The delete comes first, atomically, so that no renewal can slip a
 // successor past it. When ending a successor then fails, the tombstone is
 // put back (one insert), pointing at the successor that was not ended, so
-// that a retry follows it again; the tombstone is not a live session, so
-// nothing comes back to life. If putting it back fails too (the server is
-// gone), a retry finds nothing to follow: the successor ends only with its
-// own expiry, or a logout or revocation of it.
+// that a retry follows it again. The tombstone put back is not a live
+// session and carries no "renewed": a renewal whose insert fails after it
+// cannot restore the logged-out session (unfence requires its own fence's
+// time), a save racing it does not follow it (see raced), and a load with
+// its token gets a new session. If putting it back fails too (the server
+// is gone), a retry finds nothing to follow: the successor ends only with
+// its own expiry, or a logout or revocation of it.
 func (m *Manager) end(ctx context.Context, op string, filter bson.D, user string) error {
 	return m.do(ctx, op, func(ctx context.Context, coll *mongo.Collection) error {
 		// No projection: FerretDB 1.x does not implement one on
@@ -539,16 +548,22 @@ func (m *Manager) end(ctx context.Context, op string, filter bson.D, user string
 }
 
 // restoreTombstone inserts again the tombstone raw that end deleted, its
-// "next" set to at, the successor end could not end.
+// "next" set to at, the successor end could not end, and without the
+// renewal's fence time ("renewed"): it is a logout's mark now, which no
+// renewal may undo (see unfence) and no racing save may follow.
 func (m *Manager) restoreTombstone(ctx context.Context, coll *mongo.Collection, raw bson.Raw, at string) error {
-	var doc bson.D
-	if err := bson.Unmarshal(raw, &doc); err != nil {
+	var in, doc bson.D
+	if err := bson.Unmarshal(raw, &in); err != nil {
 		return err
 	}
-	for i := range doc {
-		if doc[i].Key == fieldNext {
-			doc[i].Value = at
+	for _, e := range in {
+		switch e.Key {
+		case fieldRenewed:
+			continue
+		case fieldNext:
+			e.Value = at
 		}
+		doc = append(doc, e)
 	}
 	// The failure may have been the context's: give the insert its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.opTimeout())

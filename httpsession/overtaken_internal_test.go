@@ -121,3 +121,59 @@ func TestSlowRacerPastGrace(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoredTombstoneNotUnfenced: a logout deletes a renewal's tombstone
+// between the renewal's fence and its insert, fails to end the successor
+// and puts the tombstone back; the renewal's insert then fails too. The
+// renewal's unfence must not bring the logged-out session back: the
+// tombstone put back is the logout's, not the fence the renewal wrote.
+func TestRestoredTombstoneNotUnfenced(t *testing.T) {
+	m, coll := internalManager(t)
+	ctx := context.Background()
+	token := login(t, m, "alice")
+	oldID, newID := mongosession.HashID(token), mongosession.HashID("successor-not-inserted")
+	at := bson.NewDateTimeFromTime(time.Now())
+	old, err := m.fence(ctx, oldID, newID, at)
+	if err != nil || old == nil {
+		t.Fatalf("fence: %v %v", old, err)
+	}
+	// The logout: its delete, then the put-back after ending the successor failed.
+	tomb, err := coll.FindOneAndDelete(ctx, bson.D{{Key: "_id", Value: oldID}}).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.restoreTombstone(ctx, coll, tomb, newID); err != nil {
+		t.Fatal(err)
+	}
+	// The renewal's insert failed: it unfences.
+	if err := m.unfence(ctx, oldID, newID, at, old); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: oldID}}).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.LookupErr(fieldNext); err != nil {
+		t.Fatal("the logged-out session was restored by the failed renewal")
+	}
+	if _, err := raw.LookupErr(fieldRenewed); err == nil {
+		t.Error("the tombstone put back still carries the renewal's fence time")
+	}
+	if _, st := request(t, m, token); st.stored || st.gone {
+		t.Errorf("the logged-out token loads stored=%v gone=%v, want an unknown cookie", st.stored, st.gone)
+	}
+
+	// Without the logout in between, unfence restores what it fenced.
+	token = login(t, m, "bob")
+	oldID = mongosession.HashID(token)
+	at = bson.NewDateTimeFromTime(time.Now())
+	if old, err = m.fence(ctx, oldID, newID, at); err != nil || old == nil {
+		t.Fatalf("fence: %v %v", old, err)
+	}
+	if err := m.unfence(ctx, oldID, newID, at, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, st := request(t, m, token); !st.stored || st.user != "bob" {
+		t.Errorf("after unfence the session loads stored=%v user=%q, want bob's", st.stored, st.user)
+	}
+}

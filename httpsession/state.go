@@ -184,7 +184,8 @@ const clockSkew = renewGrace
 
 // raced reports whether the tombstone raw is of a renewal that a request
 // which started at start may have raced, so that chase carries its change
-// to the successor: the tombstone records a renewal's fence ("renewed"),
+// to the successor: the tombstone records a renewal's fence ("renewed";
+// a tombstone a failed logout put back has none, see restoreTombstone),
 // the fence came after the request started (it did, by definition, when
 // the request loaded the session the tombstone replaced; clockSkew allows
 // for the servers' clocks), and the tombstone has not expired (its ten
