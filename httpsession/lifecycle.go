@@ -185,10 +185,18 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 			}
 		}
 		cur, ok := int64(0), true
-		if v, exists := st.vals[key]; exists {
-			cur, ok = asInt64(v)
+		held, had := st.vals[key]
+		if had {
+			cur, ok = asInt64(held)
 		}
-		if !ok {
+		// A value the request holds without its stored ciphertext is not
+		// known to be what the session stores (after a follow, the value
+		// came with the old session): read the session before comparing,
+		// lest a filter on the key's absence match a successor where
+		// another request removed it, and the stale value be written.
+		_, known := st.sealed[key]
+		stale := had && !known
+		if !ok && !stale {
 			return 0, fmt.Errorf("%w: Incr of %q", ErrNotInteger, key)
 		}
 		next := int64Value(cur + n)
@@ -211,14 +219,18 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 		var matched bool
 		var raw bson.Raw
 		err = m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
-			res, err := coll.UpdateOne(ctx, filter, update)
-			if err != nil {
-				return err
+			if !stale {
+				res, err := coll.UpdateOne(ctx, filter, update)
+				if err != nil {
+					return err
+				}
+				if matched = res.MatchedCount > 0; matched {
+					return nil
+				}
 			}
-			if matched = res.MatchedCount > 0; matched {
-				return nil
-			}
-			// Someone else changed the key, or the session ended: read it.
+			// Someone else changed the key, the session ended, or the
+			// request's value is stale: read it.
+			var err error
 			raw, err = m.findLive(ctx, coll, st, st.id)
 			return err
 		})

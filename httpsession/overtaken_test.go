@@ -206,3 +206,43 @@ func TestSetUserNotCarriedAcrossRenewal(t *testing.T) {
 		t.Errorf("the racing request's Put is stored in %d session(s)", n)
 	}
 }
+
+// TestSealedIncrAfterFollow: on an encrypted store, a request that went on
+// with another request's successor (same user) counts on what the
+// successor stores, not on values it loaded with the old session: a key
+// removed before the renewal counts from 0.
+func TestSealedIncrAfterFollow(t *testing.T) {
+	e := newEnv(t, envConfig{keys: [][]byte{encryptionKey(7)}})
+	c := e.client(t)
+	e.mustGet(t, c, "/login?user=alice")
+	e.mustGet(t, c, "/incr?k=n")
+	e.mustGet(t, c, "/incr?k=k")
+	old := e.token(c)
+	var gotK int64
+	err, setCookie := racing(t, e, old, func() {
+		e.mustGet(t, c, "/remove?k=k")
+		e.mustGet(t, c, "/login?user=alice")
+	}, func(r *http.Request) error {
+		if _, err := e.m.Incr(r.Context(), "n", 1); err != nil {
+			return err
+		}
+		var err error
+		gotK, err = e.m.Incr(r.Context(), "k", 1)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setCookie != "" {
+		t.Errorf("the racing request got a cookie: %q", setCookie)
+	}
+	if gotK != 1 {
+		t.Errorf("Incr of k (removed before the renewal) after a follow: %d, want 1", gotK)
+	}
+	if got := e.mustGet(t, c, "/incr?k=k"); got != "2" {
+		t.Errorf("k after the race: %s, want 2", got)
+	}
+	if got := e.mustGet(t, c, "/incr?k=n"); got != "3" {
+		t.Errorf("n after the race: %s, want 3", got)
+	}
+}
