@@ -485,7 +485,10 @@ func (m *Manager) renewed(st *state, oldID string, old bson.Raw) (*state, string
 // tombstone (a logout sent with the old cookie while the login's response
 // is on its way), the tombstone is deleted and its successor ended too (one
 // more command per renewal), so a logout racing a login or a privilege
-// change still logs out. The request goes on with a new, empty session,
+// change still logs out. The tombstone lasts ten minutes: until then,
+// anyone holding the token from before a renewal (a login) can end the
+// renewed session this way, whatever its user; nothing else of it. The
+// request goes on with a new, empty session,
 // which is stored only if the request puts something in it. A session not
 // stored yet is simply emptied.
 func (m *Manager) Destroy(ctx context.Context) error {

@@ -166,10 +166,14 @@ type Manager struct {
 	Cookie SessionCookie
 
 	// ErrorFunc is called when the session cannot be loaded or saved (the
-	// store failed or is closed). It writes the response: the handler's own
-	// response is then discarded, headers included (ErrorFunc finds the
-	// header map empty but for "Cache-Control: no-store"). Default: log the error with the store's
-	// logger and answer 500 Internal Server Error.
+	// store failed or is closed). It writes the response. After a failed
+	// save, the handler's own response is discarded, headers included:
+	// ErrorFunc finds the header map as it was when LoadAndSave was called
+	// (the headers of middleware outside it, such as HSTS, CSP, CORS or a
+	// request ID), plus "Cache-Control: no-store". After a failed load, the
+	// handler has not run: the header map is that of outer middleware,
+	// plus "Cache-Control: no-store". Default: log the error with the
+	// store's logger and answer 500 Internal Server Error.
 	ErrorFunc func(http.ResponseWriter, *http.Request, error)
 
 	store     *mongosession.Store

@@ -201,7 +201,8 @@ func TestPutLostToRenewal(t *testing.T) {
 }
 
 // TestPutAfterEndIsDropped: a save that misses because the session was
-// destroyed is not redirected anywhere: the session stays ended.
+// destroyed is not redirected anywhere: the session stays ended, the
+// value is stored nowhere, and the request sets no cookie.
 func TestPutAfterEndIsDropped(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	c := e.client(t)
@@ -215,7 +216,15 @@ func TestPutAfterEndIsDropped(t *testing.T) {
 		return nil
 	})
 	answered := make(chan struct{})
-	go func() { _, _, _ = e.try(e.withCookie(t, renewed), "/pause"); close(answered) }()
+	var code int
+	var setCookie string
+	go func() {
+		defer close(answered)
+		if res, err := e.withCookie(t, renewed).Get(e.srv.URL + "/pause"); err == nil {
+			code, setCookie = res.StatusCode, res.Header.Get("Set-Cookie")
+			res.Body.Close()
+		}
+	}()
 	<-loaded
 	e.mustGet(t, e.withCookie(t, old), "/destroy") // ends the tombstone's successor
 	close(resume)
@@ -223,8 +232,17 @@ func TestPutAfterEndIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-answered
+	if code != http.StatusOK || setCookie != "" {
+		t.Errorf("the request whose session ended: %d, Set-Cookie %q; want 200 and no cookie", code, setCookie)
+	}
 	if n := e.live(t); n != 0 {
 		t.Errorf("%d live sessions after the logout, want 0", n)
+	}
+	if n := e.stored(t, "cart"); n != 0 {
+		t.Errorf("the dropped Put is stored in %d document(s)", n)
+	}
+	if n := e.count(t); n != 1 {
+		t.Errorf("%d documents, want 1 (the successor's stub)", n)
 	}
 }
 
