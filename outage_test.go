@@ -19,7 +19,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		t.Skip("needs the embedded test server, which this test stops and restarts; MONGODB_URI names a server it cannot control")
 	}
 	dir := t.TempDir()
-	srv, err := mongotest.StartServer(dir, "127.0.0.1:0")
+	srv, err := mongotest.StartServer(dir, mongotest.RestartableAddr(t)) // restarted on the same address below
 	must(t, err)
 	defer func() { srv.Stop() }()
 

@@ -193,7 +193,7 @@ func TestSCSOutageUnderLoad(t *testing.T) {
 		steady  = 2 * time.Second // of load after settle, all of it served
 	)
 	dir := t.TempDir()
-	srv, err := mongotest.StartServer(dir, "127.0.0.1:0")
+	srv, err := mongotest.StartServer(dir, mongotest.RestartableAddr(t)) // restarted on the same address below
 	must(t, err)
 	defer func() { srv.Stop() }()
 
@@ -338,11 +338,7 @@ func TestSCSOutageUnderLoad(t *testing.T) {
 // freeAddr returns a loopback address nothing listens on (just released).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return mongotest.RestartableAddr(t)
 }
 
 // TestStartBeforeTheDatabase starts the app while the server is down: New
