@@ -18,6 +18,7 @@ import (
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/fiberstore"
 	"github.com/mongosession/mongosession/internal/mongotest"
+	"github.com/mongosession/mongosession/internal/servetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
@@ -182,63 +183,9 @@ func TestErrorHandler(t *testing.T) {
 // TestServeWaitsForRequests: when ctx ends, serve returns only after the
 // request in flight has been answered, so the storage outlives it.
 func TestServeWaitsForRequests(t *testing.T) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	app := fiber.New()
-	app.Get("/", func(c fiber.Ctx) error {
-		close(entered)
-		<-release
-		return c.SendString("done")
+	servetest.WaitsForRequests(t, func(ctx context.Context, ln net.Listener, handle func() string) error {
+		app := fiber.New()
+		app.Get("/", func(c fiber.Ctx) error { return c.SendString(handle()) })
+		return serve(ctx, app, ln)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, app, ln) }()
-
-	answer := make(chan string, 1)
-	go func() {
-		resp, err := http.Get("http://" + ln.Addr().String())
-		if err != nil {
-			answer <- err.Error()
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		answer <- string(body)
-	}()
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the request never reached the handler")
-	}
-	cancel()
-	select {
-	case err := <-served:
-		t.Fatalf("serve returned (%v) with a request in flight", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	close(release)
-	if got := within(t, answer); got != "done" {
-		t.Errorf("the request in flight got %q; want its answer", got)
-	}
-	if err := within(t, served); err != nil {
-		t.Errorf("serve: %v", err)
-	}
-}
-
-// within receives from c, failing the test after 10 s instead of hanging
-// until go test's own timeout.
-func within[T any](t *testing.T, c <-chan T) T {
-	t.Helper()
-	select {
-	case v := <-c:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("no answer within 10 s")
-	}
-	var zero T
-	return zero
 }
