@@ -598,13 +598,7 @@ func (m *Manager) endSuccessors(ctx context.Context, coll *mongo.Collection, nex
 		if next == "" {
 			return "", nil
 		}
-		var n string
-		var err error
-		if user == "" {
-			n, err = m.kill(ctx, coll, next)
-		} else {
-			n, err = m.killOfUser(ctx, coll, next, user)
-		}
+		n, err := m.kill(ctx, coll, next, user)
 		if err != nil {
 			return next, err
 		}
@@ -616,45 +610,39 @@ func (m *Manager) endSuccessors(ctx context.Context, coll *mongo.Collection, nex
 	return next, errTooManyRenewals
 }
 
-// killOfUser is kill for a successor that belongs to user: a successor of
-// another user is left as it is. One findAndModify, and one insert of the
-// stub when there was nothing to replace.
-func (m *Manager) killOfUser(ctx context.Context, coll *mongo.Collection, id, user string) (string, error) {
+// kill ends the successor id of a renewed session, and returns the
+// successor's own successor, if it was renewed in turn. Without a user it
+// replaces any document there with a dead stub, or inserts the stub when
+// the renewal has not inserted the successor yet (so that its insert fails
+// and it stops): one findAndModify with upsert. With a user, only a
+// successor of that user is replaced, and a successor of another user is
+// left as it is: one findAndModify, and one insert of the stub when there
+// was nothing to replace.
+func (m *Manager) kill(ctx context.Context, coll *mongo.Collection, id, user string) (string, error) {
 	stub := m.stub(id)
-	raw, err := coll.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, stub).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		// Not inserted yet (the stub now blocks it), or another user's, or
-		// already ended: a duplicate key says one of the last two.
-		if _, err := coll.InsertOne(ctx, stub); err != nil && !mongo.IsDuplicateKeyError(err) {
-			return "", err
-		}
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	next, _ := raw.Lookup(fieldNext).StringValueOK()
-	return next, nil
-}
-
-// kill ends the successor id of a renewed session: it replaces the document
-// with a dead stub, or inserts the stub when the renewal has not inserted
-// the successor yet (so that its insert fails and it stops). One
-// findAndModify with upsert; it returns the successor's own successor, if
-// it was renewed in turn.
-func (m *Manager) kill(ctx context.Context, coll *mongo.Collection, id string) (string, error) {
-	stub := m.stub(id)
-	opts := options.FindOneAndReplace().SetUpsert(true)
 	var raw bson.Raw
 	var err error
-	for range 2 { // a racing insert of the successor can fail the upsert with E11000 once
-		raw, err = coll.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: id}}, stub, opts).Raw()
-		if !mongo.IsDuplicateKeyError(err) {
-			break
+	if user != "" {
+		raw, err = coll.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, stub).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			// Not inserted yet (the stub now blocks it), or another user's,
+			// or already ended: a duplicate key says one of the last two.
+			if _, err := coll.InsertOne(ctx, stub); err != nil && !mongo.IsDuplicateKeyError(err) {
+				return "", err
+			}
+			return "", nil
 		}
-	}
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return "", nil // no successor yet: the stub now blocks it
+	} else {
+		opts := options.FindOneAndReplace().SetUpsert(true)
+		for range 2 { // a racing insert of the successor can fail the upsert with E11000 once
+			raw, err = coll.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: id}}, stub, opts).Raw()
+			if !mongo.IsDuplicateKeyError(err) {
+				break
+			}
+		}
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return "", nil // no successor yet: the stub now blocks it
+		}
 	}
 	if err != nil {
 		return "", err
