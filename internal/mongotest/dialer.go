@@ -3,11 +3,8 @@ package mongotest
 import (
 	"context"
 	"errors"
-	"fmt"
-	mrand "math/rand/v2"
 	"net"
 	"sync"
-	"testing"
 )
 
 // SwitchDialer is a driver dialer (options.Client().SetDialer) that a test
@@ -52,25 +49,4 @@ func (d *SwitchDialer) SetUp() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.down = false
-}
-
-// RestartableAddr returns a free loopback address for a test server that
-// the test stops and starts again on the same address. Its port is chosen
-// below the kernel's ephemeral range (32768 and up on Linux), from which
-// every "listen on port 0" (other tests, other processes) draws, so that
-// nothing else takes it while the server is down: only an explicit bind
-// to that very port could.
-func RestartableAddr(tb testing.TB) string {
-	tb.Helper()
-	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue // in use
-		}
-		_ = ln.Close()
-		return addr
-	}
-	tb.Fatal("mongotest: no free port between 20000 and 32000")
-	return ""
 }
