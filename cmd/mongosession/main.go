@@ -196,11 +196,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		CleanupInterval: time.Hour,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		if errors.Is(err, mongosession.ErrInvalidOptions) {
-			return 2
-		}
-		return 1
+		return openFailed(err, stderr)
 	}
 	defer s.Close()
 	if err := cmd(ctx, s, &c, stdout); err != nil {
@@ -208,6 +204,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	return 0
+}
+
+// openFailed reports why mongosession.New failed and returns the exit
+// status: 2 for invalid options (a usage error), 1 otherwise.
+func openFailed(err error, stderr io.Writer) int {
+	fmt.Fprintln(stderr, err)
+	if errors.Is(err, mongosession.ErrInvalidOptions) {
+		return 2
+	}
+	return 1
 }
 
 // usageStatus is the exit status of a flag parsing error: 0 for -h.
@@ -229,11 +235,7 @@ func (c *config) keepTTL(ctx context.Context, logger *slog.Logger, stdout, stder
 		AutoRemove: mongosession.AutoRemoveOff, Timeout: c.timeout, Logger: logger,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		if errors.Is(err, mongosession.ErrInvalidOptions) {
-			return 2
-		}
-		return 1
+		return openFailed(err, stderr)
 	}
 	defer probe.Close()
 	idx, err := listIndexes(ctx, probe)
