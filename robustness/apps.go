@@ -82,8 +82,9 @@ func (hs *holds) get(id string) *hold {
 }
 
 // serve runs one request's operation on s and returns the answer. Every
-// operation but logout, revoke and blind reads the session's own id, "ls",
-// first, and stores a new one when there is none: the answer's ls tells
+// operation but logout and revoke reads the session's own id, "ls", first
+// (blind: right after its increment), and stores a new one when there is
+// none: the answer's ls tells
 // the checker which logical session served the request, and new=1 that
 // the request found none.
 func serve(s session, q url.Values, ls func() string, hs *holds) (int, string) {
@@ -106,13 +107,15 @@ func serve(s session, q url.Values, ls func() string, hs *holds) (int, string) {
 			return fail(err)
 		}
 		parts = append(parts, "revoked="+strconv.FormatInt(n, 10))
-	case Blind:
-		n, err := s.incr()
-		if err != nil {
-			return fail(err)
-		}
-		parts = append(parts, "n="+strconv.FormatInt(n, 10))
 	default:
+		var blind int64
+		if Kind(q.Get("op")) == Blind { // the counter first, on a session not loaded yet
+			n, err := s.incr()
+			if err != nil {
+				return fail(err)
+			}
+			blind = n
+		}
 		id, fresh := s.get("ls"), "0"
 		if id == "" {
 			id, fresh = ls(), "1"
@@ -136,6 +139,8 @@ func serve(s session, q url.Values, ls func() string, hs *holds) (int, string) {
 			if err := s.login(q.Get("u")); err != nil {
 				return fail(err)
 			}
+		case Blind:
+			parts = append(parts, "n="+strconv.FormatInt(blind, 10))
 		default:
 			return http.StatusBadRequest, "unknown op"
 		}
@@ -201,9 +206,9 @@ type scsSession struct {
 	ctx context.Context
 }
 
-func (s scsSession) get(k string) string    { return s.sm.GetString(s.ctx, k) }
-func (s scsSession) put(k, v string)        { s.sm.Put(s.ctx, k, v) }
-func (s scsSession) logout() error          { return s.sm.Destroy(s.ctx) }
+func (s scsSession) get(k string) string { return s.sm.GetString(s.ctx, k) }
+func (s scsSession) put(k, v string)     { s.sm.Put(s.ctx, k, v) }
+func (s scsSession) logout() error       { return s.sm.Destroy(s.ctx) }
 func (s scsSession) revoke(string) (int64, error) {
 	return 0, errors.New("no revocation in scs")
 }

@@ -3,6 +3,7 @@ package robustness
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,14 +171,38 @@ func Check(h *History, bytes bool) Report {
 			setter[o.SetTo] = o
 		}
 	}
+	// the cookie each login renewed from, and the requests sent with each cookie
+	pred := map[string]string{}
+	withCookie := map[string][]*Op{}
+	for _, o := range ops {
+		if o.Kind == Login && o.Status == OK && o.SetTo != "" && o.SetTo != "-" && o.Cookie != "" {
+			pred[o.SetTo] = o.Cookie
+		}
+		if o.Cookie != "" {
+			withCookie[o.Cookie] = append(withCookie[o.Cookie], o)
+		}
+	}
 	win := func(os ...*Op) []*Op {
 		var out []*Op
 		for _, o := range os {
-			if o != nil {
+			if o != nil && !slices.Contains(out, o) {
 				out = append(out, o)
 			}
 		}
 		return out
+	}
+	// inFlight adds to a window the requests sent with cookie c (or the
+	// cookie it was renewed from) that were in flight during [from, to]:
+	// the suspects.
+	inFlight := func(w []*Op, c string, from, to time.Duration) []*Op {
+		for _, cc := range []string{c, pred[c]} {
+			for _, o := range withCookie[cc] {
+				if cc != "" && o.Call < to && o.Return > from && !slices.Contains(w, o) {
+					w = append(w, o)
+				}
+			}
+		}
+		return w
 	}
 
 	// ended, lost, mixed: per request.
@@ -188,24 +213,25 @@ func Check(h *History, bytes bool) Report {
 		x := lsOf[o.Cookie]
 		ls, fresh := o.LS()
 		served := ls != "" && !fresh
-		if o.Kind == Blind {
-			served = o.SetTo == ""
-			if !served {
-				if n := o.Answer["n"]; n != "1" {
-					add("mixed", fmt.Sprintf("request #%d started a new session whose counter was already %s", o.ID, n), o)
-				}
+		if fresh && o.Kind == Blind || o.Kind == Incr {
+			if n := o.Answer["n"]; fresh && n != "1" {
+				add("mixed", fmt.Sprintf("request #%d started a new session whose counter was already %s", o.ID, n), win(setter[o.Cookie], o)...)
 			}
 		}
 		if served {
 			if e := endedBefore(o.Cookie, o.Call); e != nil {
-				add("ended", fmt.Sprintf("request #%d (%s) was served session %s after request #%d ended it (acknowledged at %.3fs): ended did not stay ended", o.ID, o.Actor, orUnknown(ls), e.op.ID, e.at.Seconds()), win(setter[o.Cookie], e.op, o)...)
+				add("ended", fmt.Sprintf("request #%d (%s) was served session %s after request #%d ended it (acknowledged at %.3fs): ended did not stay ended", o.ID, o.Actor, orUnknown(ls), e.op.ID, e.at.Seconds()), inFlight(win(setter[o.Cookie], e.op, o), o.Cookie, e.at, o.Call)...)
 			}
 			if ls != "" && x != "" && x != "?" && ls != x {
 				add("mixed", fmt.Sprintf("request #%d sent a cookie of session %s and was served session %s's data", o.ID, x, ls), win(setter[o.Cookie], o)...)
 			}
 		}
 		if fresh && x != "" && x != "?" && mayHaveEnded(o.Cookie, o.Return) == nil {
-			add("lost", fmt.Sprintf("request #%d (%s) found no session for a cookie of session %s, which no request ended", o.ID, o.Actor, x), win(setter[o.Cookie], o)...)
+			w := win(setter[o.Cookie], o)
+			if s := setter[o.Cookie]; s != nil {
+				w = inFlight(w, o.Cookie, s.Call, o.Call)
+			}
+			add("lost", fmt.Sprintf("request #%d (%s) found no session for a cookie of session %s, which no request ended", o.ID, o.Actor, x), w...)
 		}
 	}
 
@@ -254,12 +280,6 @@ func Check(h *History, bytes bool) Report {
 			continue
 		}
 		ls, _ := o.LS()
-		if o.Kind == Blind {
-			ls = ""
-			if o.SetTo == "" {
-				ls = lsOf[o.Cookie]
-			}
-		}
 		if ls == "" && o.Status != OK {
 			ls = lsOf[o.Cookie]
 		}
