@@ -17,7 +17,7 @@ import (
 )
 
 var (
-	duration = flag.Duration("robust.duration", 3*time.Second, "how long each history runs (per face and seed); the long run uses 10m")
+	duration = flag.Duration("robust.duration", 2*time.Second, "how long each history runs (per face and seed); the long run uses 10m")
 	seedFlag = flag.Uint64("robust.seed", 0, "run this seed only (to replay a failure); 0: the fixed seeds and one random seed")
 	browsers = flag.Int("robust.browsers", 4, "virtual browsers per history")
 	noFaults = flag.Bool("robust.nofaults", false, "run without injecting faults")
@@ -144,8 +144,8 @@ func TestRobustness(t *testing.T) {
 					t.Fatal(err)
 				}
 				rep := Check(h, Faces[face].bytes)
-				t.Logf("seed %d: %d requests (%d acknowledged, %d failed), %d faults, %d counters checked, %d undecided, %d violations",
-					seed, rep.Ops, rep.Acked, rep.Failed, rep.Faults, rep.Sessions, rep.Undecided, len(rep.Violations))
+				t.Logf("seed %d: %d requests (%d acknowledged, %d failed), %d faults (%s), %d counters checked, %d undecided, %d violations",
+					seed, rep.Ops, rep.Acked, rep.Failed, rep.Faults, faultKinds(h), rep.Sessions, rep.Undecided, len(rep.Violations))
 				if len(rep.Violations) > 0 {
 					t.Errorf("%s", describe(cfg, rep))
 				}
@@ -205,4 +205,22 @@ func TestSeededBugs(t *testing.T) {
 			t.Fatalf("the checker did not catch the seeded bug %s", tc.bug)
 		})
 	}
+}
+
+// faultKinds counts a history's faults by kind.
+func faultKinds(h *History) string {
+	n := map[string]int{}
+	var kinds []string
+	for _, f := range h.Faults() {
+		k := strings.Fields(f.What)[0]
+		if n[k] == 0 {
+			kinds = append(kinds, k)
+		}
+		n[k]++
+	}
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
+	}
+	return strings.Join(parts, ", ")
 }
