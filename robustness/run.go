@@ -154,7 +154,9 @@ func (e *env) faults(r *rand.Rand, stop chan struct{}) {
 			e.proxy.SetLatency(d)
 			e.hist.fault("latency up to %v", d)
 		case k < 5:
-			d := time.Duration(100+r.IntN(1400)) * time.Millisecond
+			// up to 3 s: longer than the stores' Timeout (2 s) now and then,
+			// so that a request fails while its command is on its way
+			d := time.Duration(100+r.IntN(2900)) * time.Millisecond
 			e.proxy.Stall(d)
 			e.hist.fault("stall %v", d)
 		case k < 7:
