@@ -281,7 +281,12 @@ func Check(h *History, bytes bool) Report {
 		}
 		ls, _ := o.LS()
 		if ls == "" && o.Status != OK {
+			// a failed request counts against the session of the cookie it
+			// sent, or of the one its answer set (a session it started)
 			ls = lsOf[o.Cookie]
+			if l := lsOf[o.SetTo]; o.SetTo != "" && o.SetTo != "-" && l != "" {
+				ls = l
+			}
 		}
 		if ls == "" || ls == "?" {
 			continue
@@ -324,7 +329,9 @@ func Check(h *History, bytes bool) Report {
 		case porcupine.Unknown:
 			rep.Undecided++
 		case porcupine.Illegal:
-			add("counter", fmt.Sprintf("session %s: its counter history is not linearizable (an increment lost or applied twice)", ls), counterWindow(opOf[ls], hist, info)...)
+			// the request that started the session, then where it got stuck
+			w := append(win(setter[opOf[ls][0].Cookie]), counterWindow(opOf[ls], hist, info)...)
+			add("counter", fmt.Sprintf("session %s: its counter history is not linearizable (an increment lost or applied twice)", ls), w...)
 		}
 	}
 	return rep
