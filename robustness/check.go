@@ -330,7 +330,7 @@ func Check(h *History, bytes bool) Report {
 			rep.Undecided++
 		case porcupine.Illegal:
 			// the request that started the session, then where it got stuck
-			w := append(win(setter[opOf[ls][0].Cookie]), counterWindow(opOf[ls], hist, info)...)
+			w := win(append([]*Op{setter[opOf[ls][0].Cookie]}, counterWindow(opOf[ls], hist, info)...)...)
 			add("counter", fmt.Sprintf("session %s: its counter history is not linearizable (an increment lost or applied twice)", ls), w...)
 		}
 	}

@@ -21,6 +21,7 @@ var (
 	seedFlag = flag.Uint64("robust.seed", 0, "run this seed only (to replay a failure); 0: the fixed seeds and one random seed")
 	browsers = flag.Int("robust.browsers", 4, "virtual browsers per history")
 	noFaults = flag.Bool("robust.nofaults", false, "run without injecting faults")
+	dump     = flag.String("robust.dump", "", "write the whole history of a run that fails to this file")
 )
 
 // fixedSeeds run on every go test; one random seed is added and printed.
@@ -148,6 +149,9 @@ func TestRobustness(t *testing.T) {
 					seed, rep.Ops, rep.Acked, rep.Failed, rep.Faults, faultKinds(h), rep.Sessions, rep.Undecided, len(rep.Violations))
 				if len(rep.Violations) > 0 {
 					t.Errorf("%s", describe(cfg, rep))
+					if *dump != "" {
+						writeHistory(t, *dump, h)
+					}
 				}
 			}
 		})
@@ -223,4 +227,19 @@ func faultKinds(h *History) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// writeHistory writes every request and fault of h to path, in order.
+func writeHistory(t *testing.T, path string, h *History) {
+	var b strings.Builder
+	for _, f := range h.Faults() {
+		fmt.Fprintf(&b, "fault %9.3fs %s\n", f.At.Seconds(), f.What)
+	}
+	for _, o := range h.Ops() {
+		fmt.Fprintf(&b, "%s\n", o)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Error(err)
+	}
+	t.Logf("history written to %s", path)
 }
