@@ -99,20 +99,16 @@ func server(t *testing.T) {
 	}
 }
 
-// judged says, once, what the run can and cannot judge on this server.
-var judgedOnce sync.Once
-
+// judged says what the run can and cannot judge on this server.
 func judged(t *testing.T) {
-	judgedOnce.Do(func() {
-		if serialize {
-			t.Log("test server (FerretDB 1.24): its updates are a read and a write without a lock, so the proxy sends it one command at a time. " +
-				"Every check runs, on a server whose commands are atomic by construction; NOT judged here, and only with MONGODB_URI: " +
-				"the server's own atomicity under concurrent commands on one document (native Incr's $inc from two app instances at once, " +
-				"a byte-level commit's exclusion of an ended marker racing the Delete that writes it)")
-		} else {
-			t.Log("MONGODB_URI: commands reach the server concurrently; every check runs, including the server's own atomicity")
-		}
-	})
+	if serialize {
+		t.Log("test server (FerretDB 1.24): its updates are a read and a write without a lock, so the proxy sends it one command at a time. " +
+			"Every check runs, on a server whose commands are atomic by construction; NOT judged here, and only with MONGODB_URI: " +
+			"the server's own atomicity under concurrent commands on one document (native Incr's $inc from two app instances at once, " +
+			"a byte-level commit's exclusion of an ended marker racing the Delete that writes it)")
+	} else {
+		t.Log("MONGODB_URI: commands reach the server concurrently; every check runs, including the server's own atomicity")
+	}
 }
 
 func seeds(t *testing.T) []uint64 {
@@ -134,12 +130,13 @@ func config(t *testing.T, face string, seed uint64) Config {
 // TestRobustness runs every face with random browsers and faults, and
 // checks each history against the face's contract.
 func TestRobustness(t *testing.T) {
+	server(t)
+	judged(t)
 	t.Logf("seeds %v (random seed %d); replay one with -robust.seed=N", seeds(t), randomSeed)
 	for _, face := range []string{"scs", "gorilla", "fiber", "native"} {
 		t.Run(face, func(t *testing.T) {
 			for _, seed := range seeds(t) {
 				cfg := config(t, face, seed)
-				judged(t)
 				h, err := Run(context.Background(), cfg)
 				if err != nil {
 					t.Fatal(err)
