@@ -133,7 +133,6 @@ func (p *proxy) CutOne(r *rand.Rand) {
 	}
 	p.mu.Unlock()
 	if len(all) > 0 {
-		// map order is random; pick by r for the choice's sake
 		all[r.IntN(len(all))].cut()
 	}
 }

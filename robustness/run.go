@@ -53,8 +53,9 @@ type env struct {
 	end   time.Time
 	http  *http.Client
 
-	holdSeq int64
-	mu      sync.Mutex
+	mu         sync.Mutex
+	holdSeq    int64
+	restartErr error // a restart that failed: the rest of the run proves nothing
 }
 
 // Run runs cfg and returns its history. The error is for a harness that
@@ -136,6 +137,9 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	actors.Wait()
 	close(stopFaults)
 	wg.Wait()
+	if e.restartErr != nil {
+		return e.hist, fmt.Errorf("robustness: restarting the server: %w", e.restartErr)
+	}
 	return e.hist, nil
 }
 
@@ -173,6 +177,9 @@ func (e *env) faults(r *rand.Rand, stop chan struct{}) {
 				time.Sleep(d)
 				if err := e.cfg.Restart(); err != nil {
 					e.hist.fault("restart failed: %v", err)
+					e.mu.Lock()
+					e.restartErr = err
+					e.mu.Unlock()
 				}
 			} else {
 				e.hist.fault("server unreachable for %v", d)
