@@ -64,11 +64,18 @@ type deleteResult struct {
 }
 
 func (r deleteResult) text(w io.Writer) error {
-	suffix := ""
-	if r.Interrupted {
-		suffix = " before the interruption"
+	var err error
+	if r.what == "documents" {
+		_, err = fmt.Fprintf(w, "cleared %s: %d documents deleted, indexes kept", r.Collection, r.Deleted)
+	} else {
+		_, err = fmt.Fprintf(w, "deleted %d %s", r.Deleted, r.what)
 	}
-	_, err := fmt.Fprintf(w, "deleted %d %s from %s%s\n", r.Deleted, r.what, r.Collection, suffix)
+	if err == nil && r.Interrupted {
+		_, err = fmt.Fprint(w, " (interrupted)")
+	}
+	if err == nil {
+		_, err = fmt.Fprintln(w)
+	}
 	return err
 }
 

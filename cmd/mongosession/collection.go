@@ -48,10 +48,10 @@ type statsResult struct {
 	Other     int64  `json:"other"`
 	Documents int64  `json:"documents"`
 	// Sizes, in bytes; absent when the server does not say (collStats).
-	DataSize    *int64        `json:"data_size,omitempty"`
-	StorageSize *int64        `json:"storage_size,omitempty"`
-	IndexSize   *int64        `json:"index_size,omitempty"`
-	SizesError  string        `json:"sizes_error,omitempty"`
+	DataSize    *int64     `json:"data_size,omitempty"`
+	StorageSize *int64     `json:"storage_size,omitempty"`
+	IndexSize   *int64     `json:"index_size,omitempty"`
+	SizesError  string     `json:"sizes_error,omitempty"`
 	TTLIndex    *ttlResult `json:"ttl_index"`
 	// Users is set for native collections only.
 	Users      *userStats `json:"users,omitempty"`

@@ -294,7 +294,7 @@ func (c *config) check(name string, explicitExpireAfter bool) string {
 		return "mongosession: -collection is required"
 	case c.timeout <= 0:
 		return "mongosession: -timeout must be positive"
-	case commands[name].native && c.user == "":
+	case commands[name].native && name != "users" && c.user == "":
 		return fmt.Sprintf("mongosession %s: -user is required", name)
 	case name == "revoke-session" && c.id == "":
 		return "mongosession revoke-session: -id is required (the ID that sessions -user lists)"
