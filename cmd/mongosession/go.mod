@@ -3,6 +3,7 @@ module github.com/mongosession/mongosession/cmd/mongosession
 go 1.25.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/mongosession/mongosession v0.0.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	go.mongodb.org/mongo-driver/v2 v2.10.0
