@@ -1,3 +1,12 @@
+// The admin command is a module of its own, so that its progress bar and
+// terminal dependencies never enter the build list of a program that
+// imports mongosession.
+//
+// Releasing: "go install .../cmd/mongosession@version" refuses a module
+// whose go.mod has a replace directive (checked with a local proxy). After
+// tagging the root vX.Y.Z, require github.com/mongosession/mongosession
+// vX.Y.Z here, delete the replace (go.work keeps development on the working
+// tree), and tag cmd/mongosession/vX.Y.Z.
 module github.com/mongosession/mongosession/cmd/mongosession
 
 go 1.25.0
