@@ -843,7 +843,7 @@ func TestCloseUnderSCSLoad(t *testing.T) {
 // failure of the reaper); reads of the good sessions are unaffected.
 func TestReaperWithCorruptDocuments(t *testing.T) {
 	var sink errorSink
-	s := newStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 100 * time.Millisecond, OnError: sink.add})
+	s := newStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 100 * time.Millisecond, OnError: sink.add, PlainIDs: true})
 	must(t, s.CommitCtx(ctx, "good-live", []byte("live"), hour()))
 	must(t, s.CommitCtx(ctx, "good-expired", []byte("gone"), time.Now().Add(-time.Minute)))
 	raw := rawCollection(t, s)

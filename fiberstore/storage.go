@@ -12,9 +12,11 @@
 //	app.Use(recover.New()) // fiber's session middleware panics when Get fails
 //	app.Use(session.New(session.Config{Storage: storage}))
 //
-// Each key is one document of the store's collection, keyed by _id (the key,
-// or its SHA-256 with Options.HashIDs), with the value as BinData and an
-// absolute expiry date that the TTL index (or the store's reaper) acts on.
+// Each key is one document of the store's collection, keyed by _id (the
+// key's SHA-256, or the key itself with Options.PlainIDs), with the value
+// as BinData and an absolute expiry date that the TTL index (or the
+// store's reaper) acts on. Delete leaves an ended marker that no later Set
+// writes over (see mongosession.Store.DeleteCtx).
 //
 // # Keys
 //

@@ -52,7 +52,7 @@ func TestConformanceHashedEncrypted(t *testing.T) {
 	key := bytes.Repeat([]byte{7}, 32)
 	storetest.Run(t, storetest.Config{
 		New: func(t *testing.T) storetest.Store {
-			return adapter{newStorage(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{key}})}
+			return adapter{newStorage(t, mongosession.Options{EncryptionKeys: [][]byte{key}})}
 		},
 		EmptyValueIgnored: true,
 		ExpiryResolution:  time.Second,

@@ -2,7 +2,7 @@ package gorillastore_test
 
 // The security suite of issue 4, through the gorilla/sessions face, against
 // the real server, over HTTP with a cookie jar: session IDs, the dump test
-// (HashIDs and EncryptionKeys; an attacker who also holds the securecookie
+// (default hashed IDs and EncryptionKeys; an attacker who also holds the securecookie
 // keys), encryption (rotation, a moved ciphertext), hostile cookies (with a
 // command monitor on every filter sent) and the log test.
 
@@ -107,7 +107,7 @@ func TestSecurityIDs(t *testing.T) {
 
 	// IDs issued through the face, bare and signed, stored under their
 	// hash.
-	e := newSecEnv(t, mongosession.Options{HashIDs: true})
+	e := newSecEnv(t, mongosession.Options{})
 	bare, signed := gorillastore.New(e.Store), gorillastore.New(e.Store, hashKey, blockKey)
 	var issued []string
 	var appErrs securitytest.Text
@@ -136,7 +136,7 @@ func TestSecurityIDs(t *testing.T) {
 }
 
 func TestSecurityDump(t *testing.T) {
-	e := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(1)}})
+	e := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(1)}})
 	signed, bare := gorillastore.New(e.Store, hashKey, blockKey), gorillastore.New(e.Store)
 	var appErrs securitytest.Text
 	signedApp, bareApp := secApp(signed, &appErrs), secApp(bare, &appErrs)
@@ -222,9 +222,9 @@ func TestSecurityDump(t *testing.T) {
 
 func TestSecurityEncryptionRotation(t *testing.T) {
 	k1, k2 := securitytest.Key(1), securitytest.Key(2)
-	old := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{k1}})
-	rotated := newSecEnv(t, mongosession.Options{Collection: old.Coll, HashIDs: true, EncryptionKeys: [][]byte{k2, k1}})
-	newOnly := newSecEnv(t, mongosession.Options{Collection: old.Coll, HashIDs: true, EncryptionKeys: [][]byte{k2}})
+	old := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{k1}})
+	rotated := newSecEnv(t, mongosession.Options{Collection: old.Coll, EncryptionKeys: [][]byte{k2, k1}})
+	newOnly := newSecEnv(t, mongosession.Options{Collection: old.Coll, EncryptionKeys: [][]byte{k2}})
 	var appErrs securitytest.Text
 	app := func(e *securitytest.Env) http.Handler { return secApp(gorillastore.New(e.Store, hashKey), &appErrs) }
 
@@ -252,7 +252,7 @@ func TestSecurityEncryptionRotation(t *testing.T) {
 }
 
 func TestSecurityMovedCiphertext(t *testing.T) {
-	e := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(1)}})
+	e := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(1)}})
 	gs := gorillastore.New(e.Store, hashKey, blockKey)
 	var appErrs securitytest.Text
 	srv := securitytest.NewServer(t, secApp(gs, &appErrs))
@@ -314,7 +314,7 @@ func TestSecurityInjection(t *testing.T) {
 		{"signed with the keys known, hashed IDs", [][]byte{hashKey, blockKey}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newSecEnv(t, mongosession.Options{HashIDs: tc.hashed})
+			e := newSecEnv(t, mongosession.Options{PlainIDs: !tc.hashed})
 			gs := gorillastore.New(e.Store, tc.keys...)
 			var appErrs securitytest.Text
 			app := secApp(gs, &appErrs)
@@ -385,7 +385,7 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 		opts mongosession.Options
 	}{
 		{"plain IDs", mongosession.Options{}},
-		{"hashed IDs, encrypted", mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(7)}}},
+		{"hashed IDs, encrypted", mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(7)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
