@@ -41,12 +41,14 @@ type statsResult struct {
 	Collection string `json:"collection"`
 	// Shape is "native" (httpsession), "byte-level" (scs, gorilla, gin,
 	// fiber, Node) or "empty".
-	Shape     string `json:"shape"`
-	Live      int64  `json:"live"`
-	Expired   int64  `json:"expired"`
-	Undated   int64  `json:"undated"`
-	Other     int64  `json:"other"`
-	Documents int64  `json:"documents"`
+	Shape   string `json:"shape"`
+	Live    int64  `json:"live"`
+	Expired int64  `json:"expired"`
+	Undated int64  `json:"undated"`
+	// Ended is what is neither live, expired nor undated: the markers of
+	// sessions that a byte-level face's Delete ended, until they expire.
+	Ended     int64 `json:"ended"`
+	Documents int64 `json:"documents"`
 	// Sizes, in bytes; absent when the server does not say (collStats).
 	DataSize    *int64     `json:"data_size,omitempty"`
 	StorageSize *int64     `json:"storage_size,omitempty"`
@@ -70,9 +72,7 @@ func (r statsResult) text(w io.Writer) error {
 	fmt.Fprintf(tw, "live sessions\t%d\n", r.Live)
 	fmt.Fprintf(tw, "expired, not yet removed\t%d\n", r.Expired)
 	fmt.Fprintf(tw, "without a date in %q\t%d\n", r.expiresKey, r.Undated)
-	if r.Other > 0 {
-		fmt.Fprintf(tw, "other (ended, awaiting expiry)\t%d\n", r.Other)
-	}
+	fmt.Fprintf(tw, "ended, awaiting expiry\t%d\n", r.Ended)
 	fmt.Fprintf(tw, "documents\t%d\n", r.Documents)
 	if u := r.Users; u != nil {
 		fmt.Fprintf(tw, "users\t%d\n", u.Distinct)
@@ -121,10 +121,10 @@ func stats(ctx context.Context, e *env) (result, error) {
 		return nil, err
 	}
 	// What is neither live, expired nor undated: dated documents the engine
-	// does not count as sessions (a byte-level face's ended markers). The
-	// counts are taken one after the other, so under load the figure is
-	// approximate.
-	r.Other = max(r.Documents-r.Live-r.Expired-r.Undated, 0)
+	// does not count as sessions (the ended markers a byte-level face's
+	// Delete leaves). The counts are taken one after the other, so under
+	// load the figure is approximate.
+	r.Ended = max(r.Documents-r.Live-r.Expired-r.Undated, 0)
 	if r.Shape == shapeNative {
 		if r.Users, err = perUser(ctx, s); err != nil {
 			return nil, err
