@@ -134,6 +134,8 @@ type env struct {
 	c      *config
 	name   string
 	stderr io.Writer
+	// shape is the collection's, for the native commands.
+	shape string
 }
 
 // A command returns what it prints: a value that marshals to the -json
@@ -256,18 +258,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return openFailed(err, stderr)
 	}
 	defer s.Close()
+	e := &env{s: s, c: &c, name: name, stderr: stderr}
 	if cmd.native {
-		if err := requireNative(ctx, s); err != nil {
+		if e.shape, err = requireNative(ctx, s); err != nil {
+			fmt.Fprintf(stderr, "mongosession %s: %v\n", name, err)
 			var se *shapeError
 			if errors.As(err, &se) {
-				fmt.Fprintf(stderr, "mongosession %s: %v\n", name, err)
 				return 2
 			}
-			fmt.Fprintf(stderr, "mongosession %s: %v\n", name, err)
 			return 1
 		}
 	}
-	res, err := cmd.run(ctx, &env{s: s, c: &c, name: name, stderr: stderr})
+	res, err := cmd.run(ctx, e)
 	if res != nil {
 		if perr := emit(stdout, res, c.json); perr != nil && err == nil {
 			err = perr

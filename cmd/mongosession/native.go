@@ -71,15 +71,17 @@ func (e *shapeError) Error() string {
 	return fmt.Sprintf("%s holds byte-level sessions (scs, gorilla, gin, fiber or Node), not httpsession's: sessions, revoke-user, revoke-session and users need an httpsession collection", e.collection)
 }
 
-func requireNative(ctx context.Context, s *mongosession.Store) error {
+// requireNative returns the collection's shape, native or empty, or a
+// shapeError.
+func requireNative(ctx context.Context, s *mongosession.Store) (string, error) {
 	shape, err := shapeOf(ctx, s)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if shape == shapeBytes {
-		return &shapeError{collection: s.Collection().Database().Name() + "." + s.Collection().Name()}
+		return "", &shapeError{collection: s.Collection().Database().Name() + "." + s.Collection().Name()}
 	}
-	return nil
+	return shape, nil
 }
 
 // manager returns the httpsession.Manager an application would use on the
@@ -88,6 +90,10 @@ func requireNative(ctx context.Context, s *mongosession.Store) error {
 // as long as a Duration goes, so that the stored expiry alone says whether
 // a session is live: the command does not know the applications' Lifetime
 // and must not hide a session they would still accept.
+//
+// On an empty collection (no document with session data, so no native
+// session), the commands answer without one: a mistyped -collection must
+// not create a collection and an index.
 func manager(s *mongosession.Store) *httpsession.Manager {
 	m := httpsession.New(s)
 	m.Lifetime = 200 * 365 * 24 * time.Hour
@@ -139,11 +145,14 @@ func printable(s string) string {
 }
 
 func sessions(ctx context.Context, e *env) (result, error) {
+	r := sessionsResult{User: e.c.user, Sessions: []sessionInfo{}}
+	if e.shape == shapeEmpty {
+		return r, nil
+	}
 	infos, err := manager(e.s).Sessions(ctx, e.c.user)
 	if err != nil {
 		return nil, err
 	}
-	r := sessionsResult{User: e.c.user, Sessions: []sessionInfo{}}
 	for _, in := range infos {
 		r.Sessions = append(r.Sessions, sessionInfo{ID: in.ID, Created: in.Created, LastSeen: in.LastSeen, Expires: in.Expires, UserAgent: in.UserAgent})
 	}
@@ -168,6 +177,9 @@ func (r revokeUserResult) text(w io.Writer) error {
 }
 
 func revokeUser(ctx context.Context, e *env) (result, error) {
+	if e.shape == shapeEmpty {
+		return revokeUserResult{User: e.c.user}, nil
+	}
 	n, err := manager(e.s).RevokeUser(ctx, e.c.user)
 	if err != nil {
 		return nil, err
@@ -192,8 +204,11 @@ func (r revokeSessionResult) text(w io.Writer) error {
 // the command can say which, and after, so that it can prove the session
 // ended.
 func revokeSession(ctx context.Context, e *env) (result, error) {
-	m := manager(e.s)
 	user, id := e.c.user, e.c.id
+	if e.shape == shapeEmpty {
+		return nil, fmt.Errorf("%s has no live session %s (the collection holds no session): nothing ended", printable(user), printable(id))
+	}
+	m := manager(e.s)
 	listed := func() (bool, error) {
 		infos, err := m.Sessions(ctx, user)
 		return slices.ContainsFunc(infos, func(in httpsession.Info) bool { return in.ID == id }), err

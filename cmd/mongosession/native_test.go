@@ -298,6 +298,16 @@ func TestAdminShape(t *testing.T) {
 	if code != 0 || out != "no live sessions of alice\n" {
 		t.Errorf("sessions on an empty collection = %d %q %q", code, out, errs)
 	}
+	code, out, errs = admin(t, env, append(empty, "revoke-user", "-user", "alice")...)
+	if code != 0 || out != "ended 0 sessions of alice\n" {
+		t.Errorf("revoke-user on an empty collection = %d %q %q", code, out, errs)
+	}
+	// A mistyped collection is not created (with a user index) by looking.
+	s := mongotest.NewStore(t, mongosession.Options{Collection: "unused", AutoRemove: mongosession.AutoRemoveOff})
+	names, err := s.Collection().Database().ListCollectionNames(ctx, bson.D{{Key: "name", Value: empty[3]}})
+	if err != nil || len(names) != 0 {
+		t.Errorf("the native commands created collection %v (%v)", names, err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
