@@ -171,7 +171,7 @@ var commands = map[string]command{
 		fs.StringVar(&c.id, "id", "", "the session's ID, as sessions lists it (required)")
 	}},
 	"users": {run: users, native: true, flags: func(fs *flag.FlagSet, c *config) {
-		fs.IntVar(&c.top, "top", 10, "how many users to list")
+		fs.IntVar(&c.top, "top", 10, fmt.Sprintf("how many users to list (at most %d)", maxTop))
 	}},
 }
 
