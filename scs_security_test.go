@@ -1,6 +1,6 @@
 package mongosession_test
 
-// The security suite of issue 4 through alexedwards/scs v2 (the engine's
+// The security suite (SECURITY.md) through alexedwards/scs v2 (the engine's
 // own face: *mongosession.Store is the scs store), against the real server,
 // over HTTP with a cookie jar: session tokens, the dump test (hashed IDs and
 // EncryptionKeys), encryption (rotation, a moved ciphertext), hostile
