@@ -36,6 +36,8 @@ type Report struct {
 	Ops, Acked, Failed int
 	Faults             int
 	Sessions           int // logical sessions whose counter was checked
+	EndedProbes        int // acknowledged requests sent with a cookie already ended
+	ValueReads         int // acknowledged reads that returned a value, each traced to its write
 	Undecided          int // counters porcupine could not decide in time
 	Violations         []Violation
 }
@@ -212,6 +214,9 @@ func Check(h *History, bytes bool) Report {
 		}
 		x := lsOf[o.Cookie]
 		ls, fresh := o.LS()
+		if endedBefore(o.Cookie, o.Call) != nil {
+			rep.EndedProbes++
+		}
 		served := ls != "" && !fresh
 		if fresh && o.Kind == Blind || o.Kind == Incr {
 			if n := o.Answer["n"]; fresh && n != "1" {
@@ -247,6 +252,7 @@ func Check(h *History, bytes bool) Report {
 		if g.Status != OK || v == "" {
 			continue
 		}
+		rep.ValueReads++
 		p := puts[v]
 		if p == nil {
 			add("mixed", fmt.Sprintf("request #%d read %q, which no request wrote", g.ID, v), g)

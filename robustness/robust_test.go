@@ -142,8 +142,10 @@ func TestRobustness(t *testing.T) {
 					t.Fatal(err)
 				}
 				rep := Check(h, Faces[face].bytes)
-				t.Logf("seed %d: %d requests (%d acknowledged, %d failed), %d faults (%s), %d counters checked, %d undecided, %d violations",
-					seed, rep.Ops, rep.Acked, rep.Failed, rep.Faults, faultKinds(h), rep.Sessions, rep.Undecided, len(rep.Violations))
+				t.Logf("seed %d: %d requests (%d acknowledged, %d failed), %d faults (%s), %d counters checked (%d undecided), "+
+					"%d requests with an ended cookie, %d values read back, %d violations",
+					seed, rep.Ops, rep.Acked, rep.Failed, rep.Faults, faultKinds(h), rep.Sessions, rep.Undecided,
+					rep.EndedProbes, rep.ValueReads, len(rep.Violations))
 				if len(rep.Violations) > 0 {
 					t.Errorf("%s", describe(cfg, rep))
 					if *dump != "" {

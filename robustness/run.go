@@ -356,21 +356,21 @@ func (b *browser) loop(tab int) {
 		b.pause(r)
 		k := r.IntN(100)
 		switch {
-		case k < 22:
+		case k < 25:
 			b.shared(func() { b.do(r, request{kind: Put, key: keys[r.IntN(2)], value: b.tag()}) })
-		case k < 44:
+		case k < 55:
 			b.shared(func() { b.do(r, request{kind: Get, key: keys[r.IntN(2)]}) })
-		case k < 68:
+		case k < 80:
 			kind := Incr
 			if native && r.IntN(2) == 0 {
 				kind = Blind
 			}
 			b.shared(func() { b.do(r, request{kind: kind}) })
-		case k < 74:
+		case k < 85:
 			b.shared(func() { b.do(r, request{kind: Whoami}) })
-		case k < 86:
+		case k < 92:
 			b.exclusive(func() { b.do(r, request{kind: Login, user: b.user}) })
-		case k < 96:
+		case k < 97:
 			b.exclusive(func() { b.logout(r) })
 		default:
 			if native {
