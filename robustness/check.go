@@ -330,13 +330,16 @@ func Check(h *History, bytes bool) Report {
 			hist[i].ClientId = i
 		}
 		rep.Sessions++
-		res, info := porcupine.CheckOperationsVerbose(model, hist, 10*time.Second)
+		res := porcupine.CheckOperationsTimeout(model, hist, 10*time.Second)
 		switch res {
 		case porcupine.Unknown:
 			rep.Undecided++
 		case porcupine.Illegal:
 			// the request that started the session, then where it got stuck
-			w := win(append([]*Op{setter[opOf[ls][0].Cookie]}, counterWindow(opOf[ls], hist, info)...)...)
+			w := counterWindow(opOf[ls], hist)
+			if w[0] == opOf[ls][0] { // from the start: with the request that started the session
+				w = win(append([]*Op{setter[w[0].Cookie]}, w...)...)
+			}
 			add("counter", fmt.Sprintf("session %s: its counter history is not linearizable (an increment lost or applied twice)", ls), w...)
 		}
 	}
@@ -387,44 +390,57 @@ var counterModel = porcupine.NondeterministicModel{
 	},
 }
 
-// counterWindow is the stretch of a counter's history where porcupine got
-// stuck: the last three requests of the longest linearizable prefix it
-// found, and every request that had begun by the time the first request
-// it could not place ended.
-func counterWindow(ops []*Op, hist []porcupine.Operation, info porcupine.LinearizationInfo) []*Op {
-	var longest []int
-	for _, part := range info.PartialLinearizations() {
-		for _, lin := range part {
-			if len(lin) > len(longest) {
-				longest = lin
+// counterWindow is the shortest failing window of a counter's history
+// that ends where the history first fails: the requests from i to j (by
+// invocation), found by growing j from the start until the window from 0
+// fails, then shrinking it from the front as long as it still fails.
+//
+// A window that starts after the first request starts from an unknown
+// counter, requests still in flight at its start are kept with their
+// answers unknown, and so are its requests still in flight when a request
+// after it began: each such cut only allows more, so a window that fails
+// proves the whole history fails. Histories of more than 300 requests are
+// shown whole.
+func counterWindow(ops []*Op, hist []porcupine.Operation) []*Op {
+	n := len(hist)
+	if n > 300 {
+		return ops
+	}
+	fails := func(i, j int) bool {
+		cut := int64(math.MaxInt64)
+		if j+1 < n {
+			cut = hist[j+1].Call
+		}
+		var w []porcupine.Operation
+		for k := 0; k <= j; k++ {
+			op := hist[k]
+			switch {
+			case k < i && op.Return < hist[i].Call:
+				continue
+			case k < i || op.Return > cut:
+				op.Input = counterInput{kind: "unknown"}
 			}
+			op.ClientId = len(w)
+			w = append(w, op)
 		}
-	}
-	in := map[int]bool{}
-	for _, i := range longest {
-		in[i] = true
-	}
-	stuck := -1
-	for i := range hist {
-		if !in[i] && (stuck < 0 || hist[i].Call < hist[stuck].Call) {
-			stuck = i
+		m := counterModel
+		if i > 0 {
+			m.Init = func() []any { return []any{unknownCount} }
 		}
+		return porcupine.CheckOperationsTimeout(m.ToModel(), w, 10*time.Second) == porcupine.Illegal
 	}
-	pick := map[int]bool{}
-	for k := max(0, len(longest)-3); k < len(longest); k++ {
-		pick[longest[k]] = true
+	j := 0
+	for j < n-1 && !fails(0, j) {
+		j++
 	}
-	if stuck >= 0 {
-		for i := range hist {
-			if !in[i] && hist[i].Call <= hist[stuck].Return {
-				pick[i] = true
-			}
-		}
+	i := j
+	for i > 0 && !fails(i, j) {
+		i--
 	}
 	var out []*Op
-	for i := range hist {
-		if pick[i] {
-			out = append(out, ops[i])
+	for k := 0; k <= j; k++ {
+		if k >= i || hist[k].Return >= hist[i].Call {
+			out = append(out, ops[k])
 		}
 	}
 	return out

@@ -116,3 +116,24 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestCounterWindow: the window of a lost increment is the two requests
+// that answered the same count, not the history before them.
+func TestCounterWindow(t *testing.T) {
+	ops := []*Op{
+		op("b", Incr, "", 0, 5, OK, "ls=L new=1 n=1", "c"),
+		op("b", Incr, "c", 10, 15, OK, "ls=L new=0 n=2", ""),
+		op("b", Incr, "c", 20, 25, OK, "ls=L new=0 n=3", ""),
+		op("b", Incr, "c", 30, 50, OK, "ls=L new=0 n=4", ""),
+		op("b", Incr, "c", 35, 45, OK, "ls=L new=0 n=4", ""),
+		op("b", Incr, "c", 60, 65, OK, "ls=L new=0 n=5", ""),
+	}
+	rep := Check(hist(ops...), false)
+	if len(rep.Violations) != 1 || rep.Violations[0].Check != "counter" {
+		t.Fatalf("violations %v; want one of the counter", checks(rep))
+	}
+	w := rep.Violations[0].Window
+	if len(w) != 2 || w[0] != ops[3] || w[1] != ops[4] {
+		t.Errorf("window:\n%s\nwant the two requests that answered 4", rep.Violations[0])
+	}
+}
