@@ -4,29 +4,45 @@
 // Its API is alexedwards/scs v2's (New, LoadAndSave, Put, Get, GetString,
 // Pop, Remove, RenewToken, Destroy, ...), so moving from scs is a change of
 // import and constructor. What a byte-level store cannot do, it does:
+// a request writes only the keys it changed ($set and $unset of
+// "session.<key>"), Incr is an atomic $inc on the server, a request reads
+// the session only when the handler first uses it, and sessions carry
+// their user, so that all of a user's sessions can be listed and ended.
 //
-//   - a request writes only the keys it changed ($set and $unset of
-//     "session.<key>"), so concurrent requests of one user never overwrite
-//     each other's changes, and a request that changed nothing writes
-//     nothing;
-//   - Incr is an atomic counter, applied at once on the server ($inc);
-//   - an existing session is only ever updated, never upserted, so a
-//     session that was destroyed, revoked or has expired never comes back,
-//     whatever a slow request does afterwards;
-//   - sessions carry their user, so that all of a user's sessions can be
-//     listed ("your devices") and ended.
+// Why it is correct, in one paragraph. A token is a selector and a
+// verifier; the selector is the document's _id for the session's whole
+// life, the document stores v, the SHA-256 of the verifier. Every command
+// on an existing session (the find that loads it, each update,
+// findAndModify and delete) names it by {_id: selector, v: hash,
+// expires > now} (the load applies the v and expiry part itself, comparing
+// in constant time), and none of them upserts. MongoDB applies each
+// command to one document atomically, so a command either acts on the
+// session as the request's token still names it, live, or matches
+// nothing. RenewToken is one such update that sets a new v together with
+// the request's pending changes: from then on every request holding the
+// old token matches nothing (its writes are dropped, its Incr fails with
+// ErrSessionEnded); nothing is forwarded, so a token planted before a
+// login can never write into, renew or end the logged-in session. Ending a
+// session is one delete; once it is gone, no filter matches it again, so
+// it never comes back; a request that finds its session gone stores
+// nothing more and leaves the cookie alone. A new session is only ever an
+// insert under a fresh random selector. The one concession: for 30
+// seconds after a renewal that kept a non-empty user, the old hash is
+// kept as pv, so that a request racing the renewal neither starts a new
+// session nor clears the cookie (the renewal's response carries the new
+// one), and a logout sent with the old cookie still ends the session.
 //
-// The stored _id is always the SHA-256 of the token (mongosession.HashID),
-// whatever the store's HashIDs option says, so a copy of the collection
-// yields no usable cookie. With the store's EncryptionKeys, each stored
-// value is encrypted on its own (bound to its session and key), so per-key
-// writes keep working.
+// With the store's EncryptionKeys, each stored value is encrypted on its
+// own, bound to its session (_id), its key and the session's user, so
+// per-key writes keep working and a value moved to another session,
+// another key or another user does not decrypt.
 //
 // The manager's store must have a collection of its own: its documents hold
 // "session" as a sub-document, which the byte-level methods of
 // mongosession.Store (and so the scs, gorilla, gin and fiber faces) would
 // report as corrupt. Never share one Store between a Manager and a
-// byte-level face.
+// byte-level face. The store's HashIDs option does not apply: the
+// manager keys documents by selector and stores verifiers hashed.
 package httpsession
 
 import (
@@ -34,6 +50,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/mongosession/mongosession"
@@ -50,16 +67,19 @@ const (
 	DefaultCookieName = "session"
 )
 
-// Field names of a stored session document, besides _id and the store's
-// ExpiresKey.
+// DefaultMaxKeys is the default of Manager.MaxKeys.
+const DefaultMaxKeys = 1000
+
+// Field names of a stored session document, besides _id (the selector) and
+// the store's ExpiresKey.
 const (
 	fieldSession  = "session"
-	fieldCreated  = "created"
+	fieldVerifier = "v"       // SHA-256 of the verifier
+	fieldPrevious = "pv"      // the previous v, for renewGrace after a renewal that kept the user
+	fieldRenewed  = "renewed" // when that renewal happened
 	fieldLastSeen = "seen"
 	fieldUser     = "user"
 	fieldAgent    = "ua"
-	fieldNext     = "next"    // on a renewed session's tombstone: the _id of its successor
-	fieldRenewed  = "renewed" // on a renewed session's tombstone: when the renewal fenced it
 )
 
 // maxUserAgent bounds the stored User-Agent, in bytes.
@@ -79,13 +99,10 @@ var (
 	// ErrSessionEnded is returned by Incr and RenewToken when the request's
 	// session ended while the request ran (another request destroyed,
 	// revoked or renewed it, or it expired), or when the request's cookie
-	// names a session renewed less than 30 seconds ago, whose renewal's
-	// response carries the new cookie. (A renewal by another request that
-	// kept the user does not end the session for Incr, which counts on
-	// the successor; RenewToken fails after that too.) Nothing is written, no new
-	// session is started, and the cookie is left as it is (a renewal's
-	// response carries the new one; the browser's next request clears a
-	// dead one). The request's later changes are not saved.
+	// holds the token a renewal replaced less than 30 seconds ago (whose
+	// response carries the new cookie). Nothing is written, no new session
+	// is started, and the cookie is left as it is. The request's later
+	// changes are not saved.
 	ErrSessionEnded = errors.New("httpsession: the session ended or was renewed by another request")
 
 	// ErrHeadersWritten is returned by RenewToken, and by Incr when it
@@ -94,6 +111,15 @@ var (
 	// token could no longer reach the browser, so the store is left
 	// untouched. Call them before writing the response.
 	ErrHeadersWritten = errors.New("httpsession: the response's headers were already written; the session cookie cannot change")
+
+	// ErrOverflow is returned by Incr when the sum would not fit an int64.
+	// Nothing is written.
+	ErrOverflow = errors.New("httpsession: Incr would overflow int64")
+
+	// ErrTooManyKeys fails the save of a request whose Put or Incr would
+	// give its session more than Manager.MaxKeys keys (Incr returns it):
+	// nothing of the request is stored, and ErrorFunc answers.
+	ErrTooManyKeys = errors.New("httpsession: the session would exceed Manager.MaxKeys keys")
 
 	// ErrContention is returned by Incr on an encrypted store when other
 	// requests changed the key on every one of its attempts.
@@ -148,22 +174,29 @@ type Manager struct {
 	// (renewing the token keeps it). Default: 24 hours.
 	Lifetime time.Duration
 
-	// IdleTimeout ends a session that sees no request for this long.
-	// Default: 0 (none). With TouchAfter, the idle deadline is extended at
-	// most once per TouchAfter by a request that changes nothing, so a
-	// session may end up to TouchAfter earlier than IdleTimeout after its
-	// last request.
+	// IdleTimeout ends a session that sees no use for this long. A request
+	// uses the session when its handler reads or writes it (a request that
+	// never touches the session sends nothing and extends nothing). Every
+	// write extends the idle deadline in the same command; a request that
+	// only reads extends it at most once per TouchAfter, so a session may
+	// end up to TouchAfter earlier than IdleTimeout after its last use.
+	// Default: 0 (none).
 	IdleTimeout time.Duration
 
-	// TouchAfter is how long after the last write a request that changed
-	// nothing writes the session's last-seen time and idle deadline (one
-	// update of those two fields only). Default: IdleTimeout / 10 (0, never,
+	// TouchAfter is how long after the last write a request that only read
+	// the session writes its last-seen time and idle deadline (one update
+	// of those two fields only). Default: IdleTimeout / 10 (0, never,
 	// without IdleTimeout). Set a positive value without IdleTimeout to keep
 	// Info.LastSeen fresh to within TouchAfter.
 	TouchAfter time.Duration
 
 	// Cookie configures the session cookie.
 	Cookie SessionCookie
+
+	// MaxKeys bounds the number of keys of a session: a Put or Incr that
+	// would add one more fails (see ErrTooManyKeys) and stores nothing.
+	// Default: 1000. Negative: no bound.
+	MaxKeys int
 
 	// ErrorFunc is called when the session cannot be loaded or saved (the
 	// store failed or is closed). It writes the response. After a failed
@@ -179,6 +212,7 @@ type Manager struct {
 	store     *mongosession.Store
 	encrypted bool
 	key       *contextKey
+	noExpr    atomic.Bool // the server has no $expr: writes that add keys read the session first
 }
 
 type contextKey struct{ name string }
@@ -190,12 +224,14 @@ type contextKey struct{ name string }
 // manager works without the index (those two then scan).
 //
 // The store must not be shared with a byte-level face (see the package
-// documentation), and its ExpiresKey must not be "created", "seen", "user",
-// "ua", "next" or "renewed", the manager's own fields (New reports that mistake). Closing the store ends the manager: its operations then
-// fail with mongosession.ErrClosed.
+// documentation), and its ExpiresKey must not be one of the manager's own
+// fields, "v", "pv", "renewed", "seen", "user", "ua" or "session" (New
+// reports that mistake). Closing the store ends the manager: its
+// operations then fail with mongosession.ErrClosed.
 func New(store *mongosession.Store) *Manager {
 	m := &Manager{
 		Lifetime: DefaultLifetime,
+		MaxKeys:  DefaultMaxKeys,
 		Cookie: SessionCookie{
 			Name:     DefaultCookieName,
 			Path:     "/",
@@ -211,9 +247,9 @@ func New(store *mongosession.Store) *Manager {
 	}
 	m.encrypted = store.Encrypted()
 	switch store.ExpiresKey() {
-	case fieldCreated, fieldLastSeen, fieldUser, fieldAgent, fieldNext, fieldRenewed:
+	case fieldVerifier, fieldPrevious, fieldRenewed, fieldLastSeen, fieldUser, fieldAgent, fieldSession:
 		store.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of created, seen, user, ua, next, renewed", mongosession.ErrInvalidOptions, store.ExpiresKey()))
+			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, store.ExpiresKey()))
 	}
 	m.ensureUserIndex()
 	return m
@@ -274,6 +310,17 @@ func (m *Manager) deadline(created, seen time.Time) time.Time {
 		}
 	}
 	return d
+}
+
+// maxKeys returns MaxKeys with its default applied; -1 is no bound.
+func (m *Manager) maxKeys() int {
+	switch {
+	case m.MaxKeys == 0:
+		return DefaultMaxKeys
+	case m.MaxKeys < 0:
+		return -1
+	}
+	return m.MaxKeys
 }
 
 func (m *Manager) cookieName() string {

@@ -28,9 +28,11 @@ import (
 // MongoDB field names (no leading "$", no "."), or the save fails.
 
 // Put sets key to val in the request's session; the session is saved at
-// the end of the request ($set of this key only), just before the
+// the end of the request ($set of this key only, without reading the
+// session first unless the store encrypts values), just before the
 // response's headers are sent. A value that cannot be encoded as BSON (a
-// channel, a func) makes the save fail with an error for ErrorFunc. Without
+// channel, a func), or a new key beyond MaxKeys, makes the save fail
+// (nothing of the request is stored) with an error for ErrorFunc. Without
 // a session in ctx, Put does nothing and the mistake is reported to the
 // store's logger.
 //
@@ -56,13 +58,21 @@ func (m *Manager) Put(ctx context.Context, key string, val any) {
 		}
 		return
 	}
+	_, exists := st.vals[key]
 	st.vals[key] = bson.RawValue{Type: t, Value: data}
 	st.dirty[key] = true
+	count := len(st.vals) // known values: the session's keys
+	if st.phase == pending {
+		count = st.puts() // unknown: the guard on the write checks the rest
+	}
+	if max := m.maxKeys(); max >= 0 && !exists && count > max && st.err == nil {
+		st.err = fmt.Errorf("%w (%d): Put of a new key", ErrTooManyKeys, max)
+	}
 }
 
 // Remove deletes key from the request's session ($unset of this key only
 // when the session is saved). A key missing from the session as this
-// request sees it is a no-op.
+// request has read it is a no-op.
 func (m *Manager) Remove(ctx context.Context, key string) {
 	st := m.state(ctx)
 	if st == nil {
@@ -70,15 +80,18 @@ func (m *Manager) Remove(ctx context.Context, key string) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if _, ok := st.vals[key]; !ok {
-		return // nothing to remove: nothing to write
+	_, ok := st.vals[key]
+	switch st.phase {
+	case pending:
+		st.dirty[key] = false
+	case live:
+		if ok {
+			st.dirty[key] = false
+		}
+	default:
+		delete(st.dirty, key) // nothing stored to unset
 	}
 	delete(st.vals, key)
-	if !st.stored {
-		delete(st.dirty, key) // nothing stored to unset
-		return
-	}
-	st.dirty[key] = false
 }
 
 // Clear removes every key from the request's session (the stored values
@@ -93,7 +106,7 @@ func (m *Manager) Clear(ctx context.Context) {
 	defer st.mu.Unlock()
 	st.vals = map[string]bson.RawValue{}
 	st.dirty = map[string]bool{}
-	st.clear = st.stored // a session not stored yet has nothing to replace
+	st.clear = st.phase == pending || st.phase == live // nothing stored: nothing to replace
 }
 
 // Exists reports whether key is in the request's session.
@@ -104,11 +117,10 @@ func (m *Manager) Exists(ctx context.Context, key string) bool {
 
 // Keys returns the keys of the request's session, sorted.
 func (m *Manager) Keys(ctx context.Context) []string {
-	st := m.state(ctx)
+	st := m.view(ctx)
 	if st == nil {
 		return nil
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	keys := make([]string, 0, len(st.vals))
 	for k := range st.vals {
@@ -118,13 +130,30 @@ func (m *Manager) Keys(ctx context.Context) []string {
 	return keys
 }
 
+// view returns the request's session, locked, after reading it if the
+// request has not: the first read of a request costs one find. A failure
+// to read is kept for the save, which hands it to ErrorFunc; the request
+// sees an empty session meanwhile. nil when ctx has no session.
+func (m *Manager) view(ctx context.Context) *state {
+	st := m.state(ctx)
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	if st.phase == pending && st.err == nil {
+		if err := m.load(context.WithoutCancel(ctx), st); err != nil {
+			st.err = err
+		}
+	}
+	return st
+}
+
 // raw returns the stored value of key.
 func (m *Manager) raw(ctx context.Context, key string) (bson.RawValue, bool) {
-	st := m.state(ctx)
+	st := m.view(ctx)
 	if st == nil {
 		return bson.RawValue{}, false
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	v, ok := st.vals[key]
 	return v, ok
