@@ -94,8 +94,9 @@ func TestRenewAfterRevokeStaysRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(resume)
-	if err := <-done; !errors.Is(err, httpsession.ErrSessionEnded) {
-		t.Fatalf("RenewToken of a revoked session: %v, want ErrSessionEnded", err)
+	// RenewToken is written with the save: it may not know yet.
+	if err := <-done; err != nil && !errors.Is(err, httpsession.ErrSessionEnded) {
+		t.Fatalf("RenewToken of a revoked session: %v, want nil or ErrSessionEnded", err)
 	}
 	<-answered
 	if n := e.count(t); n != 0 {
@@ -123,7 +124,7 @@ func TestNoTokenInLogs(t *testing.T) {
 	e.mustGet(t, c, "/put?k=a&v=1")
 	tok := e.token(c)
 	tokens = append(tokens, tok)
-	if _, err := e.coll.UpdateOne(context.Background(), map[string]any{"_id": mongosession.HashID(tok)},
+	if _, err := e.coll.UpdateOne(context.Background(), map[string]any{"_id": tok[:selectorLen]},
 		map[string]any{"$set": map[string]any{"session": "not a document"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -202,8 +203,8 @@ func TestRequestRacingRenewalKeepsLogin(t *testing.T) {
 		}, "/incr?k=views", "1"},
 		"RenewToken": {"", func(m *httpsession.Manager, r *http.Request) error {
 			m.SetUser(r.Context(), "alice")
-			if err := m.RenewToken(r.Context()); !errors.Is(err, httpsession.ErrSessionEnded) {
-				return fmt.Errorf("RenewToken: %v, want ErrSessionEnded", err)
+			if err := m.RenewToken(r.Context()); err != nil && !errors.Is(err, httpsession.ErrSessionEnded) {
+				return fmt.Errorf("RenewToken: %v, want nil (written with the save) or ErrSessionEnded", err)
 			}
 			return nil
 		}, "/get?k=csrf", "t"},

@@ -46,6 +46,11 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
+	if st.renew {
+		if err := m.renewNow(ctx, st); err != nil {
+			return 0, err
+		}
+	}
 	for range 4 {
 		_, local := st.dirty[key]
 		switch {
@@ -55,7 +60,7 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 			return m.incrLocal(ctx, st, key, n, true)
 		case local || st.clear:
 			return m.incrLocal(ctx, st, key, n, false)
-		case st.phase == pending && (m.encrypted || (m.noExpr.Load() && m.maxKeys() >= 0)):
+		case st.phase == pending && m.encrypted:
 			if err := m.load(ctx, st); err != nil {
 				return 0, err
 			}
@@ -144,14 +149,22 @@ func (m *Manager) incrServer(ctx context.Context, st *state, key string, n int64
 	path := fieldSession + "." + encodeKey(key)
 	now := time.Now()
 	filter := m.filter(st, now)
+	var cond bson.D // on the counter: no overflow; a new key only within MaxKeys
 	switch {
 	case n > 0:
-		filter = append(filter, bson.E{Key: path, Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$gt", Value: int64(math.MaxInt64) - n}}}}})
+		cond = bson.D{{Key: "$not", Value: bson.D{{Key: "$gt", Value: int64(math.MaxInt64) - n}}}}
 	case n < 0:
-		filter = append(filter, bson.E{Key: path, Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: int64(math.MinInt64) - n}}}}})
+		cond = bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: int64(math.MinInt64) - n}}}}
 	}
-	if st.phase == pending {
+	if st.phase == pending && m.maxKeys() >= 0 && m.noExpr.Load() {
+		// No $expr: count on an existing key only; a new one is decided
+		// after a find.
+		cond = append(cond, bson.E{Key: "$exists", Value: true})
+	} else if st.phase == pending {
 		filter = append(filter, m.keysGuard(st, 1)...)
+	}
+	if len(cond) > 0 {
+		filter = append(filter, bson.E{Key: path, Value: cond})
 	}
 	update := bson.D{
 		{Key: "$inc", Value: bson.D{{Key: path, Value: n}}},
@@ -262,28 +275,27 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 }
 
 // RenewToken gives the request's session a new token, as after a login or
-// any change of privilege (against session fixation): one update on the
-// token's filter that sets a new verifier hash together with the request's
-// pending changes (Put, Remove, Clear, SetUser), after a find when the
-// request has not read the session yet. The selector, and so Info.ID, the
-// creation time and Lifetime, stay. From that update on, the old token
-// names nothing: every request that still holds it is fenced out (its
-// writes match nothing, its Incr fails with ErrSessionEnded, it cannot
-// renew or end the session), with one exception: when the renewal kept a
-// non-empty user, a request with the old token within 30 seconds is taken
-// for one racing the renewal, and its Destroy ends the session (a logout
-// sent before the renewal's response arrived). The new cookie is sent with
-// the response.
+// any change of privilege (against session fixation). As in scs, the
+// renewal is written with the request's other changes when the session is
+// saved: one update on the token's filter that sets a new verifier hash
+// together with every pending change (Put, Remove, Clear, SetUser), so a
+// login (SetUser, RenewToken, Put) costs one update, and one find more if
+// the handler read the session. The selector, and so Info.ID, the creation
+// time and Lifetime, stay. From that update on, the old token names
+// nothing: every request still holding it is fenced out (its writes match
+// nothing, its Incr fails with ErrSessionEnded; it cannot renew or end the
+// session), with one exception: when the renewal kept the non-empty user
+// the request had read, a Destroy with the old token within 30 seconds
+// still ends the session (a logout sent before the renewal's response
+// arrived). An Incr after RenewToken writes the renewal first.
 //
 // A session not stored yet needs nothing: it gets a fresh token when it is
 // first saved (a cookie naming no stored session is never adopted). When
-// the session ended or was renewed by another request, nothing is written
-// and RenewToken returns ErrSessionEnded; the request's cookie is left as
-// it is, and its later changes are not saved.
-//
-// Call it before the response is written: afterwards the new cookie could
-// not be sent, and RenewToken returns ErrHeadersWritten without touching
-// the store.
+// the session ended or was renewed by another request before the renewal
+// is written, RenewToken (if it already knows) returns ErrSessionEnded;
+// otherwise the save stores nothing and leaves the cookie alone. Call it
+// before the response is written: afterwards the new cookie could not be
+// sent, and RenewToken returns ErrHeadersWritten.
 func (m *Manager) RenewToken(ctx context.Context) error {
 	st := m.state(ctx)
 	if st == nil {
@@ -291,22 +303,32 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.committed {
+	switch {
+	case st.committed:
 		return ErrHeadersWritten
+	case st.phase == fenced || st.phase == renewed:
+		return ErrSessionEnded
+	case st.phase == pending || st.phase == live:
+		st.renew = true
 	}
-	if st.err != nil {
-		return st.err
-	}
-	ctx = context.WithoutCancel(ctx)
-	if st.phase == pending {
+	return nil
+}
+
+// renewNow writes a renewal with the request's pending changes: one
+// update, after a find when the changes cannot be written blind. It
+// returns ErrSessionEnded when the session ended or was renewed meanwhile.
+func (m *Manager) renewNow(ctx context.Context, st *state) error {
+	if st.phase == pending && !m.blind(st) {
 		if err := m.load(ctx, st); err != nil {
 			return err
 		}
 	}
 	switch st.phase {
 	case fresh, ended:
+		st.renew = false // a new session gets a new token anyway
 		return nil
 	case fenced, renewed:
+		st.renew = false
 		return ErrSessionEnded
 	}
 	verifier, hash, err := newVerifier()
@@ -316,7 +338,7 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 	now := time.Now()
 	set := bson.D{{Key: fieldVerifier, Value: hash}, {Key: fieldRenewed, Value: bson.NewDateTimeFromTime(now)}}
 	var unset bson.D
-	if st.user != "" && st.user == st.owner {
+	if st.phase == live && st.user != "" && st.user == st.owner {
 		set = append(set, bson.E{Key: fieldPrevious, Value: st.hash})
 	} else {
 		unset = bson.D{{Key: fieldPrevious, Value: ""}}
@@ -325,24 +347,37 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	filter := m.filter(st, now)
+	if st.phase == pending {
+		filter = append(filter, m.keysGuard(st, st.puts())...)
+	}
 	var matched bool
 	err = m.do(ctx, "renewing a token", func(ctx context.Context, coll *mongo.Collection) error {
-		res, err := coll.UpdateOne(ctx, m.filter(st, now), update)
+		res, err := coll.UpdateOne(ctx, filter, update)
 		if err == nil {
 			matched = res.MatchedCount > 0
 		}
 		return err
 	})
-	if err != nil {
+	switch {
+	case err != nil && !(st.phase == pending && m.exprRefused(err)):
 		return err
-	}
-	if !matched {
+	case matched:
+		st.renew = false
+		st.hash, st.token = hash, st.sel+verifier
+		st.saved(now)
+		return nil
+	case st.phase == live:
 		st.forget(fenced)
 		return ErrSessionEnded
 	}
-	st.hash, st.token = hash, st.sel+verifier
-	st.saved(now)
-	return nil
+	if err := m.load(ctx, st); err != nil { // why did it miss?
+		return err
+	}
+	if st.err != nil {
+		return st.err
+	}
+	return m.renewNow(ctx, st)
 }
 
 // Destroy ends the request's session at once and clears its cookie with

@@ -28,9 +28,16 @@ import (
 //     session ended or was renewed meanwhile: it stays so, the request is
 //     fenced and its cookie left alone;
 //   - fenced, renewed, or nothing changed: nothing.
+//
+// A pending RenewToken is written first, with the changes (see renewNow).
 func (m *Manager) save(ctx context.Context, st *state) error {
 	if st.err != nil {
 		return st.err
+	}
+	if st.renew {
+		if err := m.renewNow(ctx, st); err != nil && !errors.Is(err, ErrSessionEnded) {
+			return err
+		}
 	}
 	if st.phase == pending && st.changed() && !m.blind(st) {
 		if err := m.load(ctx, st); err != nil {

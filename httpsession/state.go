@@ -66,6 +66,7 @@ type state struct {
 	dirty   map[string]bool          // key -> true: $set, false: $unset
 	clear   bool                     // Clear was called: replace all stored values
 	userSet bool                     // SetUser was called: write user
+	renew   bool                     // RenewToken was called: write a new verifier with the changes
 
 	committed bool  // the response's headers were sent: no cookie can be set any more
 	err       error // a Put that failed, reported by the save
@@ -94,7 +95,7 @@ func (st *state) forget(p phase) {
 	if p != renewed {
 		st.sel, st.hash = "", ""
 	}
-	st.phase, st.token = p, ""
+	st.phase, st.token, st.renew = p, "", false
 	st.user, st.owner, st.userSet = "", "", false
 	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, nil, map[string]bool{}, false
 }
@@ -132,15 +133,15 @@ func (m *Manager) load(ctx context.Context, st *state) error {
 	}
 	now := time.Now()
 	if raw != nil && m.alive(st, raw, now) {
-		if v, _ := raw.Lookup(fieldVerifier).StringValueOK(); sameHash(v, st.hash) {
-			if err := m.adopt(st, raw); err != nil {
-				m.report("loading a session", err)
-				st.forget(fresh)
+		v, _ := raw.Lookup(fieldVerifier).StringValueOK()
+		if !sameHash(v, st.hash) {
+			if at, ok := raw.Lookup(fieldRenewed).TimeOK(); ok && now.Sub(at) < renewGrace {
+				st.forget(renewed) // a request that raced the renewal
+				return nil
 			}
-			return nil
-		}
-		if at, ok := raw.Lookup(fieldRenewed).TimeOK(); ok && now.Sub(at) < renewGrace {
-			st.forget(renewed) // a request that raced the renewal
+		} else if err := m.adopt(st, raw); err != nil {
+			m.report("loading a session", err) // unreadable: as unknown
+		} else {
 			return nil
 		}
 	}
@@ -177,9 +178,9 @@ func (m *Manager) alive(st *state, raw bson.Raw, now time.Time) bool {
 }
 
 // adopt makes the stored document raw the request's session, with the
-// request's own changes applied on top. Values that cannot be read (a
-// field name this package cannot have written, a value that does not
-// decrypt for this session, key and user) are skipped and reported.
+// request's own changes applied on top. A field name this package cannot
+// have written is skipped and reported; a value that does not decrypt for
+// this session, key and user fails the whole session (ErrCorrupt).
 func (m *Manager) adopt(st *state, raw bson.Raw) error {
 	corrupt := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", mongosession.ErrCorrupt, fmt.Sprintf(format, a...))
@@ -209,8 +210,7 @@ func (m *Manager) adopt(st *state, raw bson.Raw) error {
 			}
 			v, err := m.openValue(st.sel, e.Key(), owner, e.Value())
 			if err != nil {
-				m.report("loading a session", fmt.Errorf("skipped a value: %w", err))
-				continue
+				return err // tampered with: the whole session is refused
 			}
 			vals[key] = v
 			if sub, data, ok := e.Value().BinaryOK(); ok && m.encrypted {
