@@ -53,7 +53,7 @@ func TestHostileCookies(t *testing.T) {
 		`session=` + token[:74] + "\xff", `session=` + "\xff\xfe\xfd", `session=a.b.c`, `session=__proto__`,
 		`session=` + strings.Repeat("A", 75), `session=` + token[:74] + "$",
 		`session=` + id + strings.Repeat("A", 43), // the selector with a wrong verifier
-		`session=` + id + v, // the selector with the stored hash
+		`session=` + id + v,                       // the selector with the stored hash
 	}
 	for _, ck := range cookies {
 		code, resp := rawRequest(t, e, "/get?k=secret", ck)
