@@ -91,11 +91,9 @@ var (
 	// ErrNoSession is returned by an operation given a context that does not
 	// come from a request served by the manager's LoadAndSave.
 	ErrNoSession = errors.New("httpsession: no session in the context (is the handler wrapped in LoadAndSave?)")
-
 	// ErrNotInteger is returned by Incr when the key holds a value that is
 	// not an integer.
 	ErrNotInteger = errors.New("httpsession: the value is not an integer")
-
 	// ErrSessionEnded is returned by Incr and RenewToken when the request's
 	// session ended while the request ran (another request destroyed,
 	// revoked or renewed it, or it expired), or when the request's cookie
@@ -104,23 +102,19 @@ var (
 	// is started, and the cookie is left as it is. The request's later
 	// changes are not saved.
 	ErrSessionEnded = errors.New("httpsession: the session ended or was renewed by another request")
-
 	// ErrHeadersWritten is returned by RenewToken, and by Incr when it
 	// would start a new session, once the response's headers have been
 	// sent (the handler wrote, flushed or hijacked): the cookie naming a new
 	// token could no longer reach the browser, so the store is left
 	// untouched. Call them before writing the response.
 	ErrHeadersWritten = errors.New("httpsession: the response's headers were already written; the session cookie cannot change")
-
 	// ErrOverflow is returned by Incr when the sum would not fit an int64.
 	// Nothing is written.
 	ErrOverflow = errors.New("httpsession: Incr would overflow int64")
-
 	// ErrTooManyKeys fails the save of a request whose Put or Incr would
 	// give its session more than Manager.MaxKeys keys (Incr returns it):
 	// nothing of the request is stored, and ErrorFunc answers.
 	ErrTooManyKeys = errors.New("httpsession: the session would exceed Manager.MaxKeys keys")
-
 	// ErrContention is returned by Incr on an encrypted store when other
 	// requests changed the key on every one of its attempts.
 	ErrContention = errors.New("httpsession: the value kept changing under concurrent updates")
@@ -133,34 +127,27 @@ type SessionCookie struct {
 	// starting with "__Host-" makes browsers refuse the cookie from a
 	// subdomain or over plain HTTP (Path must then be "/" and Domain empty).
 	Name string
-
 	// Domain of the cookie. Default: "" (host-only: sent back to this exact
 	// host, not its subdomains). Set it only to share sessions across
 	// subdomains.
 	Domain string
-
 	// HttpOnly hides the cookie from JavaScript. Default (set by New): true.
 	HttpOnly bool
-
 	// Path of the cookie. Default: "/".
 	Path string
-
 	// Persist makes the cookie outlive the browser session: it carries
 	// Expires (the session's absolute lifetime). Default (set by New): true.
 	// With false, the cookie goes when the browser closes.
 	Persist bool
-
 	// SameSite of the cookie. Default: http.SameSiteLaxMode, which keeps the
 	// cookie off cross-site POSTs (CSRF) and still logs in users who follow
 	// a link.
 	SameSite http.SameSite
-
 	// Secure sends the cookie over HTTPS only. Default: false, so that the
 	// manager works on http://localhost in development. Set it to true in
 	// every deployment served over HTTPS (behind a TLS-terminating proxy
 	// too): without it, one plain-HTTP request leaks the session.
 	Secure bool
-
 	// Partitioned sets the CHIPS Partitioned attribute, for sessions used
 	// in third-party iframes. Default: false. Requires Secure.
 	Partitioned bool
@@ -173,7 +160,6 @@ type Manager struct {
 	// Lifetime is the absolute lifetime of a session, from its creation
 	// (renewing the token keeps it). Default: 24 hours.
 	Lifetime time.Duration
-
 	// IdleTimeout ends a session that sees no use for this long. A request
 	// uses the session when its handler reads or writes it (a request that
 	// never touches the session sends nothing and extends nothing). Every
@@ -182,22 +168,18 @@ type Manager struct {
 	// end up to TouchAfter earlier than IdleTimeout after its last use.
 	// Default: 0 (none).
 	IdleTimeout time.Duration
-
 	// TouchAfter is how long after the last write a request that only read
 	// the session writes its last-seen time and idle deadline (one update
 	// of those two fields only). Default: IdleTimeout / 10 (0, never,
 	// without IdleTimeout). Set a positive value without IdleTimeout to keep
 	// Info.LastSeen fresh to within TouchAfter.
 	TouchAfter time.Duration
-
 	// Cookie configures the session cookie.
 	Cookie SessionCookie
-
 	// MaxKeys bounds the number of keys of a session: a Put or Incr that
 	// would add one more fails (see ErrTooManyKeys) and stores nothing.
 	// Default: 1000. Negative: no bound.
 	MaxKeys int
-
 	// ErrorFunc is called when the session cannot be loaded or saved (the
 	// store failed or is closed). It writes the response. After a failed
 	// save, the handler's own response is discarded, headers included:
@@ -208,7 +190,6 @@ type Manager struct {
 	// plus "Cache-Control: no-store". Default: log the error with the
 	// store's logger and answer 500 Internal Server Error.
 	ErrorFunc func(http.ResponseWriter, *http.Request, error)
-
 	store     *mongosession.Store
 	encrypted bool
 	key       *contextKey

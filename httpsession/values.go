@@ -27,22 +27,15 @@ import (
 // keys become field names of a sub-document: use keys that are valid
 // MongoDB field names (no leading "$", no "."), or the save fails.
 
-// Put sets key to val in the request's session; the session is saved at
-// the end of the request ($set of this key only, without reading the
-// session first unless the store encrypts values), just before the
-// response's headers are sent. A value that cannot be encoded as BSON (a
-// channel, a func), or a new key beyond MaxKeys, makes the save fail
-// (nothing of the request is stored) with an error for ErrorFunc. Without
-// a session in ctx, Put does nothing and the mistake is reported to the
-// store's logger.
-//
-// Put (like Remove, Clear and SetUser) after the handler wrote the response
-// is saved when the handler returns, by one more update; its failure goes
-// to the store's logger and OnError, since ErrorFunc can no longer answer.
-// In a session not stored yet such a change is lost (a new session's
-// cookie cannot be sent any more) and reported likewise. A change to a
-// session that another request ended or renewed during this one is not
-// saved.
+// Put sets key to val in the request's session, saved with the request
+// ($set of this key only; without a read of the session unless the store
+// encrypts values). A value BSON cannot encode (a channel, a func), or a
+// new key beyond MaxKeys, fails the save: nothing of the request is
+// stored, and ErrorFunc answers. After the response was written, the
+// change is saved when the handler returns (a failure goes to the store's
+// logger and OnError; a session not stored yet cannot start then). A
+// change to a session another request ended or renewed meanwhile is
+// dropped. Without a session in ctx, Put only reports the mistake.
 func (m *Manager) Put(ctx context.Context, key string, val any) {
 	st := m.state(ctx)
 	if st == nil {
@@ -298,9 +291,7 @@ func (m *Manager) GetTime(ctx context.Context, key string) time.Time {
 }
 
 // Pop returns the value of key as Get does and removes it from the session.
-func (m *Manager) Pop(ctx context.Context, key string) any {
-	return pop(m, ctx, key, m.Get)
-}
+func (m *Manager) Pop(ctx context.Context, key string) any { return pop(m, ctx, key, m.Get) }
 
 // PopString returns GetString's result and removes key.
 func (m *Manager) PopString(ctx context.Context, key string) string {
@@ -308,14 +299,10 @@ func (m *Manager) PopString(ctx context.Context, key string) string {
 }
 
 // PopBool returns GetBool's result and removes key.
-func (m *Manager) PopBool(ctx context.Context, key string) bool {
-	return pop(m, ctx, key, m.GetBool)
-}
+func (m *Manager) PopBool(ctx context.Context, key string) bool { return pop(m, ctx, key, m.GetBool) }
 
 // PopInt returns GetInt's result and removes key.
-func (m *Manager) PopInt(ctx context.Context, key string) int {
-	return pop(m, ctx, key, m.GetInt)
-}
+func (m *Manager) PopInt(ctx context.Context, key string) int { return pop(m, ctx, key, m.GetInt) }
 
 // PopInt64 returns GetInt64's result and removes key.
 func (m *Manager) PopInt64(ctx context.Context, key string) int64 {
