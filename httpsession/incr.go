@@ -13,30 +13,24 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// Incr adds n to the integer value of key and returns the new value. A
-// missing key counts from 0. The addition is applied at once on the
-// server, atomically, by one findAndModify ($inc of this key, the
-// last-seen time and expiry) on the token's filter, which also returns the
-// session's values: a request that only calls Incr sends that one
-// command, and concurrent Incr calls of one session never lose a count.
+// Incr adds n to the integer value of key (a missing key counts from 0)
+// and returns the new value. The addition is one findAndModify on the
+// token's filter ($inc of this key, the last-seen time and expiry), which
+// also returns the session's values: a request that only calls Incr of an
+// existing key sends that one command (a new key, a find and one more),
+// and concurrent Incr calls never lose a count. A value
+// this request Put, removed or cleared is its own: Incr changes it locally.
+// A request without a stored session (no cookie, or one naming no live
+// session, which a missed findAndModify and one find reveal) stores a new
+// one at once (one insert), or fails with ErrHeadersWritten once the
+// response's headers are out. A session that ended or was renewed by
+// another request fails with ErrSessionEnded, writing nothing.
 //
-// When this request already Put, removed or cleared key, the value is the
-// request's own and Incr changes it locally (saved with the request). In a
-// request without a stored session (no cookie, or one naming no live
-// session, which the findAndModify missing and one find reveal), Incr
-// stores a new session at once (one insert), or, once the response's
-// headers are written, fails with ErrHeadersWritten (its cookie could not
-// be sent). When the request's session ended or was renewed by another
-// request, Incr fails with ErrSessionEnded and writes nothing.
-//
-// With the store's EncryptionKeys the server cannot add to a ciphertext:
-// Incr then reads the session (if the request has not) and compares and
-// swaps the sealed value (one update when no other request changed the key
-// meanwhile, a find and another try when one did), failing with
-// ErrContention after 64 tries (with a jittered backoff between them) or
-// the store's Timeout. A value that is not an integer fails with
-// ErrNotInteger, a sum beyond int64 with ErrOverflow, a new key beyond
-// MaxKeys with ErrTooManyKeys; nothing is written then. A store failure
+// With EncryptionKeys the server cannot add to a ciphertext: Incr reads the
+// session and compares and swaps the sealed value, failing with
+// ErrContention after 64 tries or the store's Timeout. Not an integer:
+// ErrNotInteger; a sum beyond int64: ErrOverflow; a new key beyond
+// MaxKeys: ErrTooManyKeys; nothing is written then. A store failure
 // returns the store's error.
 func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) {
 	st := m.state(ctx)
@@ -156,12 +150,9 @@ func (m *Manager) incrServer(ctx context.Context, st *state, key string, n int64
 	case n < 0:
 		cond = bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: int64(math.MinInt64) - n}}}}
 	}
-	if st.phase == pending && m.maxKeys() >= 0 && m.noExpr.Load() {
-		// No $expr: count on an existing key only; a new one is decided
-		// after a find.
+	if st.phase == pending && m.maxKeys() >= 0 {
+		// Count on an existing key only: a new key is decided after a find.
 		cond = append(cond, bson.E{Key: "$exists", Value: true})
-	} else if st.phase == pending {
-		filter = append(filter, m.keysGuard(st, 1)...)
 	}
 	if len(cond) > 0 {
 		filter = append(filter, bson.E{Key: path, Value: cond})
@@ -184,8 +175,6 @@ func (m *Manager) incrServer(ctx context.Context, st *state, key string, n int64
 	})
 	var se mongo.ServerError
 	switch {
-	case err != nil && st.phase == pending && m.exprRefused(err):
-		return 0, false, nil // the next turn reads the session first
 	case errors.As(err, &se) && (se.HasErrorCode(14) || se.HasErrorCode(2)):
 		// TypeMismatch / BadValue: $inc of a value that is not a number.
 		return 0, true, fmt.Errorf("%w: Incr of %q: %v", ErrNotInteger, key, err)

@@ -9,27 +9,24 @@ import (
 )
 
 // RenewToken gives the request's session a new token, as after a login or
-// any change of privilege (against session fixation). As in scs, the
-// renewal is written with the request's other changes when the session is
-// saved: one update on the token's filter that sets a new verifier hash
-// together with every pending change (Put, Remove, Clear, SetUser), so a
-// login (SetUser, RenewToken, Put) costs one update, and one find more if
-// the handler read the session. The selector, and so Info.ID, the creation
-// time and Lifetime, stay. From that update on, the old token names
-// nothing: every request still holding it is fenced out (its writes match
-// nothing, its Incr fails with ErrSessionEnded; it cannot renew or end the
-// session), with one exception: when the renewal kept the non-empty user
-// the request had read, a Destroy with the old token within 30 seconds
-// still ends the session (a logout sent before the renewal's response
-// arrived). An Incr after RenewToken writes the renewal first.
+// any change of privilege (against session fixation). As in scs, it is
+// written when the session is saved, in one update on the token's filter
+// that sets a new verifier hash with the request's other changes: a login
+// (SetUser, RenewToken, Put) is one update, and a find more if the handler
+// read the session. The selector (Info.ID), the creation time and Lifetime
+// stay. From that update on, every request still holding the old token is
+// fenced out: its writes match nothing, its Incr fails with
+// ErrSessionEnded, it can neither renew nor end the session. The one
+// exception: after a renewal that kept the non-empty user the request had
+// read, a Destroy with the old token within 30 seconds still ends the
+// session (a logout sent before the renewal's response arrived). An Incr
+// after RenewToken writes the renewal first.
 //
-// A session not stored yet needs nothing: it gets a fresh token when it is
-// first saved (a cookie naming no stored session is never adopted). When
-// the session ended or was renewed by another request before the renewal
-// is written, RenewToken (if it already knows) returns ErrSessionEnded;
-// otherwise the save stores nothing and leaves the cookie alone. Call it
-// before the response is written: afterwards the new cookie could not be
-// sent, and RenewToken returns ErrHeadersWritten.
+// A session not stored yet needs nothing (it gets a fresh token when first
+// saved). A session that another request ended or renewed fails with
+// ErrSessionEnded when the request knows it already; otherwise the save
+// stores nothing and leaves the cookie alone. After the response's headers
+// are written, RenewToken returns ErrHeadersWritten.
 func (m *Manager) RenewToken(ctx context.Context) error {
 	st := m.state(ctx)
 	if st == nil {

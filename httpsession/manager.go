@@ -26,11 +26,13 @@
 // session is one delete; once it is gone, no filter matches it again, so
 // it never comes back; a request that finds its session gone stores
 // nothing more and leaves the cookie alone. A new session is only ever an
-// insert under a fresh random selector. The one concession: for 30
-// seconds after a renewal that kept a non-empty user, the old hash is
-// kept as pv, so that a request racing the renewal neither starts a new
-// session nor clears the cookie (the renewal's response carries the new
-// one), and a logout sent with the old cookie still ends the session.
+// insert under a fresh random selector. Two concessions, both bounded by
+// 30 seconds after a renewal (its time is stored): a request naming the
+// session with another token is taken for one that raced the renewal and
+// starts no new session (whose cookie would replace the renewed one); and
+// when the renewal kept the non-empty user the renewing request had read,
+// the old hash is kept as pv, so that a logout sent with the old cookie
+// still ends the session. A login (the user changes) keeps no pv.
 //
 // With the store's EncryptionKeys, each stored value is encrypted on its
 // own, bound to its session (_id), its key and the session's user, so
