@@ -41,7 +41,7 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	defer st.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	if st.renew {
-		if err := m.renewNow(ctx, st); err != nil {
+		if err := m.save(ctx, st); err != nil {
 			return 0, err
 		}
 	}

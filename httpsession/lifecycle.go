@@ -20,7 +20,8 @@ import (
 // exception: after a renewal that kept the non-empty user the request had
 // read, a Destroy with the old token within 30 seconds still ends the
 // session (a logout sent before the renewal's response arrived). An Incr
-// after RenewToken writes the renewal first.
+// after RenewToken saves the request's changes so far, renewal included,
+// first.
 //
 // A session not stored yet needs nothing (it gets a fresh token when first
 // saved). A session that another request ended or renewed fails with
@@ -43,72 +44,6 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 		st.renew = true
 	}
 	return nil
-}
-
-// renewNow writes a renewal with the request's pending changes: one
-// update, after a find when the changes cannot be written blind. It
-// returns ErrSessionEnded when the session ended or was renewed meanwhile.
-func (m *Manager) renewNow(ctx context.Context, st *state) error {
-	if st.phase == pending && !m.blind(st) {
-		if err := m.load(ctx, st); err != nil {
-			return err
-		}
-	}
-	switch st.phase {
-	case fresh, ended:
-		st.renew = false // a new session gets a new token anyway
-		return nil
-	case fenced, renewed:
-		st.renew = false
-		return ErrSessionEnded
-	}
-	verifier, hash, err := newVerifier()
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	set := bson.D{{Key: fieldVerifier, Value: hash}, {Key: fieldRenewed, Value: bson.NewDateTimeFromTime(now)}}
-	var unset bson.D
-	if st.phase == live && st.user != "" && st.user == st.owner {
-		set = append(set, bson.E{Key: fieldPrevious, Value: st.hash})
-	} else {
-		unset = bson.D{{Key: fieldPrevious, Value: ""}}
-	}
-	update, err := m.changes(st, now, set, unset)
-	if err != nil {
-		return err
-	}
-	filter := m.filter(st, now)
-	if st.phase == pending {
-		filter = append(filter, m.keysGuard(st, st.puts())...)
-	}
-	var matched bool
-	err = m.do(ctx, "renewing a token", func(ctx context.Context, coll *mongo.Collection) error {
-		res, err := coll.UpdateOne(ctx, filter, update)
-		if err == nil {
-			matched = res.MatchedCount > 0
-		}
-		return err
-	})
-	switch {
-	case err != nil && !(st.phase == pending && m.exprRefused(err)):
-		return err
-	case matched:
-		st.renew = false
-		st.hash, st.token = hash, st.sel+verifier
-		st.saved(now)
-		return nil
-	case st.phase == live:
-		st.forget(fenced)
-		return ErrSessionEnded
-	}
-	if err := m.load(ctx, st); err != nil { // why did it miss?
-		return err
-	}
-	if st.err != nil {
-		return st.err
-	}
-	return m.renewNow(ctx, st)
 }
 
 // Destroy ends the request's session at once and clears its cookie with

@@ -29,15 +29,12 @@ import (
 //     fenced and its cookie left alone;
 //   - fenced, renewed, or nothing changed: nothing.
 //
-// A pending RenewToken is written first, with the changes (see renewNow).
+// A RenewToken is written with the changes, as part of the update: a new
+// v, its time, and pv (the old v) only when the request read the session
+// and the renewal keeps its non-empty user.
 func (m *Manager) save(ctx context.Context, st *state) error {
 	if st.err != nil {
 		return st.err
-	}
-	if st.renew {
-		if err := m.renewNow(ctx, st); err != nil && !errors.Is(err, ErrSessionEnded) {
-			return err
-		}
 	}
 	if st.phase == pending && st.changed() && !m.blind(st) {
 		if err := m.load(ctx, st); err != nil {
@@ -65,7 +62,21 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	default:
 		return nil
 	}
-	update, err := m.changes(st, now, nil, nil)
+	var set, unset bson.D
+	var verifier, hash string
+	if st.renew {
+		var err error
+		if verifier, hash, err = newVerifier(); err != nil {
+			return err
+		}
+		set = bson.D{{Key: fieldVerifier, Value: hash}, {Key: fieldRenewed, Value: bson.NewDateTimeFromTime(now)}}
+		if st.phase == live && st.user != "" && st.user == st.owner {
+			set = append(set, bson.E{Key: fieldPrevious, Value: st.hash})
+		} else {
+			unset = bson.D{{Key: fieldPrevious, Value: ""}}
+		}
+	}
+	update, err := m.changes(st, now, set, unset)
 	if err != nil {
 		return err
 	}
@@ -92,6 +103,9 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	case err != nil:
 		return err
 	case matched:
+		if st.renew {
+			st.hash, st.token, st.renew = hash, st.sel+verifier, false
+		}
 		st.saved(now)
 		return nil
 	case st.phase == live:

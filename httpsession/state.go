@@ -86,7 +86,7 @@ func newState(m *Manager, r *http.Request) *state {
 	return st
 }
 
-func (st *state) changed() bool { return len(st.dirty) > 0 || st.clear || st.userSet }
+func (st *state) changed() bool { return len(st.dirty) > 0 || st.clear || st.userSet || st.renew }
 
 // forget drops the session from the request, entering p: what follows in
 // the request starts a new one (fresh, ended) or stores nothing (fenced,
