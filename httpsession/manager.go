@@ -182,16 +182,16 @@ type Manager struct {
 	// would add one more fails (see ErrTooManyKeys) and stores nothing.
 	// Default: 1000. Negative: no bound.
 	MaxKeys int
-	// ErrorFunc is called when the session cannot be loaded or saved (the
-	// store failed or is closed). It writes the response. After a failed
-	// save, the handler's own response is discarded, headers included:
+	// ErrorFunc is called when the session cannot be read or saved (the
+	// store failed or is closed), when the response is about to be sent (a
+	// failed read in the handler is kept until then). It writes the
+	// response instead of the handler's, whose headers are discarded too:
 	// ErrorFunc finds the header map as it was when LoadAndSave was called
-	// (the headers of middleware outside it, such as HSTS, CSP, CORS or a
-	// request ID), plus "Cache-Control: no-store". After a failed load, the
-	// handler has not run: the header map is that of outer middleware,
-	// plus "Cache-Control: no-store". Default: log the error with the
-	// store's logger and answer 500 Internal Server Error.
+	// (the headers of outer middleware, such as HSTS, CSP, CORS or a
+	// request ID), plus "Cache-Control: no-store". Default: log the error
+	// with the store's logger and answer 500 Internal Server Error.
 	ErrorFunc func(http.ResponseWriter, *http.Request, error)
+
 	store     *mongosession.Store
 	encrypted bool
 	key       *contextKey
