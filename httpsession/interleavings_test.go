@@ -164,3 +164,83 @@ func TestTwoManagers(t *testing.T) {
 		t.Errorf("%d documents after the logout", n)
 	}
 }
+
+// TestInterleavings: one request (A) reads its session and pauses; another
+// (B) runs to completion with the same cookie; then A goes on. Each row
+// states what must hold afterwards. Further interleavings have tests of
+// their own: a login racing a slow save (TestRequestRacingRenewalKeepsLogin),
+// a planted token racing a login (TestPlantedTokenRacingLogin), a logout
+// racing a renewal that kept the user (TestLogoutRacingRenewal), a lost
+// renewal response (TestLostRenewalResponse), two instances
+// (TestTwoManagers).
+func TestInterleavings(t *testing.T) {
+	type after struct {
+		user  string // the user of the session the browser ends up with
+		count int64  // live sessions
+	}
+	rows := []struct {
+		name string
+		pre  string                                        // before A reads
+		a    func(m *httpsession.Manager, r *http.Request) // A, after B
+		b    string                                        // B
+		want after
+	}{
+		// A logout that read the session before a login in another tab
+		// (the user changed): it holds the pre-login token, which can no
+		// longer end the session; the login stands.
+		{"logout after a login", "/put?k=a&v=1", func(m *httpsession.Manager, r *http.Request) { _ = m.Destroy(r.Context()) }, "/login?user=alice", after{"alice", 1}},
+		// A login that read the session before a logout: its renewal
+		// matches nothing; the logout stands, nothing is stored.
+		{"login after a logout", "/put?k=a&v=1", func(m *httpsession.Manager, r *http.Request) {
+			m.SetUser(r.Context(), "alice")
+			_ = m.RenewToken(r.Context())
+		}, "/destroy", after{"", 0}},
+		// A request that read the session before a revocation: its Put,
+		// Incr and renewal are dropped; the session stays revoked.
+		{"Put after a revocation", "/login?user=alice", func(m *httpsession.Manager, r *http.Request) { m.Put(r.Context(), "x", 1) }, "/revokeuser?user=alice", after{"", 0}},
+		{"Incr after a revocation", "/login?user=alice", func(m *httpsession.Manager, r *http.Request) { _, _ = m.Incr(r.Context(), "x", 1) }, "/revokeuser?user=alice", after{"", 0}},
+		{"SetUser after a revocation", "/login?user=alice", func(m *httpsession.Manager, r *http.Request) { m.SetUser(r.Context(), "mallory") }, "/revokeuser?user=alice", after{"", 0}},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			e := newEnv(t, envConfig{poolSize: concurrency(t)})
+			base := e.srv.Config.Handler
+			e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/revokeuser" {
+					_, _ = e.m.RevokeUser(r.Context(), r.FormValue("user"))
+					return
+				}
+				base.ServeHTTP(w, r)
+			})
+			c := e.client(t)
+			e.mustGet(t, c, row.pre)
+			before := e.token(c)
+			inner := e.srv.Config.Handler
+			loaded, resume, done := pausing(t, e, func(r *http.Request) error { row.a(e.m, r); return nil })
+			paused := e.srv.Config.Handler
+			e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/pause" {
+					paused.ServeHTTP(w, r)
+					return
+				}
+				inner.ServeHTTP(w, r)
+			})
+			answered := make(chan struct{})
+			go func() { e.try(e.withCookie(t, before), "/pause"); close(answered) }()
+			<-loaded
+			e.mustGet(t, c, row.b)
+			close(resume)
+			<-done
+			<-answered
+			if got := e.mustGet(t, c, "/user"); got != row.want.user {
+				t.Errorf("the browser's user is %q, want %q", got, row.want.user)
+			}
+			if got := e.mustGet(t, e.withCookie(t, before), "/user"); got != "" && before != e.token(c) {
+				t.Errorf("the token from before B still reads user %q", got)
+			}
+			if n := e.live(t); n != row.want.count {
+				t.Errorf("%d live sessions, want %d", n, row.want.count)
+			}
+		})
+	}
+}
