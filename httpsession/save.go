@@ -65,10 +65,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	var set, unset bson.D
 	var verifier, hash string
 	if st.renew {
-		var err error
-		if verifier, hash, err = newVerifier(); err != nil {
-			return err
-		}
+		verifier, hash = newVerifier()
 		set = bson.D{{Key: fieldVerifier, Value: hash}, {Key: fieldRenewed, Value: bson.NewDateTimeFromTime(now)}}
 		if st.phase == live && st.user != "" && st.user == st.owner {
 			set = append(set, bson.E{Key: fieldPrevious, Value: st.hash})
@@ -233,14 +230,8 @@ func (m *Manager) insert(ctx context.Context, st *state, now time.Time) error {
 	if st.committed {
 		return ErrHeadersWritten
 	}
-	sel, err := newSelector(now)
-	if err != nil {
-		return err
-	}
-	verifier, hash, err := newVerifier()
-	if err != nil {
-		return err
-	}
+	sel := newSelector(now)
+	verifier, hash := newVerifier()
 	values, err := m.sessionDoc(st, sel)
 	if err != nil {
 		return err

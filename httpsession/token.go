@@ -1,13 +1,13 @@
 package httpsession
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
-	"fmt"
 	"time"
+
+	"github.com/mongosession/mongosession/internal/token"
 )
 
 // A token is a selector and a verifier, both unpadded base64url, written
@@ -24,37 +24,26 @@ import (
 //     of the collection yields no cookie. RenewToken replaces the verifier
 //     only.
 const (
-	selectorTime = 6
-	selectorRand = 18
-	selectorLen  = 32 // base64url of selectorTime+selectorRand bytes
-	verifierRand = 32
-	verifierLen  = 43 // base64url of verifierRand bytes
-	tokenLen     = selectorLen + verifierLen
+	selectorTime  = 6  // bytes; a multiple of 3, so its base64 ends on a boundary
+	selectorRand  = 18 // bytes
+	selectorLen   = 32 // characters
+	verifierBytes = 32
+	tokenLen      = selectorLen + 43
 )
 
 var b64 = base64.RawURLEncoding
 
-// randomString returns n bytes from crypto/rand, after prefix, in base64url.
-func randomString(prefix []byte, n int) (string, error) {
-	b := make([]byte, len(prefix)+n)
-	copy(b, prefix)
-	if _, err := rand.Read(b[len(prefix):]); err != nil {
-		return "", fmt.Errorf("httpsession: reading random bytes for a token: %w", err)
-	}
-	return b64.EncodeToString(b), nil
-}
-
 // newSelector returns a fresh selector for a session created at created.
-func newSelector(created time.Time) (string, error) {
+func newSelector(created time.Time) string {
 	var t [8]byte
 	binary.BigEndian.PutUint64(t[:], uint64(created.UnixMilli()))
-	return randomString(t[8-selectorTime:], selectorRand)
+	return b64.EncodeToString(t[8-selectorTime:]) + token.Random(selectorRand)
 }
 
 // newVerifier returns a fresh verifier and the hash stored for it.
-func newVerifier() (verifier, hash string, err error) {
-	verifier, err = randomString(nil, verifierRand)
-	return verifier, hashVerifier(verifier), err
+func newVerifier() (verifier, hash string) {
+	verifier = token.Random(verifierBytes)
+	return verifier, hashVerifier(verifier)
 }
 
 // hashVerifier is what the document stores for verifier: SHA-256, base64url.
@@ -85,20 +74,14 @@ func selectorTimeOf(sel string) (time.Time, bool) {
 // anything this package cannot have made (wrong length, a character out
 // of the base64url alphabet): such a cookie is "no session", without a
 // round trip to the server.
-func parseToken(token string) (sel, hash string, created time.Time, ok bool) {
-	if len(token) != tokenLen {
+func parseToken(tok string) (sel, hash string, created time.Time, ok bool) {
+	if len(tok) != tokenLen || !token.IsRandom(tok[:selectorLen], selectorTime+selectorRand) ||
+		!token.IsRandom(tok[selectorLen:], verifierBytes) {
 		return "", "", time.Time{}, false
 	}
-	for i := 0; i < len(token); i++ {
-		c := token[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return "", "", time.Time{}, false
-		}
-	}
-	sel = token[:selectorLen]
-	created, ok = selectorTimeOf(sel)
-	if !ok {
+	sel = tok[:selectorLen]
+	if created, ok = selectorTimeOf(sel); !ok {
 		return "", "", time.Time{}, false
 	}
-	return sel, hashVerifier(token[selectorLen:]), created, true
+	return sel, hashVerifier(tok[selectorLen:]), created, true
 }
