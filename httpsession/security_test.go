@@ -482,6 +482,17 @@ func TestSecurityMovedCiphertext(t *testing.T) {
 	secExpect(t, e, victim, "/get?k=secRole", "")
 	secExpect(t, e, victim, "/get?k=secEmail", "") // the whole session is refused, not half of it
 	secExpect(t, e, attacker, "/put?k=secEmail&v=again", "ok")
+
+	// A database writer hands a logged-in session to another account: its
+	// values are sealed to their user, so the session is refused.
+	admin := e.client(t)
+	secExpect(t, e, admin, "/login?user=admin", "ok")
+	secExpect(t, e, admin, "/put?k=secRole&v=admin", "ok")
+	secExpect(t, e, admin, "/get?k=secRole", "admin")
+	typ, data, _ := bson.MarshalValue("mallory")
+	set(e.token(admin)[:selectorLen], "user", bson.RawValue{Type: typ, Value: data})
+	secExpect(t, e, admin, "/get?k=secRole", "")
+	secExpect(t, e, admin, "/user", "")
 }
 
 // secHostileKeys is the injection corpus for keys, users and ids. Keys
