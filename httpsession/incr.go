@@ -157,13 +157,7 @@ func (m *Manager) incrServer(ctx context.Context, st *state, key string, n int64
 	if len(cond) > 0 {
 		filter = append(filter, bson.E{Key: path, Value: cond})
 	}
-	update := bson.D{
-		{Key: "$inc", Value: bson.D{{Key: path, Value: n}}},
-		{Key: "$set", Value: bson.D{
-			{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
-			{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
-		}},
-	}
+	update := bson.D{{Key: "$inc", Value: bson.D{{Key: path, Value: n}}}, {Key: "$set", Value: m.stamps(st, now)}}
 	var raw bson.Raw
 	err = m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
 		var err error
@@ -235,19 +229,8 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 		} else {
 			filter = append(filter, bson.E{Key: path, Value: bson.D{{Key: "$exists", Value: false}}})
 		}
-		update := bson.D{{Key: "$set", Value: bson.D{
-			{Key: path, Value: sv},
-			{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
-			{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
-		}}}
-		var matched bool
-		err = m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
-			res, err := coll.UpdateOne(ctx, filter, update)
-			if err == nil {
-				matched = res.MatchedCount > 0
-			}
-			return err
-		})
+		update := bson.D{{Key: "$set", Value: append(bson.D{{Key: path, Value: sv}}, m.stamps(st, now)...)}}
+		matched, err := m.updateOne(ctx, "incrementing a counter", filter, update)
 		if err != nil {
 			return 0, err
 		}

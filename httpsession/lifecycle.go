@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // RenewToken gives the request's session a new token, as after a login or
@@ -67,11 +66,7 @@ func (m *Manager) Destroy(ctx context.Context) error {
 			bson.D{{Key: fieldVerifier, Value: st.hash}, {Key: m.expiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}},
 			bson.D{{Key: fieldPrevious, Value: st.hash}, {Key: fieldRenewed, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now.Add(-renewGrace))}}}},
 		}}}
-		err := m.do(context.WithoutCancel(ctx), "destroying a session", func(ctx context.Context, coll *mongo.Collection) error {
-			_, err := coll.DeleteOne(ctx, filter)
-			return err
-		})
-		if err != nil {
+		if _, err := m.delete(context.WithoutCancel(ctx), "destroying a session", filter, false); err != nil {
 			return err
 		}
 	}

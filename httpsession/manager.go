@@ -48,6 +48,7 @@
 package httpsession
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -261,56 +262,24 @@ func (m *Manager) ensureUserIndex() {
 	}
 }
 
-// lifetime, idle and touchAfter return the fields with defaults applied.
-func (m *Manager) lifetime() time.Duration {
-	if m.Lifetime <= 0 {
-		return DefaultLifetime
-	}
-	return m.Lifetime
-}
-
-func (m *Manager) idle() time.Duration {
-	if m.IdleTimeout < 0 {
-		return 0
-	}
-	return m.IdleTimeout
-}
-
+// lifetime, idle, touchAfter, maxKeys (-1: no bound) and cookieName return
+// the fields with their defaults applied.
+func (m *Manager) lifetime() time.Duration { return cmp.Or(max(m.Lifetime, 0), DefaultLifetime) }
+func (m *Manager) idle() time.Duration     { return max(m.IdleTimeout, 0) }
 func (m *Manager) touchAfter() time.Duration {
-	if m.TouchAfter > 0 {
-		return m.TouchAfter
-	}
-	return m.idle() / 10
+	return cmp.Or(max(m.TouchAfter, 0), m.idle()/10)
 }
+func (m *Manager) maxKeys() int       { return cmp.Or(max(m.MaxKeys, -1), DefaultMaxKeys) }
+func (m *Manager) cookieName() string { return cmp.Or(m.Cookie.Name, DefaultCookieName) }
 
 // deadline is the stored expiry of a session created at created and seen
 // at seen: the earlier of its absolute and its idle deadline.
 func (m *Manager) deadline(created, seen time.Time) time.Time {
 	d := created.Add(m.lifetime())
-	if idle := m.idle(); idle > 0 {
-		if i := seen.Add(idle); i.Before(d) {
-			d = i
-		}
+	if idle := m.idle(); idle > 0 && seen.Add(idle).Before(d) {
+		return seen.Add(idle)
 	}
 	return d
-}
-
-// maxKeys returns MaxKeys with its default applied; -1 is no bound.
-func (m *Manager) maxKeys() int {
-	switch {
-	case m.MaxKeys == 0:
-		return DefaultMaxKeys
-	case m.MaxKeys < 0:
-		return -1
-	}
-	return m.MaxKeys
-}
-
-func (m *Manager) cookieName() string {
-	if m.Cookie.Name == "" {
-		return DefaultCookieName
-	}
-	return m.Cookie.Name
 }
 
 func (m *Manager) errorFunc(w http.ResponseWriter, r *http.Request, err error) {

@@ -83,14 +83,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 			filter = append(filter, g...)
 		}
 	}
-	var matched bool
-	err = m.do(ctx, "saving a session", func(ctx context.Context, coll *mongo.Collection) error {
-		res, err := coll.UpdateOne(ctx, filter, update)
-		if err == nil {
-			matched = res.MatchedCount > 0
-		}
-		return err
-	})
+	matched, err := m.updateOne(ctx, "saving a session", filter, update)
 	switch {
 	case err != nil && st.phase == pending && m.exprRefused(err):
 		if err := m.load(ctx, st); err != nil {
@@ -113,6 +106,25 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		return err
 	}
 	return m.save(ctx, st)
+}
+
+// updateOne sends one update and reports whether it matched.
+func (m *Manager) updateOne(ctx context.Context, op string, filter, update bson.D) (bool, error) {
+	var matched bool
+	err := m.do(ctx, op, func(ctx context.Context, coll *mongo.Collection) error {
+		res, err := coll.UpdateOne(ctx, filter, update)
+		matched = err == nil && res.MatchedCount > 0
+		return err
+	})
+	return matched, err
+}
+
+// stamps is the $set of the expiry and the last-seen time at now.
+func (m *Manager) stamps(st *state, now time.Time) bson.D {
+	return bson.D{
+		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
+		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
+	}
 }
 
 // saved records that the request's changes were written at now.
@@ -172,9 +184,7 @@ func (m *Manager) exprRefused(err error) bool {
 // EncryptionKeys, values are sealed to the user they are stored with: a
 // change of user writes every value anew (st is live then: see blind).
 func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (bson.D, error) {
-	set = append(set,
-		bson.E{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
-		bson.E{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)})
+	set = append(set, m.stamps(st, now)...)
 	if st.clear || (m.encrypted && st.userSet && st.user != st.owner) {
 		doc, err := m.sessionDoc(st, st.sel)
 		if err != nil {

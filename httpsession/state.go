@@ -293,17 +293,12 @@ func (m *Manager) storeAgent(id, agent string) (any, error) {
 
 // openAgent reads a stored User-Agent; unreadable ones are "".
 func (m *Manager) openAgent(id string, v bson.RawValue) string {
-	if s, ok := v.StringValueOK(); ok && !m.encrypted {
+	if !m.encrypted {
+		s, _ := v.StringValueOK()
 		return s
 	}
-	sub, data, ok := v.BinaryOK()
-	if !ok || !m.encrypted {
-		return ""
-	}
-	b, err := m.store.Open(id, fieldAgent, bson.Binary{Subtype: sub, Data: data})
-	if err != nil {
-		return ""
-	}
+	sub, data, _ := v.BinaryOK()
+	b, _ := m.store.Open(id, fieldAgent, bson.Binary{Subtype: sub, Data: data})
 	return string(b)
 }
 

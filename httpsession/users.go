@@ -70,14 +70,7 @@ func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 	if user == "" {
 		return 0, nil
 	}
-	var n int64
-	err := m.do(ctx, "revoking a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
-		res, err := coll.DeleteMany(ctx, bson.D{{Key: fieldUser, Value: user}})
-		if err == nil {
-			n = res.DeletedCount
-		}
-		return err
-	})
+	n, err := m.delete(ctx, "revoking a user's sessions", bson.D{{Key: fieldUser, Value: user}}, true)
 	if err != nil {
 		return 0, err
 	}
@@ -157,14 +150,7 @@ func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 	if user == "" || id == "" {
 		return nil
 	}
-	var n int64
-	err := m.do(ctx, "revoking a session", func(ctx context.Context, coll *mongo.Collection) error {
-		res, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}})
-		if err == nil {
-			n = res.DeletedCount
-		}
-		return err
-	})
+	n, err := m.delete(ctx, "revoking a session", bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, false)
 	if err != nil {
 		return err
 	}
@@ -176,4 +162,24 @@ func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 		st.mu.Unlock()
 	}
 	return nil
+}
+
+// delete deletes what filter matches, one document or (many) all, and
+// returns how many: one command.
+func (m *Manager) delete(ctx context.Context, op string, filter bson.D, many bool) (int64, error) {
+	var n int64
+	err := m.do(ctx, op, func(ctx context.Context, coll *mongo.Collection) error {
+		var res *mongo.DeleteResult
+		var err error
+		if many {
+			res, err = coll.DeleteMany(ctx, filter)
+		} else {
+			res, err = coll.DeleteOne(ctx, filter)
+		}
+		if err == nil {
+			n = res.DeletedCount
+		}
+		return err
+	})
+	return n, err
 }
