@@ -1,13 +1,10 @@
-// Package httpsession is a net/http session manager that stores each
-// session as a MongoDB document of fields, through a mongosession.Store.
-//
-// Its API is alexedwards/scs v2's (New, LoadAndSave, Put, Get, GetString,
-// Pop, Remove, RenewToken, Destroy, ...), so moving from scs is a change of
-// import and constructor. What a byte-level store cannot do, it does:
-// a request writes only the keys it changed ($set and $unset of
-// "session.<key>"), Incr is an atomic $inc on the server, a request reads
-// the session only when the handler first uses it, and sessions carry
-// their user, so that all of a user's sessions can be listed and ended.
+// Package httpsession is a net/http session manager with the API of
+// alexedwards/scs v2 (New, LoadAndSave, Put, Get*, Pop*, Remove,
+// RenewToken, Destroy, ...) that stores each session as a MongoDB document
+// of fields, through a mongosession.Store: a request writes only the keys
+// it changed ($set and $unset of "session.<key>"), Incr is an atomic $inc,
+// the session is read only when the handler first uses it, and sessions
+// carry their user, so that a user's sessions can be listed and ended.
 //
 // Why it is correct, in one paragraph. A token is a selector and a
 // verifier; the selector is the document's _id for the session's whole
@@ -34,17 +31,11 @@
 // the old hash is kept as pv, so that a logout sent with the old cookie
 // still ends the session. A login (the user changes) keeps no pv.
 //
-// With the store's EncryptionKeys, each stored value is encrypted on its
-// own, bound to its session (_id), its key and the session's user, so
-// per-key writes keep working and a value moved to another session,
-// another key or another user does not decrypt.
-//
-// The manager's store must have a collection of its own: its documents hold
-// "session" as a sub-document, which the byte-level methods of
-// mongosession.Store (and so the scs, gorilla, gin and fiber faces) would
-// report as corrupt. Never share one Store between a Manager and a
-// byte-level face. The store's HashIDs option does not apply: the
-// manager keys documents by selector and stores verifiers hashed.
+// With the store's EncryptionKeys, each value is sealed on its own, bound
+// to the session's _id, its key and the session's user. The store must
+// have a collection of its own, never shared with a byte-level face (scs,
+// gorilla, gin, fiber), whose methods would call these documents corrupt.
+// The store's HashIDs option does not apply: verifiers are always hashed.
 package httpsession
 
 import (
@@ -99,11 +90,11 @@ var (
 	ErrNotInteger = errors.New("httpsession: the value is not an integer")
 	// ErrSessionEnded is returned by Incr and RenewToken when the request's
 	// session ended while the request ran (another request destroyed,
-	// revoked or renewed it, or it expired), or when the request's cookie
-	// holds the token a renewal replaced less than 30 seconds ago (whose
-	// response carries the new cookie). Nothing is written, no new session
-	// is started, and the cookie is left as it is. The request's later
-	// changes are not saved.
+	// revoked or renewed it, or it expired), or when its cookie names a
+	// session renewed with another token less than 30 seconds ago (the
+	// renewal's response carries the new cookie). Nothing is written, no
+	// new session is started, the cookie is left as it is, and the
+	// request's later changes are not saved.
 	ErrSessionEnded = errors.New("httpsession: the session ended or was renewed by another request")
 	// ErrHeadersWritten is returned by RenewToken, and by Incr when it
 	// would start a new session, once the response's headers have been
