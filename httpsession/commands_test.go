@@ -159,6 +159,24 @@ func TestCommandsPerRequest(t *testing.T) {
 	}
 }
 
+// TestPutWithoutReadIsOneUpdate: without a MaxKeys bound to check, a Put
+// in a request that did not read the session is one update on every
+// server (with the bound, servers without $expr read first: see
+// TestCommandsPerRequest).
+func TestPutWithoutReadIsOneUpdate(t *testing.T) {
+	e := newEnv(t, envConfig{configure: func(m *httpsession.Manager) { m.MaxKeys = -1 }})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	e.rec.Reset()
+	e.mustGet(t, c, "/put?k=b&v=2")
+	if got := names(e.rec.Take()); got != "update" {
+		t.Errorf("a Put with no read: %s, want update", got)
+	}
+	if got := e.mustGet(t, c, "/get?k=a") + e.mustGet(t, c, "/get?k=b"); got != "12" {
+		t.Errorf("values %q after the blind Put, want 1 and 2", got)
+	}
+}
+
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{75}$`)
 
 func TestCookieAndStoredID(t *testing.T) {
