@@ -185,6 +185,7 @@ type Manager struct {
 	ErrorFunc func(http.ResponseWriter, *http.Request, error)
 
 	store     *mongosession.Store
+	be        mongosession.Backend // store's face-author surface
 	encrypted bool
 	key       *contextKey
 	noExpr    atomic.Bool // the server has no $expr: writes that add keys read the session first
@@ -220,11 +221,12 @@ func New(store *mongosession.Store) *Manager {
 	if store == nil {
 		return m
 	}
-	m.encrypted = store.Encrypted()
-	switch store.ExpiresKey() {
+	m.be = store.Backend()
+	m.encrypted = m.be.Encrypted()
+	switch m.be.ExpiresKey() {
 	case fieldVerifier, fieldPrevious, fieldRenewed, fieldLastSeen, fieldUser, fieldAgent, fieldSession:
-		store.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, store.ExpiresKey()))
+		m.be.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
+			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, m.be.ExpiresKey()))
 	}
 	m.ensureUserIndex()
 	return m
@@ -234,7 +236,7 @@ func New(store *mongosession.Store) *Manager {
 // not indexed), falling back to a plain index on servers without sparse
 // indexes.
 func (m *Manager) ensureUserIndex() {
-	err := m.store.Do(context.Background(), "creating the user index", func(ctx context.Context, coll *mongo.Collection) error {
+	err := m.be.Do(context.Background(), "creating the user index", func(ctx context.Context, coll *mongo.Collection) error {
 		model := mongo.IndexModel{Keys: bson.D{{Key: fieldUser, Value: 1}}, Options: options.Index().SetSparse(true)}
 		_, err := coll.Indexes().CreateOne(ctx, model)
 		var se mongo.ServerError
@@ -249,7 +251,7 @@ func (m *Manager) ensureUserIndex() {
 		return err
 	})
 	if err != nil {
-		m.store.Report("httpsession: creating the index on \"user\" (RevokeUser and Sessions will scan)", err)
+		m.be.Report("httpsession: creating the index on \"user\" (RevokeUser and Sessions will scan)", err)
 	}
 }
 
@@ -279,7 +281,7 @@ func (m *Manager) errorFunc(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if m.store != nil {
-		m.store.Logger().Error("httpsession: session failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		m.be.Logger().Error("httpsession: session failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
@@ -300,7 +302,7 @@ func (m *Manager) do(ctx context.Context, op string, fn func(ctx context.Context
 	if m.store == nil {
 		return mongosession.ErrClosed
 	}
-	return m.store.Do(ctx, "httpsession: "+op, fn)
+	return m.be.Do(ctx, "httpsession: "+op, fn)
 }
 
 // expiresKey is the store's expiry field.
@@ -308,7 +310,7 @@ func (m *Manager) expiresKey() string {
 	if m.store == nil {
 		return mongosession.DefaultExpiresKey
 	}
-	return m.store.ExpiresKey()
+	return m.be.ExpiresKey()
 }
 
 // opTimeout is the store's Timeout.
@@ -316,5 +318,5 @@ func (m *Manager) opTimeout() time.Duration {
 	if m.store == nil {
 		return mongosession.DefaultTimeout
 	}
-	return m.store.Timeout()
+	return m.be.Timeout()
 }

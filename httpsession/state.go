@@ -255,7 +255,7 @@ func (m *Manager) openValue(id, field, user string, v bson.RawValue) (bson.RawVa
 	if !ok {
 		return bson.RawValue{}, fmt.Errorf("%w: an unencrypted value, but the store has EncryptionKeys", mongosession.ErrCorrupt)
 	}
-	plain, err := m.store.Open(id, sealContext(field, user), bson.Binary{Subtype: sub, Data: data})
+	plain, err := m.be.Open(id, sealContext(field, user), bson.Binary{Subtype: sub, Data: data})
 	if err != nil {
 		return bson.RawValue{}, err
 	}
@@ -280,7 +280,7 @@ func (m *Manager) storeValue(id, field, user string, v bson.RawValue) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	return m.store.Seal(id, sealContext(field, user), plain)
+	return m.be.Seal(id, sealContext(field, user), plain)
 }
 
 // storeAgent returns the stored form of the User-Agent.
@@ -288,7 +288,7 @@ func (m *Manager) storeAgent(id, agent string) (any, error) {
 	if !m.encrypted {
 		return agent, nil
 	}
-	return m.store.Seal(id, fieldAgent, []byte(agent))
+	return m.be.Seal(id, fieldAgent, []byte(agent))
 }
 
 // openAgent reads a stored User-Agent; unreadable ones are "".
@@ -298,7 +298,7 @@ func (m *Manager) openAgent(id string, v bson.RawValue) string {
 		return s
 	}
 	sub, data, _ := v.BinaryOK()
-	b, _ := m.store.Open(id, fieldAgent, bson.Binary{Subtype: sub, Data: data})
+	b, _ := m.be.Open(id, fieldAgent, bson.Binary{Subtype: sub, Data: data})
 	return string(b)
 }
 

@@ -334,6 +334,6 @@ func pop[T any](m *Manager, ctx context.Context, key string, get func(context.Co
 // report logs the misuse of an operation outside LoadAndSave.
 func (m *Manager) report(op string, err error) {
 	if m.store != nil {
-		m.store.Report("httpsession: "+op, err)
+		m.be.Report("httpsession: "+op, err)
 	}
 }
