@@ -163,9 +163,9 @@ func TestLogoutRacingSlowRequest(t *testing.T) {
 // request of it renewed the token, keeping the user; the logout, within
 // 30 seconds of the renewal, ends the renewed session (pv).
 func TestLogoutRacingRenewal(t *testing.T) {
-	t.Run("tombstone", func(t *testing.T) { logoutRacingRenewal(t, false) })
+	t.Run("pv", func(t *testing.T) { logoutRacingRenewal(t, false) })
 	// The TTL monitor or reaper passes between the renewal and the
-	// logout: the tombstone must still be there to follow.
+	// logout: the session is still there to end.
 	t.Run("reaper pass in between", func(t *testing.T) { logoutRacingRenewal(t, true) })
 }
 

@@ -354,9 +354,9 @@ func TestRevokeSessionOfRenewedSession(t *testing.T) {
 	}
 }
 
-// TestRevokeUserCountsSessionsNotTombstones: a second login in one session
-// leaves a tombstone carrying the user; RevokeUser counts one session.
-func TestRevokeUserCountsSessionsNotTombstones(t *testing.T) {
+// TestRevokeUserCountsSessions: two logins in one session are one
+// document; RevokeUser counts one session.
+func TestRevokeUserCountsSessions(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	c := e.client(t)
 	e.mustGet(t, c, "/login?user=alice")
@@ -369,8 +369,3 @@ func TestRevokeUserCountsSessionsNotTombstones(t *testing.T) {
 		t.Fatalf("revoked session still logged in as %q", got)
 	}
 }
-
-// TestRevokeUserBlocksRenewalInFlight: RevokeUser runs between a renewal's
-// fence and its insert (the fence is made here by hand, as RenewToken's
-// findAndModify leaves it): the successor's _id must be taken by a dead
-// stub, so that the renewal's insert fails instead of reviving the user.

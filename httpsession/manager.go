@@ -35,7 +35,7 @@
 // to the session's _id, its key and the session's user. The store must
 // have a collection of its own, never shared with a byte-level face (scs,
 // gorilla, gin, fiber), whose methods would call these documents corrupt.
-// The store's HashIDs option does not apply: verifiers are always hashed.
+// The store's PlainIDs option does not apply: verifiers are always hashed.
 package httpsession
 
 import (
