@@ -79,15 +79,34 @@ func TestTTLIndexConflictRepaired(t *testing.T) {
 	c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
 	must(t, err)
 	defer c.Disconnect(ctx)
+	// An administrator's index on the same key, under a name of their own.
 	_, err = c.Database(mongotest.Database).Collection(coll).Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600)})
+		Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600).SetName("sessions_ttl")})
 	must(t, err)
 	var reported []error
-	s := newStore(t, mongosession.Options{Collection: coll, OnError: func(err error) { reported = append(reported, err) }})
+	s, log := newMonitoredStore(t, mongosession.Options{Collection: coll, OnError: func(err error) { reported = append(reported, err) }})
+	// collMod names the index (FerretDB 2 over DocumentDB refuses the
+	// keyPattern form; MongoDB accepts both).
+	var collMod bson.Raw
+	for _, c := range log.All() {
+		if c.Name == "collMod" {
+			collMod = c.Body
+		}
+	}
+	if collMod == nil {
+		t.Fatalf("New sent %v; want a collMod (reported: %v)", log.Names(), reported)
+	}
+	idx := collMod.Lookup("index").Document()
+	if name, _ := idx.Lookup("name").StringValueOK(); name != "sessions_ttl" {
+		t.Fatalf("collMod index = %s; want it named sessions_ttl", idx)
+	}
+	if _, err := idx.LookupErr("keyPattern"); err == nil {
+		t.Fatalf("collMod index = %s; want no keyPattern", idx)
+	}
 	specs, err := rawCollection(t, s).Indexes().ListSpecifications(ctx)
 	must(t, err)
 	for _, sp := range specs {
-		if sp.Name == "expires_1" && (sp.ExpireAfterSeconds == nil || *sp.ExpireAfterSeconds != 0) {
+		if sp.Name == "sessions_ttl" && (sp.ExpireAfterSeconds == nil || *sp.ExpireAfterSeconds != 0) {
 			t.Fatalf("conflicting index not repaired: expireAfterSeconds = %v (reported: %v)", sp.ExpireAfterSeconds, reported)
 		}
 	}

@@ -82,9 +82,9 @@ func FuzzToken(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	plain := fuzzStore(f, Options{})
-	hashed := fuzzStore(f, Options{HashIDs: true})
-	migrating := fuzzStore(f, Options{HashIDs: true, MigratePlainIDs: true})
+	plain := fuzzStore(f, Options{PlainIDs: true})
+	hashed := fuzzStore(f, Options{})
+	migrating := fuzzStore(f, Options{MigratePlainIDs: true})
 	f.Fuzz(func(t *testing.T, tok string) {
 		want := tokenOracle(tok)
 		if got := validToken(tok); got != want {
@@ -314,7 +314,7 @@ func sealFixed(cs *cipherSet, k int, n byte, aad, plain []byte) []byte {
 var optionFields = map[string]bool{
 	"URI": true, "Client": true, "ClientOptions": true, "Database": true, "Collection": true,
 	"Expires": true, "ExpiresKey": true, "ExpireAfter": true, "AutoRemove": true,
-	"CleanupInterval": true, "Timeout": true, "HashIDs": true, "MigratePlainIDs": true,
+	"CleanupInterval": true, "Timeout": true, "PlainIDs": true, "MigratePlainIDs": true, "EndedFor": true,
 	"EncryptionKeys": true, "OnError": true, "Logger": true,
 }
 
@@ -338,7 +338,7 @@ func FuzzOptions(f *testing.F) {
 			URI: uri, Database: db, Collection: coll, ExpiresKey: expiresKey,
 			Expires: time.Duration(expires), ExpireAfter: time.Duration(expireAfter),
 			CleanupInterval: time.Duration(cleanup), Timeout: time.Duration(timeout),
-			AutoRemove: AutoRemove(mode), HashIDs: hash, MigratePlainIDs: migrate,
+			AutoRemove: AutoRemove(mode), PlainIDs: !hash, MigratePlainIDs: migrate,
 		}
 		if keyLen >= 0 && keyLen <= 64 {
 			o.EncryptionKeys = [][]byte{make([]byte, keyLen)}
@@ -373,8 +373,10 @@ func FuzzOptions(f *testing.F) {
 			t.Fatalf("validated names are not UTF-8")
 		case c.Logger == nil:
 			t.Fatal("no logger")
-		case c.MigratePlainIDs && !c.HashIDs:
-			t.Fatal("MigratePlainIDs accepted without HashIDs")
+		case c.MigratePlainIDs && c.PlainIDs:
+			t.Fatal("MigratePlainIDs accepted with PlainIDs")
+		case c.EndedFor <= 0:
+			t.Fatalf("validated EndedFor %v not positive", c.EndedFor)
 		case c.AutoRemove != AutoRemoveTTL && c.AutoRemove != AutoRemoveInterval && c.AutoRemove != AutoRemoveOff:
 			t.Fatalf("unknown AutoRemove %d accepted", c.AutoRemove)
 		case c.ExpireAfter%time.Second != 0 || c.ExpireAfter/time.Second > 1<<31-1:

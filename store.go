@@ -11,15 +11,20 @@
 //
 // Each session is one document:
 //
-//	{ _id: token (or its SHA-256 with HashIDs), session: BinData, expires: Date[, hashed: true with HashIDs] }
+//	{ _id: SHA-256(token), session: BinData, expires: Date, hashed: true }
 //
-// and each operation is one round trip keyed by _id, the index every
-// MongoDB-compatible server has (while MigratePlainIDs is on, a miss costs
-// a second lookup and a commit a second command).
+// (with PlainIDs, for a collection shared with Node: { _id: token, session,
+// expires }), and each operation is one round trip keyed by _id, the index
+// every MongoDB-compatible server has (while MigratePlainIDs is on, a miss
+// costs a second lookup and a commit a second command). Delete leaves
+// { _id, ended: Date, expires } in place of the session, which no later
+// Commit writes over: a session that ended stays ended, whatever a request
+// still in flight does.
 package mongosession
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,7 +47,8 @@ type Store struct {
 	ownsClient bool
 	coll       *mongo.Collection
 	cipher     *cipherSet                     // nil without EncryptionKeys
-	findOpts   *options.FindOneOptionsBuilder // projection {session, <ExpiresKey>}, built once
+	findOpts   *options.FindOneOptionsBuilder // projection {session, <ExpiresKey>, ended}, built once
+	handleKey  [32]byte                       // random, for AllCtx's handles (see handle)
 
 	mu       sync.Mutex
 	closed   bool
@@ -78,7 +84,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg}
-	s.findOpts = options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: cfg.ExpiresKey, Value: 1}})
+	rand.Read(s.handleKey[:])
+	s.findOpts = options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: cfg.ExpiresKey, Value: 1}, {Key: endedField, Value: 1}})
 	if len(cfg.EncryptionKeys) > 0 {
 		if s.cipher, err = newCipherSet(cfg.EncryptionKeys); err != nil {
 			return nil, &OptionError{Field: "EncryptionKeys", Reason: "cannot build the cipher", Err: err}

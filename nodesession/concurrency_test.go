@@ -241,7 +241,7 @@ func TestJSONStringSaveRetryBounded(t *testing.T) {
 			}}
 			st, err := mongosession.New(context.Background(), mongosession.Options{
 				URI: mongotest.URI(t), Database: mongotest.Database, Collection: coll,
-				AutoRemove: mongosession.AutoRemoveOff, ClientOptions: options.Client().SetMonitor(mon),
+				AutoRemove: mongosession.AutoRemoveOff, PlainIDs: true, ClientOptions: options.Client().SetMonitor(mon),
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			})
 			if err != nil {

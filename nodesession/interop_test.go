@@ -191,8 +191,8 @@ func goStore(t *testing.T, coll string) *mongosession.Store {
 	t.Helper()
 	st, err := mongosession.New(context.Background(), mongosession.Options{
 		URI: mongotest.URI(t), Database: mongotest.Database, Collection: coll,
-		AutoRemove: mongosession.AutoRemoveOff,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AutoRemove: mongosession.AutoRemoveOff, PlainIDs: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,8 +20,8 @@ type Options struct {
 	// Store is the mongosession store whose collection holds the Node app's
 	// sessions: open it with the Node store's database and collection
 	// (connect-mongodb-session and connect-mongo default to "sessions"),
-	// and without HashIDs or EncryptionKeys, which the Node app cannot
-	// read. The Manager uses its collection, timeout, closing and error
+	// with PlainIDs (Node stores look sessions up by the plain id) and
+	// without EncryptionKeys, which the Node app cannot read. The Manager uses its collection, timeout, closing and error
 	// reporting; closing it is its owner's job. Required.
 	Store *mongosession.Store
 
@@ -60,7 +60,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, errors.New("nodesession: Options.Store: required")
 	}
 	if id, _ := opts.Store.StoredID("x"); id != "x" {
-		return nil, errors.New("nodesession: Options.Store: HashIDs is on; Node stores key sessions by the plain id")
+		return nil, errors.New("nodesession: Options.Store: open it with mongosession.Options.PlainIDs: the Node stores sharing the collection look sessions up by the plain id, not its hash")
 	}
 	if opts.Cookie == nil {
 		return nil, errors.New("nodesession: Options.Cookie: required")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"github.com/mongosession/mongosession/nodesession"
 )
@@ -48,6 +49,11 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		if _, err := nodesession.New(nodesession.Options{Store: st, Cookie: ok, Layout: nodesession.ConnectMongo{Crypto: &nodesession.WebCrypto{Secret: "s", Iterations: 1000, IVLength: iv}}}); err != nil {
 			t.Errorf("IVLength %d refused: %v", iv, err)
 		}
+	}
+	// A store with the default hashed IDs cannot serve the Node app.
+	hashed := mongotest.NewStore(t, mongosession.Options{})
+	if _, err := nodesession.New(nodesession.Options{Store: hashed, Cookie: ok, Layout: nodesession.ConnectMongoDBSession{}}); err == nil || !strings.Contains(err.Error(), "PlainIDs") {
+		t.Errorf("a store without PlainIDs: err = %v; want one naming PlainIDs", err)
 	}
 }
 
