@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -319,4 +320,43 @@ func outerHeaders(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", "req-1")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// TestSaveCommands proves what goes over the wire: a JSON-string session
+// nobody else changed is saved with one conditional update (the load's
+// find and that update: no extra read); a Regenerate is one findAndModify
+// (the old document deleted and read back) and one upsert under the new
+// id.
+func TestSaveCommands(t *testing.T) {
+	cmds := mongotest.DataCommands()
+	st := mongotest.NewRecordedStore(t, mongosession.Options{PlainIDs: true, AutoRemove: mongosession.AutoRemoveOff}, cmds)
+	m, err := nodesession.New(nodesession.Options{Store: st, Cookie: nodesession.ExpressCookie{Secrets: []string{"s"}}, Layout: nodesession.ConnectMongo{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).UTC()
+	sid := "savecommandssavecommandssavecomm"
+	cookie := `{"originalMaxAge":3600000,"expires":"` + exp.Format("2006-01-02T15:04:05.000Z") + `","httpOnly":true,"path":"/"}`
+	if err := insertDoc(t, st, bson.D{{Key: "_id", Value: sid}, {Key: "expires", Value: exp},
+		{Key: "session", Value: `{"cookie":` + cookie + `,"user":"alice"}`}}); err != nil {
+		t.Fatal(err)
+	}
+	header := "connect.sid=" + url.QueryEscape(expressSign("s", sid))
+	cmds.Reset()
+	serve(t, m, header, func(s *nodesession.Session) {
+		if err := s.Set("n", 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
+		t.Errorf("an uncontended JSON-string save sent %v, want [find update]", got)
+	}
+	serve(t, m, header, func(s *nodesession.Session) {
+		if err := s.Regenerate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "findAndModify", "update"}) {
+		t.Errorf("a Regenerate sent %v, want [find findAndModify update]", got)
+	}
 }
