@@ -35,7 +35,7 @@ var (
 // fuzzSIDs are the session ids the seeds sign.
 var fuzzSIDs = []string{"abcDEF123_-abcDEF123_-ab", "sid with space", "é", "a.b.c", "x", "%41"}
 
-// readFuzzSID runs cookieSpec.readSID on a request whose Cookie headers
+// readFuzzSID runs a scheme's readSID on a request whose Cookie headers
 // are header's lines.
 func readFuzzSID(t *testing.T, c scheme, header string) (string, int, bool) {
 	t.Helper()

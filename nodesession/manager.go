@@ -21,8 +21,9 @@ type Options struct {
 	// sessions: open it with the Node store's database and collection
 	// (connect-mongodb-session and connect-mongo default to "sessions"),
 	// with PlainIDs (Node stores look sessions up by the plain id) and
-	// without EncryptionKeys, which the Node app cannot read. The Manager uses its collection, timeout, closing and error
-	// reporting; closing it is its owner's job. Required.
+	// without EncryptionKeys, which the Node app cannot read. The Manager
+	// uses its collection, timeout, closing and error reporting; closing
+	// it is its owner's job. Required.
 	Store *mongosession.Store
 
 	// Cookie is the Node app's cookie scheme: ExpressCookie or KoaCookie.
@@ -35,7 +36,8 @@ type Options struct {
 	Layout Layout
 
 	// ErrorHandler answers a request whose session could not be loaded or
-	// saved (the database is unavailable, a legacy-encrypted session). It
+	// saved (the database is unavailable, a legacy-encrypted session,
+	// ErrConflict for a JSON-string session that kept changing). It
 	// is never called for a bad or unknown cookie: that is a new session.
 	// Optional. Default: 500 Internal Server Error with a plain message
 	// that names no session.
