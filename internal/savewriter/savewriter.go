@@ -98,7 +98,9 @@ func (w *Writer) Header() http.Header { return w.w.Header() }
 // After a failed save it does nothing.
 func (w *Writer) WriteHeader(code int) {
 	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
-		w.w.WriteHeader(code)
+		if w.state != Failed {
+			w.w.WriteHeader(code)
+		}
 		return
 	}
 	if w.Commit() == Saved {
