@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,15 +156,27 @@ func TestInformationalResponsePassesThrough(t *testing.T) {
 func TestFailedSaveKeepsOuterHeaders(t *testing.T) {
 	m := &middleware{fail: true}
 	var writeErr error
-	base := serve(t, outer(m.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(outer(m.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", "/home")
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Add("Set-Cookie", "handler=1")
 		w.Header().Set("Cache-Control", "max-age=3600")
 		w.WriteHeader(http.StatusFound)
 		_, writeErr = io.WriteString(w, `{"secret":"for the user only"}`)
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusOK)
 	}))))
-	res, body := get(t, base)
+	// The handler's status codes after the error page must not reach the
+	// server, which would log them as superfluous.
+	var serverLog syncBuffer
+	srv.Config.ErrorLog = log.New(&serverLog, "", 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	res, body := get(t, srv.URL)
+	srv.Close()
+	if s := serverLog.String(); s != "" {
+		t.Errorf("the server logged %q", s)
+	}
 	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "database down") || strings.Contains(body, "secret") {
 		t.Fatalf("got %d %q; want the error handler's 503 alone", res.StatusCode, body)
 	}
@@ -182,6 +196,23 @@ func TestFailedSaveKeepsOuterHeaders(t *testing.T) {
 	if m.saves.Load() != 1 {
 		t.Errorf("%d saves, want 1", m.saves.Load())
 	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // unwrapOnly is a writer of another middleware that exposes neither Flush
