@@ -100,17 +100,8 @@ func (cs *cipherSet) current(data []byte) bool {
 	return len(data) >= encHeaderLen && subtle.ConstantTimeCompare(cs.keys[0].id[:], data[1:1+keyIDLen]) == 1
 }
 
-// Encrypted reports whether the store encrypts session data at rest
-// (Options.EncryptionKeys is set).
-func (s *Store) Encrypted() bool { return s.cipher != nil }
-
-// Seal prepares data for storage in the document whose _id is id: with
-// EncryptionKeys, AES-256-GCM under the first key with id and field bound
-// in as associated data; without, the bytes as they are. field tells apart
-// several sealed values in one document (a field name, or anything else
-// the value must stay bound to); pass "" for the session data itself. The
-// result is stored as BSON binary.
-func (s *Store) Seal(id, field string, data []byte) (bson.Binary, error) {
+// seal is Backend.Seal.
+func (s *Store) seal(id, field string, data []byte) (bson.Binary, error) {
 	if s.cipher == nil {
 		return bson.Binary{Subtype: subtypePlain, Data: data}, nil
 	}
@@ -121,12 +112,8 @@ func (s *Store) Seal(id, field string, data []byte) (bson.Binary, error) {
 	return bson.Binary{Subtype: subtypeEncrypted, Data: ct}, nil
 }
 
-// Open returns the bytes that Seal stored for (id, field). It fails with
-// an error wrapping ErrCorrupt when the value is not of the configured kind
-// (encrypted data without keys or plain data with keys), or does not
-// decrypt: a wrong key, tampering, truncation, or a value moved from
-// another document or field.
-func (s *Store) Open(id, field string, b bson.Binary) ([]byte, error) {
+// open is Backend.Open.
+func (s *Store) open(id, field string, b bson.Binary) ([]byte, error) {
 	switch {
 	case s.cipher == nil && b.Subtype == subtypePlain:
 		return b.Data, nil

@@ -329,7 +329,7 @@ func TestSCSSecurityTokensNeverLogged(t *testing.T) {
 			}
 			// A document the engine cannot read, then data scs cannot decode.
 			other.Expect("/set?k=user&v=bob", "ok")
-			stored, _ := e.Store.StoredID(other.Cookie())
+			stored, _ := e.Store.Backend().StoredID(other.Cookie())
 			if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: stored}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 				t.Fatal(err)

@@ -18,11 +18,8 @@ const MaxTokenLength = token.MaxLength
 // most MaxTokenLength bytes, valid UTF-8, without control characters.
 func validToken(t string) bool { return token.Plausible(t) }
 
-// StoredID returns the _id under which the session of token is stored:
-// its SHA-256 in unpadded base64url, or with PlainIDs the token itself. ok
-// is false for a token that can never be valid (see ErrInvalidToken); it
-// is then "not found" everywhere.
-func (s *Store) StoredID(token string) (id string, ok bool) {
+// storedID is Backend.StoredID.
+func (s *Store) storedID(token string) (id string, ok bool) {
 	if strings.HasPrefix(token, handlePrefix) {
 		return s.handleID(token)
 	}
