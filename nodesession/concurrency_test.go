@@ -227,7 +227,7 @@ func TestJSONStringSaveRetryBounded(t *testing.T) {
 				}
 				sess["node"+strconv.Itoa(int(n))] = float64(n)
 				text, _ := json.Marshal(sess)
-				err := other.Do(context.Background(), "interfere", func(ctx context.Context, c *mongo.Collection) error {
+				err := other.Backend().Do(context.Background(), "interfere", func(ctx context.Context, c *mongo.Collection) error {
 					_, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: sid}}, bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: string(text)}}}})
 					return err
 				})

@@ -83,7 +83,7 @@ func (documentCodec) update(ctx context.Context, m *Manager, s *Session, now tim
 	for _, k := range removed {
 		w.unset = append(w.unset, bson.E{Key: "session." + k, Value: ""})
 	}
-	err = m.st.Do(ctx, "nodesession: update", func(ctx context.Context, c *mongo.Collection) error {
+	err = m.be.Do(ctx, "nodesession: update", func(ctx context.Context, c *mongo.Collection) error {
 		res, err := c.UpdateOne(ctx, m.ly.filter(s.sid), w.doc())
 		if err == nil && res.MatchedCount == 0 {
 			gone = true

@@ -708,7 +708,7 @@ func checkStored(t *testing.T, st *mongosession.Store, p pairing, cookieVal stri
 		sid = "koa:sess:" + sid
 	}
 	var raw bson.Raw
-	err := st.Do(context.Background(), "inspect", func(ctx context.Context, c *mongo.Collection) error {
+	err := st.Backend().Do(context.Background(), "inspect", func(ctx context.Context, c *mongo.Collection) error {
 		var err error
 		raw, err = c.FindOne(ctx, bson.D{{Key: "_id", Value: sid}}).Raw()
 		return err

@@ -109,7 +109,7 @@ func (c jsonCodec) update(ctx context.Context, m *Manager, s *Session, now time.
 		w.set = append(bson.D{{Key: "session", Value: text}}, w.set...)
 		filter := append(m.ly.filter(s.sid), bson.E{Key: "session", Value: s.stored})
 		matched := false
-		err = m.st.Do(ctx, "nodesession: update", func(ctx context.Context, coll *mongo.Collection) error {
+		err = m.be.Do(ctx, "nodesession: update", func(ctx context.Context, coll *mongo.Collection) error {
 			res, err := coll.UpdateOne(ctx, filter, w.doc())
 			matched = err == nil && res.MatchedCount > 0
 			return err

@@ -339,7 +339,7 @@ func (r connectMongoRules) touch(ctx context.Context, m *Manager, s *Session, no
 	if r.timestamps {
 		w.currentDate = append(w.currentDate, bson.E{Key: "updatedAt", Value: true})
 	}
-	return m.st.Do(ctx, "nodesession: touch", func(ctx context.Context, c *mongo.Collection) error {
+	return m.be.Do(ctx, "nodesession: touch", func(ctx context.Context, c *mongo.Collection) error {
 		_, err := c.UpdateOne(ctx, m.ly.filter(s.sid), w.doc())
 		return err
 	})

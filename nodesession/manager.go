@@ -47,7 +47,7 @@ type Options struct {
 // Manager reads and writes the sessions of a Node app. It is safe for
 // concurrent use and holds no goroutine or resource of its own.
 type Manager struct {
-	st    *mongosession.Store
+	be    mongosession.Backend
 	ck    scheme
 	ly    *layout
 	onErr func(w http.ResponseWriter, r *http.Request, err error)
@@ -61,7 +61,7 @@ func New(opts Options) (*Manager, error) {
 	if opts.Store == nil {
 		return nil, errors.New("nodesession: Options.Store: required")
 	}
-	if id, _ := opts.Store.StoredID("x"); id != "x" {
+	if id, _ := opts.Store.Backend().StoredID("x"); id != "x" {
 		return nil, errors.New("nodesession: Options.Store: open it with mongosession.Options.PlainIDs: the Node stores sharing the collection look sessions up by the plain id, not its hash")
 	}
 	if opts.Cookie == nil {
@@ -70,7 +70,7 @@ func New(opts Options) (*Manager, error) {
 	if opts.Layout == nil {
 		return nil, errors.New("nodesession: Options.Layout: required")
 	}
-	m := &Manager{st: opts.Store, onErr: opts.ErrorHandler, now: time.Now}
+	m := &Manager{be: opts.Store.Backend(), onErr: opts.ErrorHandler, now: time.Now}
 	var err error
 	if m.ck, err = opts.Cookie.scheme(); err != nil {
 		return nil, fmt.Errorf("nodesession: Options.Cookie: %w", err)
@@ -139,12 +139,12 @@ func (m *Manager) Load(r *http.Request) (*Session, error) {
 	case errors.Is(err, ErrLegacyEncryption):
 		return nil, err
 	case err != nil:
-		m.st.Report("nodesession: unreadable session document", err)
+		m.be.Report("nodesession: unreadable session document", err)
 		return newSession(m), nil
 	case s == nil:
 		if purge {
 			// connect-mongodb-session's get destroys an expired session.
-			_ = m.st.Do(r.Context(), "nodesession: delete expired", func(ctx context.Context, c *mongo.Collection) error {
+			_ = m.be.Do(r.Context(), "nodesession: delete expired", func(ctx context.Context, c *mongo.Collection) error {
 				_, err := c.DeleteOne(ctx, m.ly.filter(sid))
 				return err
 			})
@@ -158,7 +158,7 @@ func (m *Manager) Load(r *http.Request) (*Session, error) {
 // find returns sid's stored document, or nil.
 func (m *Manager) find(ctx context.Context, sid string) (bson.Raw, error) {
 	var raw bson.Raw
-	err := m.st.Do(ctx, "nodesession: find", func(ctx context.Context, c *mongo.Collection) error {
+	err := m.be.Do(ctx, "nodesession: find", func(ctx context.Context, c *mongo.Collection) error {
 		var err error
 		raw, err = c.FindOne(ctx, m.ly.filter(sid)).Raw()
 		if errors.Is(err, mongo.ErrNoDocuments) {

@@ -27,7 +27,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := m.Load(r)
 		if err != nil {
-			m.st.Report("nodesession: loading a session", err)
+			m.be.Report("nodesession: loading a session", err)
 			w.Header().Set("Cache-Control", "no-store")
 			m.onErr(w, r, err)
 			return
@@ -36,7 +36,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 		sw := savewriter.New(w, func(h http.Header) error {
 			err := m.save(ctx, h, s)
 			if err != nil {
-				m.st.Report("nodesession: saving a session", err)
+				m.be.Report("nodesession: saving a session", err)
 			}
 			return err
 		}, func(w http.ResponseWriter, err error) { m.onErr(w, r, err) })

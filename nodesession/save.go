@@ -61,7 +61,7 @@ func (m *Manager) save(ctx context.Context, h http.Header, s *Session) error {
 // destroy deletes a stored session and clears the cookie.
 func (m *Manager) destroy(ctx context.Context, h http.Header, s *Session) error {
 	if !s.isNew {
-		err := m.st.Do(ctx, "nodesession: destroy", func(ctx context.Context, c *mongo.Collection) error {
+		err := m.be.Do(ctx, "nodesession: destroy", func(ctx context.Context, c *mongo.Collection) error {
 			_, err := c.DeleteOne(ctx, m.ly.filter(s.sid))
 			return err
 		})
@@ -85,7 +85,7 @@ func (m *Manager) create(ctx context.Context, h http.Header, s *Session, now tim
 		return err
 	}
 	w.set = append(bson.D{{Key: m.ly.idField, Value: m.ly.storedID(sid)}, {Key: "session", Value: v}}, w.set...)
-	err = m.st.Do(ctx, "nodesession: insert", func(ctx context.Context, c *mongo.Collection) error {
+	err = m.be.Do(ctx, "nodesession: insert", func(ctx context.Context, c *mongo.Collection) error {
 		_, err := c.UpdateOne(ctx, m.ly.filter(sid), w.doc(), options.UpdateOne().SetUpsert(true))
 		return err
 	})
@@ -104,7 +104,7 @@ func (m *Manager) create(ctx context.Context, h http.Header, s *Session, now tim
 // document gone or expired by then stays gone.
 func (m *Manager) regenerate(ctx context.Context, h http.Header, s *Session, now time.Time) error {
 	var raw bson.Raw
-	err := m.st.Do(ctx, "nodesession: regenerate", func(ctx context.Context, c *mongo.Collection) error {
+	err := m.be.Do(ctx, "nodesession: regenerate", func(ctx context.Context, c *mongo.Collection) error {
 		var err error
 		raw, err = c.FindOneAndDelete(ctx, m.ly.filter(s.sid)).Raw()
 		if errors.Is(err, mongo.ErrNoDocuments) {
@@ -122,7 +122,7 @@ func (m *Manager) regenerate(ctx context.Context, h http.Header, s *Session, now
 	switch {
 	case err != nil:
 		// Readable when loaded, not now: store what was loaded.
-		m.st.Report("nodesession: regenerating an unreadable session", err)
+		m.be.Report("nodesession: regenerating an unreadable session", err)
 	case fresh == nil:
 		return nil // expired
 	default:
