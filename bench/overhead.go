@@ -213,7 +213,7 @@ func runOverhead(ctx context.Context, cfg Config, client *mongo.Client, w io.Wri
 		sides := [3]func(context.Context, string) error{
 			op.store,
 			func(ctx context.Context, t string) error {
-				octx, cancel := context.WithTimeout(ctx, s.Timeout())
+				octx, cancel := context.WithTimeout(ctx, s.Backend().Timeout())
 				defer cancel()
 				return op.raw(octx, t)
 			},
