@@ -282,7 +282,7 @@ func (b blindStore) CommitCtx(ctx context.Context, token string, data []byte, ex
 
 // DeleteCtx deletes the document outright.
 func (b blindStore) DeleteCtx(ctx context.Context, token string) error {
-	id, ok := b.s.StoredID(token)
+	id, ok := b.s.Backend().StoredID(token)
 	if !ok {
 		return nil
 	}
