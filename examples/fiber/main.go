@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -114,23 +115,25 @@ func newApp(storage fiber.Storage) *fiber.App {
 	return app
 }
 
-// errorHandler logs err and answers without its text: a *fiber.Error
-// keeps its code and message, MongoDB out of reach is 503, anything else
-// a bare 500.
+// errorHandler logs err and answers with the status text alone, never
+// the error's text: a *fiber.Error gives its code (its message may quote
+// the raw request, HttpOnly cookie included, as fasthttp's does for a
+// request it cannot parse), MongoDB out of reach is 503, anything else
+// 500.
 func errorHandler(c fiber.Ctx, err error) error {
-	code, msg := fiber.StatusInternalServerError, "Internal Server Error"
+	code := fiber.StatusInternalServerError
 	var fe *fiber.Error
 	switch {
 	case errors.As(err, &fe):
-		code, msg = fe.Code, fe.Message
+		code = fe.Code
 	case errors.Is(err, mongosession.ErrUnavailable):
-		code, msg = fiber.StatusServiceUnavailable, "session store unavailable"
+		code = fiber.StatusServiceUnavailable
 	}
 	if code >= fiber.StatusInternalServerError {
 		log.Printf("%s %s: %v", c.Method(), c.Path(), err)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
-	return c.Status(code).SendString(msg)
+	return c.Status(code).SendString(http.StatusText(code))
 }
 
 // defaultDataDir is examples/fiber/data when run from the repository root
