@@ -17,6 +17,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/fiberstore"
+	"github.com/mongosession/mongosession/internal/exampleserver"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"github.com/mongosession/mongosession/internal/servetest"
 )
@@ -181,13 +182,14 @@ func TestErrorHandler(t *testing.T) {
 	}
 }
 
-// TestServeWaitsForRequests: when ctx ends, serve returns only after the
-// request in flight has been answered, so the storage outlives it.
+// TestServeWaitsForRequests: when ctx ends, exampleserver.Serve of a
+// fiberServer returns only after the request in flight has been answered,
+// so the storage outlives it.
 func TestServeWaitsForRequests(t *testing.T) {
 	servetest.WaitsForRequests(t, func(ctx context.Context, ln net.Listener, handle func() string) error {
 		app := fiber.New()
 		app.Get("/", func(c fiber.Ctx) error { return c.SendString(handle()) })
-		return serve(ctx, app, ln)
+		return exampleserver.Serve(ctx, fiberServer{app}, ln)
 	})
 }
 

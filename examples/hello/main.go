@@ -26,36 +26,23 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/exampleserver"
 	"github.com/mongosession/mongosession/testserver"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3000"
-	}
-	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
-	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
 	flag.Var(&debug, "debug", "serve expvar at /debug/vars on "+defaultDebugAddr+" (-debug) or on another loopback address (-debug=ADDR)")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, *data); err != nil {
-		log.Fatal(err)
-	}
+	flags := exampleserver.ParseFlags("hello")
+	exampleserver.Run(func(ctx context.Context) error { return run(ctx, flags) })
 }
 
-func run(ctx context.Context, addr, dataDir string) error {
+func run(ctx context.Context, flags exampleserver.Flags) error {
 	if debug.on {
 		stopDebug, err := serveDebug(debug.addr)
 		if err != nil {
@@ -64,7 +51,7 @@ func run(ctx context.Context, addr, dataDir string) error {
 		defer stopDebug()
 	}
 
-	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+	uri, stopServer, err := testserver.URIFromEnv(ctx, flags.Data, os.Stdout)
 	if err != nil {
 		return err
 	}
@@ -82,31 +69,7 @@ func run(ctx context.Context, addr, dataDir string) error {
 	defer store.Close()
 
 	srv := &http.Server{Handler: newApp(store), ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("listening on %s\n", addr)
-	return serve(ctx, srv, ln)
-}
-
-// serve serves srv on ln until ctx is done, then stops accepting and
-// waits up to 5 s for the requests in flight to finish: run's deferred
-// store.Close must come after them.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return exampleserver.ListenAndServe(ctx, flags.Addr, srv)
 }
 
 // defaultDebugAddr is where -debug alone serves expvar.
@@ -203,13 +166,4 @@ func handler(sm *scs.SessionManager) http.Handler {
 		body, _ := json.Marshal(map[string]int{"views": views})
 		fmt.Fprintf(w, "Hello %s", body)
 	})
-}
-
-// defaultDataDir is examples/hello/data when run from the repository root
-// or from the example's directory.
-func defaultDataDir() string {
-	if _, err := os.Stat(filepath.Join("examples", "hello")); err == nil {
-		return filepath.Join("examples", "hello", "data")
-	}
-	return "data"
 }

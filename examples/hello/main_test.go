@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/facetest"
 	"github.com/mongosession/mongosession/internal/mongotest"
-	"github.com/mongosession/mongosession/internal/servetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
@@ -121,12 +119,4 @@ func TestDebugOnLoopbackOnly(t *testing.T) {
 	if _, ok := vars["goroutines"]; !ok || vars["memstats"] == nil {
 		t.Fatalf("/debug/vars on %s lacks goroutines or memstats: %v", addr, vars)
 	}
-}
-
-// TestServeWaitsForRequests: when ctx ends, serve returns only after the
-// request in flight has been answered, so the store outlives it.
-func TestServeWaitsForRequests(t *testing.T) {
-	servetest.WaitsForRequests(t, func(ctx context.Context, ln net.Listener, handle func() string) error {
-		return serve(ctx, &http.Server{Handler: servetest.HTTPHandler(handle)}, ln)
-	})
 }
