@@ -10,7 +10,9 @@
 // and a goroutine count) on a second server of its own, on a loopback
 // address only: 127.0.0.1:6060, or -debug=ADDR (such as 127.0.0.1:7070 or
 // [::1]:6060). It is never served on the app's own listener, and an ADDR
-// that is not loopback is refused. cmd/mongosession-soak reads it.
+// that is not loopback is refused. cmd/mongosession-soak reads it:
+//
+//	go run ./cmd/mongosession-soak -vars http://127.0.0.1:6060/debug/vars
 //
 // While MongoDB is out of reach, requests get 503 (scs's ErrorFunc, below).
 package main
