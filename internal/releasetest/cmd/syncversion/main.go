@@ -5,10 +5,13 @@
 //
 //	go run ./internal/releasetest/cmd/syncversion
 //
-// It prints each go.mod it changed and nothing when all were in step.
+// It prints each go.mod it changed, nothing when all were in step. With
+// -tags it changes nothing and prints the release's tags instead, one a
+// line, in the order they are pushed (see RELEASING.md).
 package main
 
 import (
+	"flag"
 	"fmt"
 	"log"
 
@@ -17,6 +20,14 @@ import (
 
 func main() {
 	log.SetFlags(0)
+	tags := flag.Bool("tags", false, "print the release's tags in push order, change nothing")
+	flag.Parse()
+	if *tags {
+		for _, dir := range releasetest.Published {
+			fmt.Println(releasetest.Tag(dir, releasetest.Version))
+		}
+		return
+	}
 	root, err := releasetest.RepoRoot()
 	if err != nil {
 		log.Fatal("syncversion: ", err)
