@@ -10,9 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// TTLIndexName is the name of the TTL index the store creates on the
-// expiry field: the server's default name for {<ExpiresKey>: 1}.
-func (s *Store) TTLIndexName() string { return s.cfg.ExpiresKey + "_1" }
+// ttlIndexName is Backend.TTLIndexName.
+func (s *Store) ttlIndexName() string { return s.cfg.ExpiresKey + "_1" }
 
 // prepareExpiry sets up what AutoRemove asks for. Only a failure to reach
 // the server is returned; index problems are reported and survived.
@@ -35,7 +34,7 @@ func (s *Store) prepareExpiry(ctx context.Context) error {
 		return nil
 	case hasCode(err, codeUnauthorized):
 		s.cfg.Logger.Warn("mongosession: not allowed to create the TTL index; expired sessions stay in the collection until an administrator creates it (reads still ignore them)",
-			"collection", s.cfg.Collection, "index", s.TTLIndexName())
+			"collection", s.cfg.Collection, "index", s.ttlIndexName())
 		return nil
 	case isUnavailable(err):
 		return &opError{op: "creating the TTL index", err: err, kind: ErrUnavailable}
@@ -98,7 +97,7 @@ func (s *Store) indexNameOn(ctx context.Context, field string) (string, error) {
 			return sp.Name, nil
 		}
 	}
-	return s.TTLIndexName(), nil
+	return s.ttlIndexName(), nil
 }
 
 // asNumber reads a BSON number of any width.
@@ -113,11 +112,6 @@ func asNumber(v any) (float64, bool) {
 	}
 	return 0, false
 }
-
-// Reaping reports whether the store runs its own reaper: with
-// AutoRemoveInterval, or with AutoRemoveTTL on a server without TTL
-// indexes.
-func (s *Store) Reaping() bool { return s.reaping }
 
 func (s *Store) startReaper() {
 	ctx, cancel := context.WithCancel(context.Background())

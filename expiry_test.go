@@ -49,13 +49,13 @@ func TestTTLIndexSpec(t *testing.T) {
 		t.Errorf("expireAfterSeconds = %v; want 30", idx.Lookup("expireAfterSeconds"))
 	}
 	if !ttlSupported(t) {
-		if !s.Reaping() {
+		if !s.Backend().Reaping() {
 			t.Fatal("the server has no TTL indexes, yet the store runs no reaper")
 		}
 		t.Log("the server has no TTL indexes (FerretDB 1.x answers NotImplemented): the spec was checked on the wire and the store fell back to its reaper; the stored index can only be checked on a server with TTL indexes")
 		return
 	}
-	if s.Reaping() {
+	if s.Backend().Reaping() {
 		t.Fatal("TTL index created, yet the store runs a reaper too")
 	}
 	specs, err := rawCollection(t, s).Indexes().ListSpecifications(ctx)
@@ -119,7 +119,7 @@ func TestReaperDeletesExpired(t *testing.T) {
 				t.Skip("the server has TTL indexes: the reaper is only the fallback, and the TTL monitor's 60 s period is too slow to observe here")
 			}
 			s := newStore(t, mongosession.Options{AutoRemove: mode, CleanupInterval: 200 * time.Millisecond})
-			if !s.Reaping() {
+			if !s.Backend().Reaping() {
 				t.Fatal("no reaper running")
 			}
 			must(t, s.CommitCtx(ctx, "expired", []byte("x"), time.Now().Add(-time.Minute)))
@@ -152,7 +152,7 @@ func TestAutoRemoveOffCreatesNothing(t *testing.T) {
 			t.Fatal("AutoRemoveOff created an index")
 		}
 	}
-	if s.Reaping() {
+	if s.Backend().Reaping() {
 		t.Fatal("AutoRemoveOff runs a reaper")
 	}
 }
@@ -232,7 +232,7 @@ func TestCloseFromOnErrorOfReaper(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close called from OnError on the reaper's goroutine has not returned")
 	}
-	if !s.Closed() {
+	if !s.Backend().Closed() {
 		t.Fatal("the store is not closed")
 	}
 	checkNoLeak(t)

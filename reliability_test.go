@@ -1,9 +1,9 @@
 package mongosession_test
 
-// Fault tests of issue 5: the server going away under load (killed, or
-// partitioned so that it stops answering), an app started before its
-// database, cancellation in the middle of an operation, Close under load,
-// and corrupt documents meeting the reaper and iteration.
+// Fault tests (README, Reliability): the server going away under load
+// (killed, or partitioned so that it stops answering), an app started
+// before its database, cancellation in the middle of an operation, Close
+// under load, and corrupt documents meeting the reaper and iteration.
 
 import (
 	"context"

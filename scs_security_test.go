@@ -1,6 +1,6 @@
 package mongosession_test
 
-// The security suite of issue 4 through alexedwards/scs v2 (the engine's
+// The security suite (SECURITY.md) through alexedwards/scs v2 (the engine's
 // own face: *mongosession.Store is the scs store), against the real server,
 // over HTTP with a cookie jar: session tokens, the dump test (hashed IDs and
 // EncryptionKeys), encryption (rotation, a moved ciphertext), hostile
@@ -329,7 +329,7 @@ func TestSCSSecurityTokensNeverLogged(t *testing.T) {
 			}
 			// A document the engine cannot read, then data scs cannot decode.
 			other.Expect("/set?k=user&v=bob", "ok")
-			stored, _ := e.Store.StoredID(other.Cookie())
+			stored, _ := e.Store.Backend().StoredID(other.Cookie())
 			if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: stored}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 				t.Fatal(err)

@@ -123,14 +123,14 @@ func TestMigratePlainIDs(t *testing.T) {
 	if err != nil || !found || string(b) != "from before hashing" {
 		t.Fatalf("migrating Find = %q %v %v; want the plain-keyed session", b, found, err)
 	}
-	if rec, _, _ := migrating.FindRecord(ctx, "oldToken"); !rec.Stale {
+	if rec, _, _ := migrating.Backend().FindRecord(ctx, "oldToken"); !rec.Stale {
 		t.Fatal("a session found under its plain token is not Stale")
 	}
 	must(t, migrating.CommitCtx(ctx, "oldToken", []byte("now hashed"), hour()))
 	if b, found, _ := strict.FindCtx(ctx, "oldToken"); !found || string(b) != "now hashed" {
 		t.Fatalf("after a commit the session is not under its hash: %q %v", b, found)
 	}
-	if rec, _, _ := migrating.FindRecord(ctx, "oldToken"); rec.Stale {
+	if rec, _, _ := migrating.Backend().FindRecord(ctx, "oldToken"); rec.Stale {
 		t.Fatal("a session under its hash is still Stale")
 	}
 	// The commit moved the session: no plain token stays at rest.
@@ -208,11 +208,11 @@ func TestEncryptionKeyRotation(t *testing.T) {
 	if err != nil || !found || string(b) != "written under key 1" {
 		t.Fatalf("old key no longer decrypts after rotation: %q %v %v", b, found, err)
 	}
-	if rec, _, _ := rotated.FindRecord(ctx, "rot"); !rec.Stale {
+	if rec, _, _ := rotated.Backend().FindRecord(ctx, "rot"); !rec.Stale {
 		t.Fatal("a session under a retired key is not Stale")
 	}
 	must(t, rotated.CommitCtx(ctx, "rot", []byte("rewritten"), hour()))
-	if rec, _, _ := rotated.FindRecord(ctx, "rot"); rec.Stale {
+	if rec, _, _ := rotated.Backend().FindRecord(ctx, "rot"); rec.Stale {
 		t.Fatal("a session under the current key is Stale")
 	}
 

@@ -46,19 +46,17 @@ const MaxDocumentSize = 16 * 1024 * 1024
 // (ErrUnavailable). One find by _id (with MigratePlainIDs, a miss is
 // retried under the plain token).
 func (s *Store) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
-	rec, found, err := s.FindRecord(ctx, token)
+	rec, found, err := s.findRecord(ctx, token)
 	return rec.Data, found, err
 }
 
-// FindRecord is FindCtx returning the session's stored _id and expiry with
-// its data, for faces that decide whether a write is needed: Record.Stale
-// says the stored form is out of date even if the data is unchanged.
-func (s *Store) FindRecord(ctx context.Context, token string) (rec Record, found bool, err error) {
+// findRecord is Backend.FindRecord.
+func (s *Store) findRecord(ctx context.Context, token string) (rec Record, found bool, err error) {
 	if err := s.begin(); err != nil {
 		return Record{}, false, err
 	}
 	defer s.end()
-	id, ok := s.StoredID(token)
+	id, ok := s.storedID(token)
 	if !ok {
 		return Record{}, false, nil
 	}
@@ -136,7 +134,7 @@ func (s *Store) decode(id string, raw bson.Raw) ([]byte, time.Time, error) {
 	if !ok {
 		return nil, expires, fmt.Errorf("%w: %q is BSON %s, not binary", ErrCorrupt, sessionField, sv.Type)
 	}
-	plain, err := s.Open(id, "", bson.Binary{Subtype: subtype, Data: data})
+	plain, err := s.open(id, "", bson.Binary{Subtype: subtype, Data: data})
 	if err != nil {
 		return nil, expires, err
 	}
@@ -165,14 +163,14 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 		return err
 	}
 	defer s.end()
-	id, ok := s.StoredID(token)
+	id, ok := s.storedID(token)
 	if !ok {
 		return ErrInvalidToken
 	}
 	if expiry.IsZero() {
 		expiry = time.Now().Add(s.cfg.Expires)
 	}
-	bin, err := s.Seal(id, "", b)
+	bin, err := s.seal(id, "", b)
 	if err != nil {
 		return err
 	}
@@ -241,7 +239,7 @@ func (s *Store) Touch(ctx context.Context, token string, expiry time.Time) (bool
 		return false, err
 	}
 	defer s.end()
-	id, ok := s.StoredID(token)
+	id, ok := s.storedID(token)
 	if !ok {
 		return false, nil
 	}
@@ -282,7 +280,7 @@ func (s *Store) DeleteCtx(ctx context.Context, token string) error {
 		return err
 	}
 	defer s.end()
-	id, ok := s.StoredID(token)
+	id, ok := s.storedID(token)
 	if !ok {
 		return nil
 	}

@@ -27,7 +27,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -168,20 +167,6 @@ func (s *Store) Client() *mongo.Client { return s.client }
 // makes them "corrupt" to the store.
 func (s *Store) Collection() *mongo.Collection { return s.coll }
 
-// ExpiresKey returns the name of the expiry field (Options.ExpiresKey).
-func (s *Store) ExpiresKey() string { return s.cfg.ExpiresKey }
-
-// DefaultLifetime returns the lifetime given to a session written without
-// an expiry (Options.Expires).
-func (s *Store) DefaultLifetime() time.Duration { return s.cfg.Expires }
-
-// Timeout returns the bound applied to operations whose context has no
-// deadline (Options.Timeout).
-func (s *Store) Timeout() time.Duration { return s.cfg.Timeout }
-
-// Logger returns the store's logger (Options.Logger or slog.Default()).
-func (s *Store) Logger() *slog.Logger { return s.cfg.Logger }
-
 // Close stops the reaper (without waiting for a call of OnError it is
 // making, so that OnError may call Close), waits up to Options.Timeout for
 // operations in flight to finish, and disconnects the client if the store made it (a
@@ -227,10 +212,6 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
-
-// Closed reports whether Close has been called: every operation then
-// returns ErrClosed.
-func (s *Store) Closed() bool { return s.isClosed() }
 
 func (s *Store) isClosed() bool {
 	s.mu.Lock()
@@ -285,14 +266,8 @@ func (s *Store) emit(msg string, err error) {
 	}
 }
 
-// Do runs fn as one operation of the store, for the faces in this module
-// that work on documents rather than bytes (the native manager): it fails
-// with ErrClosed after Close, counts fn as in flight so that Close waits for
-// it, bounds ctx by Options.Timeout when it has no deadline, and classifies
-// fn's error as the store's own methods do (ErrUnavailable for an outage,
-// the context's error for cancellation), prefixed with op. fn receives the
-// sessions collection.
-func (s *Store) Do(ctx context.Context, op string, fn func(ctx context.Context, coll *mongo.Collection) error) error {
+// do is Backend.Do.
+func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context, coll *mongo.Collection) error) error {
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -304,8 +279,3 @@ func (s *Store) Do(ctx context.Context, op string, fn func(ctx context.Context, 
 	defer cancel()
 	return s.wrapErr(ctx, op, fn(octx, s.coll))
 }
-
-// Report sends a failure that no caller is waiting for to the logger and
-// to Options.OnError, as the store does for its own background work. The
-// message and error must not contain a session token.
-func (s *Store) Report(msg string, err error) { s.report(msg, err) }

@@ -5,35 +5,21 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/mongosession/mongosession/internal/token"
 )
 
 // MaxTokenLength is the longest token the store accepts, in bytes. Session
 // tokens are short (scs: 43 characters); anything longer comes from a
 // hostile or broken client and is "not found" without a round trip.
-const MaxTokenLength = 512
+const MaxTokenLength = token.MaxLength
 
-// validToken reports whether token could be a session token: non-empty, at
+// validToken reports whether t could be a session token: non-empty, at
 // most MaxTokenLength bytes, valid UTF-8, without control characters.
-// Tokens are only ever used as string values in filters, so this is not
-// what keeps them from injecting operators; it keeps junk off the wire.
-func validToken(token string) bool {
-	if token == "" || len(token) > MaxTokenLength || !utf8.ValidString(token) {
-		return false
-	}
-	for i := 0; i < len(token); i++ {
-		if c := token[i]; c < 0x20 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+func validToken(t string) bool { return token.Plausible(t) }
 
-// StoredID returns the _id under which the session of token is stored:
-// its SHA-256 in unpadded base64url, or with PlainIDs the token itself. ok
-// is false for a token that can never be valid (see ErrInvalidToken); it
-// is then "not found" everywhere.
-func (s *Store) StoredID(token string) (id string, ok bool) {
+// storedID is Backend.StoredID.
+func (s *Store) storedID(token string) (id string, ok bool) {
 	if strings.HasPrefix(token, handlePrefix) {
 		return s.handleID(token)
 	}

@@ -83,9 +83,9 @@ type seenValue struct {
 // is forgotten and those keys' next unchanged Set writes again.
 const MaxRemembered = 10000
 
-// New returns a Storage on store. The Storage owns store from then on:
-// Storage.Close closes it. A nil store gives a Storage whose every method
-// returns mongosession.ErrClosed.
+// New returns a Storage on store. The store stays its owner's: whoever
+// called mongosession.New closes it, not Storage.Close. A nil store gives
+// a Storage whose every method but Close returns mongosession.ErrClosed.
 func New(store *mongosession.Store) *Storage {
 	return &Storage{store: store, seen: make(map[string]seenValue)}
 }
@@ -247,14 +247,8 @@ func (s *Storage) Reset() error {
 	return s.ResetWithContext(context.Background())
 }
 
-// Close closes the underlying store (see mongosession.Store.Close): it
-// stops the store's reaper, lets operations in flight finish and
-// disconnects the client the store made. Every later call returns
-// mongosession.ErrClosed. Close is idempotent. When several Storages or
-// other faces share one store, close the store itself once instead.
-func (s *Storage) Close() error {
-	if s == nil || s.store == nil {
-		return nil
-	}
-	return s.store.Close()
-}
+// Close satisfies fiber.Storage and returns nil. It does not close the
+// mongosession.Store: as with every face, whoever called mongosession.New
+// closes the store (so one store can serve several Storages and faces),
+// and after that every call of the Storage returns mongosession.ErrClosed.
+func (s *Storage) Close() error { return nil }

@@ -25,6 +25,7 @@ import (
 	"github.com/mongosession/mongosession/gorillastore"
 	"github.com/mongosession/mongosession/internal/securitytest"
 	"github.com/mongosession/mongosession/internal/storetest"
+	"github.com/mongosession/mongosession/internal/token"
 )
 
 // newSecEnv is securitytest.NewEnv with the commands New sent taken off
@@ -101,9 +102,9 @@ func TestSecurityIDs(t *testing.T) {
 	// The generator Save gives every new session.
 	ids := make([]string, 10000)
 	for i := range ids {
-		ids[i] = gorillastore.NewID()
+		ids[i] = token.Random(32)
 	}
-	securitytest.CheckIDs(t, "gorillastore.NewID", ids)
+	securitytest.CheckIDs(t, "token.Random(32), gorillastore's ID generator", ids)
 
 	// IDs issued through the face, bare and signed, stored under their
 	// hash.
@@ -364,7 +365,7 @@ func TestSecurityInjection(t *testing.T) {
 			// hostile value was ever adopted.
 			for _, d := range e.Dump(t) {
 				id := d.Lookup("_id").StringValue()
-				if hostileSet[id] || len(id) != gorillastore.IDLength {
+				if hostileSet[id] || len(id) != token.EncodedLen(32) {
 					t.Fatalf("a session is stored under %.60q", id)
 				}
 			}

@@ -262,7 +262,7 @@ func (s *Store) Save(r *http.Request, w http.ResponseWriter, session *sessions.S
 		if len(session.Values) == 0 {
 			return nil // nothing to keep: no record, no cookie
 		}
-		session.ID = NewID()
+		session.ID = newID()
 	}
 	if s.store == nil {
 		return fmt.Errorf("gorillastore: saving session %q: %w", name, mongosession.ErrClosed)

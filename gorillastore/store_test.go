@@ -19,6 +19,7 @@ import (
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/gorillastore"
 	"github.com/mongosession/mongosession/internal/storetest"
+	"github.com/mongosession/mongosession/internal/token"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -166,7 +167,7 @@ func TestCounterAcrossRequests(t *testing.T) {
 		t.Fatal("the signed cookie carries the session ID in the clear")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil || len(raw) != 32 || len(id) != gorillastore.IDLength {
+	if err != nil || len(raw) != 32 || len(id) != token.EncodedLen(32) {
 		t.Fatalf("stored _id %d chars, %d bytes (err %v); want 256 bits in base64url", len(id), len(raw), err)
 	}
 
@@ -456,10 +457,10 @@ func TestHostileCookies(t *testing.T) {
 		junk = append(junk, cookie{value: v})
 	}
 	junk = append(junk,
-		cookie{value: strings.Repeat("A", gorillastore.IDLength), bareFind: true}, // well-formed, never issued
-		cookie{value: "MTcwMDAwMDAwMHxhYmN8ZGVm"},                                 // securecookie-shaped
-		cookie{value: strings.Repeat("x", 5000)},                                  // past securecookie's limit
-		cookie{value: strings.Repeat("0", gorillastore.IDLength) + "="},           // one past the ID length
+		cookie{value: strings.Repeat("A", token.EncodedLen(32)), bareFind: true}, // well-formed, never issued
+		cookie{value: "MTcwMDAwMDAwMHxhYmN8ZGVm"},                                // securecookie-shaped
+		cookie{value: strings.Repeat("x", 5000)},                                 // past securecookie's limit
+		cookie{value: strings.Repeat("0", token.EncodedLen(32)) + "="},           // one past the ID length
 	)
 	for _, tc := range []struct {
 		name string
@@ -534,7 +535,7 @@ func TestLoadFailures(t *testing.T) {
 		{"undecodable values", append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60}, "not gob"...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id := gorillastore.NewID()
+			id := token.Random(32)
 			if err := ms.CommitCtx(ctx, id, tc.data, time.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-// Package securitytest holds the checks of the security suite (issue 4)
+// Package securitytest holds the checks of the security suite (SECURITY.md)
 // that every face runs the same way: the session ID sample check, the
 // filter check over a command monitor, the dump helpers and the sinks that
 // capture logs and errors to scan for tokens. What differs per face (the
