@@ -29,10 +29,12 @@ const Version = "v0.1.0"
 // Published lists the directories, relative to the repository root, of the
 // modules a release tags, in the order their tags are pushed: each comes
 // after every module of this repository it requires. The rehearsal fetches
-// each through its proxy. A module that is to be installable from outside
-// the repository is added here; the others (examples, bench, testserver,
-// this module) are reached only through go.work and require no tag.
-var Published = []string{".", "gorillastore", "ginstore", "fiberstore"}
+// each through its proxy, and go-installs a command module (one whose
+// root package is main, which must then have no replace directive). A
+// module that is to be installable from outside the repository is added
+// here; the others (examples, bench, testserver, this module) are reached
+// only through go.work and require no tag.
+var Published = []string{".", "gorillastore", "ginstore", "fiberstore", "cmd/mongosession"}
 
 // Tag is the tag that releases the module in dir (a path in Published) at
 // version: the version itself for the root, else dir/version, the prefix the

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"go/parser"
+	"go/token"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -45,6 +48,9 @@ func TestRequirementsNameVersion(t *testing.T) {
 			seenPublished++
 		}
 		f := parseGoMod(t, m.GoMod)
+		if m.Published && isCommand(t, m) && (len(f.Replace) > 0 || len(f.Exclude) > 0) {
+			t.Errorf("%s: a published command's go.mod has replace or exclude directives, which go install @%s refuses", m.GoMod, Version)
+		}
 		for _, r := range f.Require {
 			dep, ours := byPath[r.Mod.Path]
 			if !ours {
@@ -92,11 +98,17 @@ func TestRehearseRelease(t *testing.T) {
 	files := gitFiles(t, root)
 
 	proxy := t.TempDir()
-	var published []Module
+	var published, libraries, commands []Module
 	for _, m := range mods {
-		if m.Published {
-			publish(t, proxy, root, m, files)
-			published = append(published, m)
+		if !m.Published {
+			continue
+		}
+		publish(t, proxy, root, m, files)
+		published = append(published, m)
+		if isCommand(t, m) {
+			commands = append(commands, m)
+		} else {
+			libraries = append(libraries, m)
 		}
 	}
 
@@ -144,7 +156,7 @@ func TestRehearseRelease(t *testing.T) {
 	all := newConsumer()
 	writeFile(t, filepath.Join(all, "main.go"), consumerProgram)
 	get := []string{"get"}
-	for _, m := range published {
+	for _, m := range libraries {
 		get = append(get, m.Path+"@"+Version)
 	}
 	goCmd(all, get...)
@@ -153,7 +165,7 @@ func TestRehearseRelease(t *testing.T) {
 
 	// The build used the trial release, not a copy of the repository.
 	list := []string{"list", "-m", "-json"}
-	for _, m := range published {
+	for _, m := range libraries {
 		list = append(list, m.Path)
 	}
 	dec := json.NewDecoder(bytes.NewReader(goCmd(all, list...)))
@@ -174,17 +186,43 @@ func TestRehearseRelease(t *testing.T) {
 				got.Path, got.Version, got.Dir, got.Replace != nil, Version)
 		}
 	}
-	if found != len(published) {
-		t.Errorf("go list -m reported %d modules, want the %d published", found, len(published))
+	if found != len(libraries) {
+		t.Errorf("go list -m reported %d modules, want the %d published libraries", found, len(libraries))
 	}
 
-	// Each module alone: its own requirements must resolve, with no other
+	// Each library alone: its own requirements must resolve, with no other
 	// module of ours named by the consumer to lift a missing version.
-	for _, m := range published {
+	for _, m := range libraries {
 		alone := newConsumer()
 		goCmd(alone, "get", m.Path+"@"+Version)
 		goCmd(alone, "build", m.Path+"/...")
 	}
+	// Each command as its README says to install it.
+	bin := t.TempDir()
+	env = append(env, "GOBIN="+bin)
+	for _, m := range commands {
+		goCmd(newConsumer(), "install", m.Path+"@"+Version)
+		if _, err := os.Stat(filepath.Join(bin, path.Base(m.Path))); err != nil {
+			t.Errorf("go install %s@%s left no binary: %v", m.Path, Version, err)
+		}
+	}
+}
+
+// isCommand reports whether m's root package is a main package.
+func isCommand(t *testing.T, m Module) bool {
+	t.Helper()
+	dir := filepath.Dir(m.GoMod)
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	must(t, err)
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.PackageClauseOnly)
+		must(t, err)
+		return f.Name.Name == "main"
+	}
+	return false
 }
 
 // consumerProgram uses every published face with the framework it serves,
@@ -424,11 +462,11 @@ func TestSyncRequirements(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(root, "go.work"), "go 1.25.0\n\nuse (\n"+use+")\n")
 	for _, dir := range dirs {
-		path := prefix
+		modPath := prefix
 		if dir != "." {
-			path += "/" + dir
+			modPath += "/" + dir
 		}
-		content := "module " + path + "\n\ngo 1.25.0\n"
+		content := "module " + modPath + "\n\ngo 1.25.0\n"
 		if dir != "." {
 			content += "\nrequire (\n" +
 				"\t" + prefix + " v0.0.0\n" +
