@@ -2,7 +2,7 @@ module github.com/mongosession/mongosession/bench
 
 go 1.25.0
 
-require github.com/mongosession/mongosession v0.0.0
+require github.com/mongosession/mongosession v0.1.0
 
 replace github.com/mongosession/mongosession => ..
 
@@ -10,8 +10,8 @@ require (
 	github.com/alexedwards/scs/v2 v2.9.0
 	github.com/gofiber/fiber/v3 v3.1.0
 	github.com/gorilla/sessions v1.4.0
-	github.com/mongosession/mongosession/fiberstore v0.0.0
-	github.com/mongosession/mongosession/gorillastore v0.0.0
+	github.com/mongosession/mongosession/fiberstore v0.1.0
+	github.com/mongosession/mongosession/gorillastore v0.1.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
@@ -31,7 +31,6 @@ require (
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
