@@ -557,7 +557,14 @@ func printPeers(w io.Writer, cfg Config, l load, rs []PeerResult) {
 			if r.Store == "mongosession" || b <= 0 {
 				return ""
 			}
-			return fmt.Sprintf(" (×%.2g)", v/b)
+			switch x := v / b; {
+			case x >= 10:
+				return fmt.Sprintf(" (×%.0f)", x)
+			case x >= 1:
+				return fmt.Sprintf(" (×%.1f)", x)
+			default:
+				return fmt.Sprintf(" (×%.2f)", x)
+			}
 		}
 		for i, d := range r.Find {
 			var b float64
