@@ -42,13 +42,14 @@ func connectV1(ctx context.Context, uri string) (*v1Client, error) {
 
 func (c *v1Client) close() { _ = c.client.Disconnect(context.Background()) }
 
-// scsPeer is alexedwards/scs/mongodbstore, as New makes it (a reaper every
-// minute), with tokenIndex a unique index on its lookup field, token,
-// which it neither creates nor documents.
+// scsPeer is alexedwards/scs/mongodbstore, as New makes it but for its
+// reaper (every minute by default), which makes no pass during the run
+// (see peerReaperPaused); with tokenIndex, plus a unique index on its
+// lookup field, token, which it neither creates nor documents.
 func scsPeer(tokenIndex bool) func(context.Context, peerEnv) (*peerSide, error) {
 	return func(ctx context.Context, env peerEnv) (*peerSide, error) {
 		name, coll, expiry := "scs/mongodbstore", "peers_scs_peer",
-			"reaper: `deleteMany {expiration: {$lt: now}}` every minute, on an int64 of nanoseconds no index serves; Find checks the expiry"
+			"reaper `deleteMany {expiration: {$lt: now}}` every minute by default ("+peerReaperPaused+"), on an int64 of nanoseconds that no index serves; Find checks the expiry"
 		if tokenIndex {
 			name, coll = "scs/mongodbstore + index on token (by the bench)", "peers_scs_peer_idx"
 			_, err := env.client.Database(env.cfg.Database).Collection(coll).Indexes().CreateOne(ctx, mongo.IndexModel{
@@ -59,12 +60,12 @@ func scsPeer(tokenIndex bool) func(context.Context, peerEnv) (*peerSide, error) 
 			}
 		}
 		st := scsmongo.NewWithConfig(env.v1.client.Database(env.cfg.Database), scsmongo.Config{
-			CleanupInterval: time.Minute, CollectionName: coll,
+			CleanupInterval: 0, CollectionName: coll,
 		})
 		side := scsSide(st, name, expiry, env.client.Database(env.cfg.Database).Collection(coll))
 		side.keyField, side.newID = "token", true
 		side.docKey = func(t string) string { return t }
-		side.close = st.StopCleanup
+		side.close = func() {}
 		return side, nil
 	}
 }
