@@ -235,14 +235,16 @@ func (s *peerSide) seed(ctx context.Context, size int) error {
 }
 
 // loadApp serves the side's seed app on a loopback listener under l and
-// counts the commands the server received meanwhile.
+// counts the commands the server received meanwhile. The app is shut down
+// before the count is read, waiting for every handler to return: a request
+// that its client gave up on still runs on the server, and its commands
+// are this store's, not the next one's.
 func (s *peerSide) loadApp(ctx context.Context, client *mongo.Client, l load) (EndToEndResult, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return EndToEndResult{}, err
 	}
 	stop := s.serve(ln)
-	defer stop()
 
 	runtime.GC()
 	var m0, m1 runtime.MemStats
@@ -250,9 +252,10 @@ func (s *peerSide) loadApp(ctx context.Context, client *mongo.Client, l load) (E
 	cpu0 := processCPU()
 	before, cerr := serverCommands(ctx, client)
 	lr := l.run(ctx, "http://"+ln.Addr().String()+"/")
-	after, cerr2 := serverCommands(ctx, client)
 	cpu := processCPU() - cpu0
 	runtime.ReadMemStats(&m1)
+	stop()
+	after, cerr2 := serverCommands(ctx, client)
 
 	var cmds map[string]int64
 	if cerr == nil && cerr2 == nil {
@@ -440,7 +443,7 @@ func fiberSide(st fiber.Storage, name, expiry string, coll *mongo.Collection) *p
 				return c.SendString(hello(int64(views)))
 			})
 			go func() { _ = app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
-			return func() { _ = app.ShutdownWithTimeout(5 * time.Second) }
+			return func() { _ = app.ShutdownWithTimeout(benchTimeout) }
 		},
 	}
 }
@@ -523,12 +526,13 @@ func gorillaSide(st sessions.Store, codecs []securecookie.Codec, name, expiry st
 	return side
 }
 
-// serveOn serves h on ln until the returned function shuts it down.
+// serveOn serves h on ln until the returned function shuts it down, which
+// waits (up to benchTimeout) for the handlers still running.
 func serveOn(ln net.Listener, h http.Handler) func() {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}
