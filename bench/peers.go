@@ -597,7 +597,7 @@ func printPeers(w io.Writer, cfg Config, l load, rs []PeerResult) {
 			cmds = fmt.Sprintf("%.2f (%s)", e.CommandsPerRequest(), wireReading{count: e.Commands}.perRequest(e.Requests))
 		}
 		cells = append(cells,
-			fmt.Sprintf("%.0f", e.RPS())+ratio(e.RPS(), base.EndToEnd.RPS()),
+			rps(e.RPS())+ratio(e.RPS(), base.EndToEnd.RPS()),
 			ms(e.P50), ms(e.P99), fmt.Sprint(e.Errors), cmds, r.Expiry)
 		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
 	}
@@ -607,4 +607,12 @@ func printPeers(w io.Writer, cfg Config, l load, rs []PeerResult) {
 			fmt.Fprintf(w, "%s, %s: %d errors; the first: %s\n\n", r.Face, r.Store, r.EndToEnd.Errors, r.EndToEnd.FirstError)
 		}
 	}
+}
+
+// rps prints requests per second with a decimal where they are few.
+func rps(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
 }
