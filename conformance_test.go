@@ -22,7 +22,7 @@ func TestConformanceHashedEncrypted(t *testing.T) {
 	}
 	storetest.Run(t, storetest.Config{
 		New: func(t *testing.T) storetest.Store {
-			return storetest.Engine(newStore(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{key}}))
+			return storetest.Engine(newStore(t, mongosession.Options{EncryptionKeys: [][]byte{key}}))
 		},
 	})
 }

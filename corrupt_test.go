@@ -22,7 +22,7 @@ func deep(n int) bson.D {
 
 func TestCorruptDocuments(t *testing.T) {
 	var sink errorSink
-	s := newStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveOff, OnError: sink.add})
+	s := newStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveOff, OnError: sink.add, PlainIDs: true})
 	must(t, s.CommitCtx(ctx, "good", []byte("good data"), hour()))
 	raw := rawCollection(t, s)
 	later := time.Now().Add(time.Hour)

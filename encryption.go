@@ -100,32 +100,20 @@ func (cs *cipherSet) current(data []byte) bool {
 	return len(data) >= encHeaderLen && subtle.ConstantTimeCompare(cs.keys[0].id[:], data[1:1+keyIDLen]) == 1
 }
 
-// Encrypted reports whether the store encrypts session data at rest
-// (Options.EncryptionKeys is set).
-func (s *Store) Encrypted() bool { return s.cipher != nil }
-
-// Seal prepares data for storage in the document whose _id is id: with
-// EncryptionKeys, AES-256-GCM under the first key with id and context
-// bound in as associated data; without, the bytes as they are. context
-// tells apart several sealed values in one document (a field name); pass
-// "" for the session data itself. The result is stored as BSON binary.
-func (s *Store) Seal(id, context string, data []byte) (bson.Binary, error) {
+// seal is Backend.Seal.
+func (s *Store) seal(id, field string, data []byte) (bson.Binary, error) {
 	if s.cipher == nil {
 		return bson.Binary{Subtype: subtypePlain, Data: data}, nil
 	}
-	ct, err := s.cipher.seal(aad(id, context), data)
+	ct, err := s.cipher.seal(aad(id, field), data)
 	if err != nil {
 		return bson.Binary{}, err
 	}
 	return bson.Binary{Subtype: subtypeEncrypted, Data: ct}, nil
 }
 
-// Open returns the bytes that Seal stored for (id, context). It fails with
-// an error wrapping ErrCorrupt when the value is not of the configured kind
-// (encrypted data without keys or plain data with keys), or does not
-// decrypt: a wrong key, tampering, truncation, or a value moved from
-// another document or field.
-func (s *Store) Open(id, context string, b bson.Binary) ([]byte, error) {
+// open is Backend.Open.
+func (s *Store) open(id, field string, b bson.Binary) ([]byte, error) {
 	switch {
 	case s.cipher == nil && b.Subtype == subtypePlain:
 		return b.Data, nil
@@ -134,7 +122,7 @@ func (s *Store) Open(id, context string, b bson.Binary) ([]byte, error) {
 	case b.Subtype != subtypeEncrypted:
 		return nil, fmt.Errorf("%w: unencrypted data, but EncryptionKeys are configured", ErrCorrupt)
 	}
-	plain, err := s.cipher.open(aad(id, context), b.Data)
+	plain, err := s.cipher.open(aad(id, field), b.Data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
@@ -142,10 +130,11 @@ func (s *Store) Open(id, context string, b bson.Binary) ([]byte, error) {
 }
 
 // aad is the associated data binding a sealed value to its document and
-// field: id, a NUL (which neither may contain), context.
-func aad(id, context string) []byte {
-	b := make([]byte, 0, len(id)+1+len(context))
+// field: id, a NUL (which id never contains: a token never does, nor its
+// hash), field.
+func aad(id, field string) []byte {
+	b := make([]byte, 0, len(id)+1+len(field))
 	b = append(b, id...)
 	b = append(b, 0)
-	return append(b, context...)
+	return append(b, field...)
 }

@@ -102,7 +102,7 @@ func benchBoth(b *testing.B, store func(b *testing.B, e *benchEnv, i int) error,
 	}{
 		{"store", store},
 		{"raw", func(b *testing.B, e *benchEnv, i int) error {
-			ctx, cancel := context.WithTimeout(context.Background(), e.store.Timeout())
+			ctx, cancel := context.WithTimeout(context.Background(), e.store.Backend().Timeout())
 			defer cancel()
 			return raw(ctx, b, e, i)
 		}},

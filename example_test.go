@@ -52,11 +52,12 @@ func ExampleStore_Iter() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Println(rec.ID, string(rec.Data))
+		// rec.ID is the stored _id: the token's SHA-256, not the token.
+		fmt.Println(rec.ID == mongosession.HashID("token-a"), string(rec.Data))
 	}
 	n, _ := store.Count(ctx)
 	fmt.Println("active:", n)
 	// Output:
-	// token-a a
+	// true a
 	// active: 1
 }

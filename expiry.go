@@ -10,9 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// TTLIndexName is the name of the TTL index the store creates on the
-// expiry field: the server's default name for {<ExpiresKey>: 1}.
-func (s *Store) TTLIndexName() string { return s.cfg.ExpiresKey + "_1" }
+// ttlIndexName is Backend.TTLIndexName.
+func (s *Store) ttlIndexName() string { return s.cfg.ExpiresKey + "_1" }
 
 // prepareExpiry sets up what AutoRemove asks for. Only a failure to reach
 // the server is returned; index problems are reported and survived.
@@ -35,7 +34,7 @@ func (s *Store) prepareExpiry(ctx context.Context) error {
 		return nil
 	case hasCode(err, codeUnauthorized):
 		s.cfg.Logger.Warn("mongosession: not allowed to create the TTL index; expired sessions stay in the collection until an administrator creates it (reads still ignore them)",
-			"collection", s.cfg.Collection, "index", s.TTLIndexName())
+			"collection", s.cfg.Collection, "index", s.ttlIndexName())
 		return nil
 	case isUnavailable(err):
 		return &opError{op: "creating the TTL index", err: err, kind: ErrUnavailable}
@@ -59,11 +58,18 @@ func (s *Store) ensureTTLIndex(ctx context.Context) error {
 	// An index on the same key exists with other options (another
 	// expireAfterSeconds, typically). collMod changes a TTL index's
 	// expireAfterSeconds in place; it cannot turn a plain index into a TTL
-	// one, and then the conflict is reported for an administrator.
+	// one, and then the conflict is reported for an administrator. The
+	// index is named in collMod, not given by its key pattern: MongoDB
+	// accepts both, FerretDB 2 over DocumentDB only the name, and the
+	// existing index's name may not be the default one.
+	name, nerr := s.indexNameOn(ctx, s.cfg.ExpiresKey)
+	if nerr != nil {
+		return errors.Join(err, nerr)
+	}
 	cmd := bson.D{
 		{Key: "collMod", Value: s.cfg.Collection},
 		{Key: "index", Value: bson.D{
-			{Key: "keyPattern", Value: bson.D{{Key: s.cfg.ExpiresKey, Value: 1}}},
+			{Key: "name", Value: name},
 			{Key: "expireAfterSeconds", Value: secs},
 		}},
 	}
@@ -71,14 +77,41 @@ func (s *Store) ensureTTLIndex(ctx context.Context) error {
 		return errors.Join(err, merr)
 	}
 	s.cfg.Logger.Info("mongosession: repaired the TTL index's expireAfterSeconds with collMod",
-		"collection", s.cfg.Collection, "index", s.TTLIndexName(), "expireAfterSeconds", secs)
+		"collection", s.cfg.Collection, "index", name, "expireAfterSeconds", secs)
 	return nil
 }
 
-// Reaping reports whether the store runs its own reaper: with
-// AutoRemoveInterval, or with AutoRemoveTTL on a server without TTL
-// indexes.
-func (s *Store) Reaping() bool { return s.reaping }
+// indexNameOn returns the name of the collection's index whose key is
+// {field: 1}, or the default name when there is none.
+func (s *Store) indexNameOn(ctx context.Context, field string) (string, error) {
+	specs, err := s.coll.Indexes().ListSpecifications(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, sp := range specs {
+		var key bson.D
+		if bson.Unmarshal(sp.KeysDocument, &key) != nil || len(key) != 1 || key[0].Key != field {
+			continue
+		}
+		if n, ok := asNumber(key[0].Value); ok && n == 1 {
+			return sp.Name, nil
+		}
+	}
+	return s.ttlIndexName(), nil
+}
+
+// asNumber reads a BSON number of any width.
+func asNumber(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int32:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
+}
 
 func (s *Store) startReaper() {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -49,13 +49,13 @@ func TestTTLIndexSpec(t *testing.T) {
 		t.Errorf("expireAfterSeconds = %v; want 30", idx.Lookup("expireAfterSeconds"))
 	}
 	if !ttlSupported(t) {
-		if !s.Reaping() {
+		if !s.Backend().Reaping() {
 			t.Fatal("the server has no TTL indexes, yet the store runs no reaper")
 		}
 		t.Log("the server has no TTL indexes (FerretDB 1.x answers NotImplemented): the spec was checked on the wire and the store fell back to its reaper; the stored index can only be checked on a server with TTL indexes")
 		return
 	}
-	if s.Reaping() {
+	if s.Backend().Reaping() {
 		t.Fatal("TTL index created, yet the store runs a reaper too")
 	}
 	specs, err := rawCollection(t, s).Indexes().ListSpecifications(ctx)
@@ -79,15 +79,34 @@ func TestTTLIndexConflictRepaired(t *testing.T) {
 	c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
 	must(t, err)
 	defer c.Disconnect(ctx)
+	// An administrator's index on the same key, under a name of their own.
 	_, err = c.Database(mongotest.Database).Collection(coll).Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600)})
+		Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600).SetName("sessions_ttl")})
 	must(t, err)
 	var reported []error
-	s := newStore(t, mongosession.Options{Collection: coll, OnError: func(err error) { reported = append(reported, err) }})
+	s, log := newMonitoredStore(t, mongosession.Options{Collection: coll, OnError: func(err error) { reported = append(reported, err) }})
+	// collMod names the index (FerretDB 2 over DocumentDB refuses the
+	// keyPattern form; MongoDB accepts both).
+	var collMod bson.Raw
+	for _, c := range log.All() {
+		if c.Name == "collMod" {
+			collMod = c.Body
+		}
+	}
+	if collMod == nil {
+		t.Fatalf("New sent %v; want a collMod (reported: %v)", log.Names(), reported)
+	}
+	idx := collMod.Lookup("index").Document()
+	if name, _ := idx.Lookup("name").StringValueOK(); name != "sessions_ttl" {
+		t.Fatalf("collMod index = %s; want it named sessions_ttl", idx)
+	}
+	if _, err := idx.LookupErr("keyPattern"); err == nil {
+		t.Fatalf("collMod index = %s; want no keyPattern", idx)
+	}
 	specs, err := rawCollection(t, s).Indexes().ListSpecifications(ctx)
 	must(t, err)
 	for _, sp := range specs {
-		if sp.Name == "expires_1" && (sp.ExpireAfterSeconds == nil || *sp.ExpireAfterSeconds != 0) {
+		if sp.Name == "sessions_ttl" && (sp.ExpireAfterSeconds == nil || *sp.ExpireAfterSeconds != 0) {
 			t.Fatalf("conflicting index not repaired: expireAfterSeconds = %v (reported: %v)", sp.ExpireAfterSeconds, reported)
 		}
 	}
@@ -100,7 +119,7 @@ func TestReaperDeletesExpired(t *testing.T) {
 				t.Skip("the server has TTL indexes: the reaper is only the fallback, and the TTL monitor's 60 s period is too slow to observe here")
 			}
 			s := newStore(t, mongosession.Options{AutoRemove: mode, CleanupInterval: 200 * time.Millisecond})
-			if !s.Reaping() {
+			if !s.Backend().Reaping() {
 				t.Fatal("no reaper running")
 			}
 			must(t, s.CommitCtx(ctx, "expired", []byte("x"), time.Now().Add(-time.Minute)))
@@ -133,7 +152,7 @@ func TestAutoRemoveOffCreatesNothing(t *testing.T) {
 			t.Fatal("AutoRemoveOff created an index")
 		}
 	}
-	if s.Reaping() {
+	if s.Backend().Reaping() {
 		t.Fatal("AutoRemoveOff runs a reaper")
 	}
 }
@@ -213,7 +232,7 @@ func TestCloseFromOnErrorOfReaper(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close called from OnError on the reaper's goroutine has not returned")
 	}
-	if !s.Closed() {
+	if !s.Backend().Closed() {
 		t.Fatal("the store is not closed")
 	}
 	checkNoLeak(t)

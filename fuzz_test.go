@@ -82,20 +82,20 @@ func FuzzToken(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	plain := fuzzStore(f, Options{})
-	hashed := fuzzStore(f, Options{HashIDs: true})
-	migrating := fuzzStore(f, Options{HashIDs: true, MigratePlainIDs: true})
+	plain := fuzzStore(f, Options{PlainIDs: true})
+	hashed := fuzzStore(f, Options{})
+	migrating := fuzzStore(f, Options{MigratePlainIDs: true})
 	f.Fuzz(func(t *testing.T, tok string) {
 		want := tokenOracle(tok)
 		if got := validToken(tok); got != want {
 			t.Fatalf("validToken(%q) = %v; want %v", tok, got, want)
 		}
-		id, ok := plain.StoredID(tok)
+		id, ok := plain.storedID(tok)
 		if ok != want || (ok && id != tok) || (!ok && id != "") {
 			t.Fatalf("plain StoredID(%q) = %q, %v", tok, id, ok)
 		}
 		for _, s := range []*Store{hashed, migrating} {
-			hid, ok := s.StoredID(tok)
+			hid, ok := s.storedID(tok)
 			if ok != want {
 				t.Fatalf("hashed StoredID(%q) ok = %v; want %v", tok, ok, want)
 			}
@@ -152,7 +152,7 @@ func FuzzDecode(f *testing.F) {
 	// A genuine encrypted document, so that the fuzzer starts from
 	// ciphertext the encrypted store can open.
 	enc := fuzzStore(f, Options{EncryptionKeys: [][]byte{fuzzKey(1), fuzzKey(2)}})
-	sealed, err := enc.Seal("tok", "", []byte("secret data"))
+	sealed, err := enc.seal("tok", "", []byte("secret data"))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -224,9 +224,9 @@ func checkDecoded(t *testing.T, s *Store, raw bson.Raw, id string, data []byte) 
 	}
 }
 
-// FuzzOpen gives arbitrary ciphertexts, IDs and contexts to the decryption
+// FuzzOpen gives arbitrary ciphertexts, IDs and fields to the decryption
 // of a store with keys: never a panic; nothing opens except what a
-// configured key sealed for that very ID and context; a store with other
+// configured key sealed for that very ID and field; a store with other
 // keys or none never opens it; a genuine ciphertext round-trips.
 func FuzzOpen(f *testing.F) {
 	keys := fuzzStore(f, Options{EncryptionKeys: [][]byte{fuzzKey(1), fuzzKey(2)}})
@@ -249,51 +249,51 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte{encVersion}, "tok", "", []byte(nil))
 	f.Add(append([]byte{2}, sealedNew[1:]...), "tok", "", []byte("secret"))
 
-	f.Fuzz(func(t *testing.T, ct []byte, id, context string, plain []byte) {
+	f.Fuzz(func(t *testing.T, ct []byte, id, field string, plain []byte) {
 		// Arbitrary bytes: they open only if they are exactly a ciphertext
-		// this test sealed for (id, context) (a forgery of GCM would be a
+		// this test sealed for (id, field) (a forgery of GCM would be a
 		// finding worth more than this test).
-		genuine := id == "tok" && (context == "" && (bytes.Equal(ct, sealedNew) || bytes.Equal(ct, sealedOld)) ||
-			context == "field" && bytes.Equal(ct, sealedCtx))
-		got, err := keys.Open(id, context, bson.Binary{Subtype: subtypeEncrypted, Data: ct})
+		genuine := id == "tok" && (field == "" && (bytes.Equal(ct, sealedNew) || bytes.Equal(ct, sealedOld)) ||
+			field == "field" && bytes.Equal(ct, sealedCtx))
+		got, err := keys.open(id, field, bson.Binary{Subtype: subtypeEncrypted, Data: ct})
 		switch {
 		case err != nil && !errors.Is(err, ErrCorrupt):
 			t.Fatalf("Open error %v does not wrap ErrCorrupt", err)
 		case err == nil && !genuine:
-			t.Fatalf("Open decrypted %x for (%q, %q) without it being sealed so: %q", ct, id, context, got)
+			t.Fatalf("Open decrypted %x for (%q, %q) without it being sealed so: %q", ct, id, field, got)
 		case err != nil && genuine:
 			t.Fatalf("Open failed on a genuine ciphertext: %v", err)
 		}
-		if _, err := other.Open(id, context, bson.Binary{Subtype: subtypeEncrypted, Data: ct}); err == nil {
+		if _, err := other.open(id, field, bson.Binary{Subtype: subtypeEncrypted, Data: ct}); err == nil {
 			t.Fatalf("a store with another key opened %x", ct)
 		}
-		if got, err := none.Open(id, context, bson.Binary{Subtype: subtypeEncrypted, Data: ct}); err == nil || got != nil {
+		if got, err := none.open(id, field, bson.Binary{Subtype: subtypeEncrypted, Data: ct}); err == nil || got != nil {
 			t.Fatalf("a store without keys opened encrypted data")
 		}
-		if _, err := keys.Open(id, context, bson.Binary{Subtype: subtypePlain, Data: ct}); !errors.Is(err, ErrCorrupt) {
+		if _, err := keys.open(id, field, bson.Binary{Subtype: subtypePlain, Data: ct}); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("a store with keys accepted unencrypted data: %v", err)
 		}
-		if _, err := keys.cipher.open(aad(id, context), ct); (err == nil) != genuine {
+		if _, err := keys.cipher.open(aad(id, field), ct); (err == nil) != genuine {
 			t.Fatalf("cipherSet.open disagrees with Open: %v", err)
 		}
 
-		// Whatever is sealed opens under the same ID and context, and
+		// Whatever is sealed opens under the same ID and field, and
 		// under no other.
-		b, err := keys.Seal(id, context, plain)
+		b, err := keys.seal(id, field, plain)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if bytes.Contains(b.Data, plain) && len(plain) >= 8 {
 			t.Fatalf("the sealed value contains the plaintext")
 		}
-		back, err := keys.Open(id, context, b)
+		back, err := keys.open(id, field, b)
 		if err != nil || !bytes.Equal(back, plain) {
 			t.Fatalf("Seal then Open = %q, %v; want %q", back, err, plain)
 		}
-		if _, err := keys.Open(id+"x", context, b); err == nil {
+		if _, err := keys.open(id+"x", field, b); err == nil {
 			t.Fatalf("a ciphertext opened under another ID")
 		}
-		if _, err := other.Open(id, context, b); err == nil {
+		if _, err := other.open(id, field, b); err == nil {
 			t.Fatalf("a ciphertext opened under another key")
 		}
 	})
@@ -314,7 +314,7 @@ func sealFixed(cs *cipherSet, k int, n byte, aad, plain []byte) []byte {
 var optionFields = map[string]bool{
 	"URI": true, "Client": true, "ClientOptions": true, "Database": true, "Collection": true,
 	"Expires": true, "ExpiresKey": true, "ExpireAfter": true, "AutoRemove": true,
-	"CleanupInterval": true, "Timeout": true, "HashIDs": true, "MigratePlainIDs": true,
+	"CleanupInterval": true, "Timeout": true, "PlainIDs": true, "MigratePlainIDs": true, "EndedFor": true,
 	"EncryptionKeys": true, "OnError": true, "Logger": true,
 }
 
@@ -338,7 +338,7 @@ func FuzzOptions(f *testing.F) {
 			URI: uri, Database: db, Collection: coll, ExpiresKey: expiresKey,
 			Expires: time.Duration(expires), ExpireAfter: time.Duration(expireAfter),
 			CleanupInterval: time.Duration(cleanup), Timeout: time.Duration(timeout),
-			AutoRemove: AutoRemove(mode), HashIDs: hash, MigratePlainIDs: migrate,
+			AutoRemove: AutoRemove(mode), PlainIDs: !hash, MigratePlainIDs: migrate,
 		}
 		if keyLen >= 0 && keyLen <= 64 {
 			o.EncryptionKeys = [][]byte{make([]byte, keyLen)}
@@ -373,8 +373,10 @@ func FuzzOptions(f *testing.F) {
 			t.Fatalf("validated names are not UTF-8")
 		case c.Logger == nil:
 			t.Fatal("no logger")
-		case c.MigratePlainIDs && !c.HashIDs:
-			t.Fatal("MigratePlainIDs accepted without HashIDs")
+		case c.MigratePlainIDs && c.PlainIDs:
+			t.Fatal("MigratePlainIDs accepted with PlainIDs")
+		case c.EndedFor <= 0:
+			t.Fatalf("validated EndedFor %v not positive", c.EndedFor)
 		case c.AutoRemove != AutoRemoveTTL && c.AutoRemove != AutoRemoveInterval && c.AutoRemove != AutoRemoveOff:
 			t.Fatalf("unknown AutoRemove %d accepted", c.AutoRemove)
 		case c.ExpireAfter%time.Second != 0 || c.ExpireAfter/time.Second > 1<<31-1:

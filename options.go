@@ -114,22 +114,34 @@ type Options struct {
 	// deadline instead. Optional. Default: 5 seconds.
 	Timeout time.Duration
 
-	// HashIDs stores the SHA-256 of each token (base64url, unpadded) as the
-	// document's _id instead of the token itself, so that no stored value
-	// works as a cookie. Optional. Default: false. Iteration (All, Iter)
-	// then yields the stored hashes, not tokens. Turning it on for an
-	// existing collection orphans the sessions stored under plain tokens
-	// (their users log in again) unless MigratePlainIDs is also set.
-	HashIDs bool
+	// PlainIDs stores each token itself as the document's _id instead of
+	// its SHA-256 (base64url, unpadded). Optional. Default: false, so that
+	// a copy of the collection (a backup, a dump, a read-only database
+	// user) yields no usable cookie. Turn it on only for a collection
+	// shared with an Express or Koa app, whose stores look sessions up by
+	// the plain id (nodesession requires it). With the default, iteration
+	// (All, Iter) yields the stored hashes, not tokens.
+	PlainIDs bool
 
-	// MigratePlainIDs, with HashIDs, reads a session stored under its plain
-	// token when no hashed one exists, and moves it to the hashed key on its
-	// next commit. Keep it on for one session lifetime after turning HashIDs
-	// on, then remove it: each miss costs a second lookup and each commit a
-	// second command (the delete of the plain copy). Documents written with
-	// HashIDs carry {hashed: true} and are never found under a plain token,
-	// so a stored hash does not work as a cookie. Optional. Default: false.
+	// MigratePlainIDs reads a session stored under its plain token (by a
+	// store that had PlainIDs on) when no hashed one exists, and moves it
+	// to the hashed key on its next commit. Keep it on for one session
+	// lifetime after turning PlainIDs off, then remove it: each miss costs
+	// a second lookup, each commit and each Delete a second command (the
+	// delete of the plain copy). Documents written under a hash carry
+	// {hashed: true} and are never found under a plain token, so a stored
+	// hash does not work as a cookie. Optional. Default: false. Not valid
+	// with PlainIDs.
 	MigratePlainIDs bool
+
+	// EndedFor is how long Delete's ended marker stays in place of a
+	// session: as long as that, a request still in flight with the
+	// session's token cannot bring it back (its Commit writes nothing).
+	// Set it to at least the longest a request of the application can
+	// take. The marker never outlives the session's own expiry, and the
+	// TTL index or the reaper removes it like any expired document.
+	// Optional. Default: 1 hour.
+	EndedFor time.Duration
 
 	// EncryptionKeys turns on encryption at rest of the session data with
 	// AES-256-GCM. Each key is 32 bytes. The first key encrypts; every key
@@ -166,6 +178,9 @@ const (
 	DefaultCleanupInterval = time.Minute
 	// DefaultTimeout is Options.Timeout's default.
 	DefaultTimeout = 5 * time.Second
+	// DefaultEndedFor is Options.EndedFor's default: longer than any
+	// request of a web application should take.
+	DefaultEndedFor = time.Hour
 )
 
 // config is Options validated and with defaults applied.
@@ -258,9 +273,10 @@ func (o Options) validate() (config, error) {
 	if c.ExpiresKey == "" {
 		c.ExpiresKey = DefaultExpiresKey
 	}
-	if err := checkName(c.ExpiresKey); err != "" || strings.ContainsAny(c.ExpiresKey, ".$") || c.ExpiresKey == "_id" || c.ExpiresKey == sessionField {
+	if err := checkName(c.ExpiresKey); err != "" || strings.ContainsAny(c.ExpiresKey, ".$") || c.ExpiresKey == "_id" || c.ExpiresKey == sessionField ||
+		c.ExpiresKey == endedField || c.ExpiresKey == hashedField {
 		if err == "" {
-			err = `must be a plain top-level field name (no "." or "$", not "_id" or "session")`
+			err = `must be a plain top-level field name (no "." or "$", not "_id", "session", "ended" or "hashed")`
 		}
 		return c, optErr("ExpiresKey", err)
 	}
@@ -290,8 +306,14 @@ func (o Options) validate() (config, error) {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
-	if o.MigratePlainIDs && !o.HashIDs {
-		return c, optErr("MigratePlainIDs", "only valid with HashIDs")
+	if o.MigratePlainIDs && o.PlainIDs {
+		return c, optErr("MigratePlainIDs", "moves sessions from plain IDs to hashed ones; not valid with PlainIDs")
+	}
+	if o.EndedFor < 0 {
+		return c, optErr("EndedFor", "must not be negative")
+	}
+	if c.EndedFor == 0 {
+		c.EndedFor = DefaultEndedFor
 	}
 	for i, k := range o.EncryptionKeys {
 		if len(k) != 32 {

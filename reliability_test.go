@@ -1,9 +1,9 @@
 package mongosession_test
 
-// Fault tests of issue 5: the server going away under load (killed, or
-// partitioned so that it stops answering), an app started before its
-// database, cancellation in the middle of an operation, Close under load,
-// and corrupt documents meeting the reaper and iteration.
+// Fault tests (README, Reliability): the server going away under load
+// (killed, or partitioned so that it stops answering), an app started
+// before its database, cancellation in the middle of an operation, Close
+// under load, and corrupt documents meeting the reaper and iteration.
 
 import (
 	"context"
@@ -843,7 +843,7 @@ func TestCloseUnderSCSLoad(t *testing.T) {
 // failure of the reaper); reads of the good sessions are unaffected.
 func TestReaperWithCorruptDocuments(t *testing.T) {
 	var sink errorSink
-	s := newStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 100 * time.Millisecond, OnError: sink.add})
+	s := newStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveInterval, CleanupInterval: 100 * time.Millisecond, OnError: sink.add, PlainIDs: true})
 	must(t, s.CommitCtx(ctx, "good-live", []byte("live"), hour()))
 	must(t, s.CommitCtx(ctx, "good-expired", []byte("gone"), time.Now().Add(-time.Minute)))
 	raw := rawCollection(t, s)

@@ -24,17 +24,26 @@ func (s *Store) Delete(token string) error {
 	return s.DeleteCtx(context.Background(), token)
 }
 
-// AllCtx returns every session that has not expired, keyed by the stored
-// _id (the token, or its hash with HashIDs, which scs's Iterate then cannot
-// load: iterate with HashIDs off, or use Iter). It holds all of them in
-// memory at once, as scs's contract requires; Iter streams instead.
+// AllCtx returns every session that has not expired or ended. With
+// PlainIDs it is keyed by token. Otherwise the tokens are not stored, and
+// each key is a handle on the session that this Store's Find, Commit,
+// Touch and Delete accept in place of its token, so scs's Iterate works as
+// documented (a Destroy inside it ends the session it names). A handle is
+// not a token: it fails as a cookie, is refused by any other Store or
+// process, and cannot be made from a copy of the collection. It holds all
+// sessions in memory at once, as scs's contract requires; Iter streams
+// instead.
 func (s *Store) AllCtx(ctx context.Context) (map[string][]byte, error) {
 	all := make(map[string][]byte)
 	for rec, err := range s.Iter(ctx) {
 		if err != nil {
 			return nil, err
 		}
-		all[rec.ID] = rec.Data
+		key := rec.ID
+		if !s.cfg.PlainIDs {
+			key = s.handle(rec.ID)
+		}
+		all[key] = rec.Data
 	}
 	return all, nil
 }

@@ -1,8 +1,8 @@
 package mongosession_test
 
-// The security suite of issue 4 through alexedwards/scs v2 (the engine's
+// The security suite (SECURITY.md) through alexedwards/scs v2 (the engine's
 // own face: *mongosession.Store is the scs store), against the real server,
-// over HTTP with a cookie jar: session tokens, the dump test (HashIDs and
+// over HTTP with a cookie jar: session tokens, the dump test (hashed IDs and
 // EncryptionKeys), encryption (rotation, a moved ciphertext), hostile
 // cookies (with a command monitor on every filter sent) and the log test
 // (the store's logger, OnError, and the standard logger that scs's default
@@ -113,7 +113,7 @@ func TestSCSSecurityTokens(t *testing.T) {
 	securitytest.CheckIDs(t, "scs tokens", tokens)
 
 	// Tokens issued through scs on the store, each stored under its hash.
-	e := newSCSSecEnv(t, mongosession.Options{HashIDs: true})
+	e := newSCSSecEnv(t, mongosession.Options{})
 	var appErrs securitytest.Text
 	_, app := scsSecApp(e.Store, &appErrs)
 	srv := securitytest.NewServer(t, app)
@@ -136,7 +136,7 @@ func TestSCSSecurityTokens(t *testing.T) {
 }
 
 func TestSCSSecurityDump(t *testing.T) {
-	e := newSCSSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{key(1)}})
+	e := newSCSSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{key(1)}})
 	var appErrs securitytest.Text
 	_, app := scsSecApp(e.Store, &appErrs)
 	srv := securitytest.NewServer(t, app)
@@ -185,9 +185,9 @@ func TestSCSSecurityDump(t *testing.T) {
 }
 
 func TestSCSSecurityEncryptionRotation(t *testing.T) {
-	old := newSCSSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{key(1)}})
-	rotated := newSCSSecEnv(t, mongosession.Options{Collection: old.Coll, HashIDs: true, EncryptionKeys: [][]byte{key(2), key(1)}})
-	newOnly := newSCSSecEnv(t, mongosession.Options{Collection: old.Coll, HashIDs: true, EncryptionKeys: [][]byte{key(2)}})
+	old := newSCSSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{key(1)}})
+	rotated := newSCSSecEnv(t, mongosession.Options{Collection: old.Coll, EncryptionKeys: [][]byte{key(2), key(1)}})
+	newOnly := newSCSSecEnv(t, mongosession.Options{Collection: old.Coll, EncryptionKeys: [][]byte{key(2)}})
 	var appErrs securitytest.Text
 	app := func(e *securitytest.Env) http.Handler { _, h := scsSecApp(e.Store, &appErrs); return h }
 
@@ -213,7 +213,7 @@ func TestSCSSecurityEncryptionRotation(t *testing.T) {
 }
 
 func TestSCSSecurityMovedCiphertext(t *testing.T) {
-	e := newSCSSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{key(1)}})
+	e := newSCSSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{key(1)}})
 	var appErrs securitytest.Text
 	_, app := scsSecApp(e.Store, &appErrs)
 	srv := securitytest.NewServer(t, app)
@@ -250,8 +250,8 @@ func TestSCSSecurityInjection(t *testing.T) {
 		`{"$gt":""}`, `{$gt:""}`, `$where`, `$ne`, "_id", "session", "expires", "a.b", "$.x", "__proto__", "__proto__.admin",
 		"tok\x00en", strings.Repeat("B", 100_000), "\xc0\xaf", strings.Repeat("A", 43), strings.Repeat("-", 43))
 	for _, hashed := range []bool{false, true} {
-		t.Run(fmt.Sprintf("HashIDs=%v", hashed), func(t *testing.T) {
-			e := newSCSSecEnv(t, mongosession.Options{HashIDs: hashed})
+		t.Run(fmt.Sprintf("hashed=%v", hashed), func(t *testing.T) {
+			e := newSCSSecEnv(t, mongosession.Options{PlainIDs: !hashed})
 			var appErrs securitytest.Text
 			_, app := scsSecApp(e.Store, &appErrs)
 			srv := securitytest.NewServer(t, app)
@@ -310,7 +310,7 @@ func TestSCSSecurityTokensNeverLogged(t *testing.T) {
 		opts mongosession.Options
 	}{
 		{"plain tokens", mongosession.Options{}},
-		{"hashed tokens, encrypted", mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{key(7)}}},
+		{"hashed tokens, encrypted", mongosession.Options{EncryptionKeys: [][]byte{key(7)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newSCSSecEnv(t, tc.opts)
@@ -329,7 +329,7 @@ func TestSCSSecurityTokensNeverLogged(t *testing.T) {
 			}
 			// A document the engine cannot read, then data scs cannot decode.
 			other.Expect("/set?k=user&v=bob", "ok")
-			stored, _ := e.Store.StoredID(other.Cookie())
+			stored, _ := e.Store.Backend().StoredID(other.Cookie())
 			if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: stored}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 				t.Fatal(err)

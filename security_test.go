@@ -41,8 +41,8 @@ func rawDump(t *testing.T, s *mongosession.Store) []bson.Raw {
 	return docs
 }
 
-func TestHashIDsDumpYieldsNoUsableToken(t *testing.T) {
-	s := newStore(t, mongosession.Options{HashIDs: true})
+func TestDefaultDumpYieldsNoUsableToken(t *testing.T) {
+	s := newStore(t, mongosession.Options{})
 	tokens := []string{"tokenAlpha0123456789", "tokenBeta0123456789", "tokenGamma0123456789"}
 	for _, tok := range tokens {
 		must(t, s.CommitCtx(ctx, tok, []byte("data of session "+tok[:6]), hour()))
@@ -82,38 +82,55 @@ func TestHashIDsDumpYieldsNoUsableToken(t *testing.T) {
 			t.Fatalf("the real token no longer finds its session: %q %v %v", b, found, err)
 		}
 	}
+	// All's keys are handles for scs's Iterate: usable with this Store,
+	// useless anywhere else (another Store on the same collection stands
+	// for another process, or an attacker's).
 	all, err := s.AllCtx(ctx)
 	must(t, err)
-	for id := range all {
-		if id != mongosession.HashID(tokens[0]) && id != mongosession.HashID(tokens[1]) && id != mongosession.HashID(tokens[2]) {
-			t.Fatalf("All key %q is not a stored hash", id)
+	if len(all) != len(tokens) {
+		t.Fatalf("All has %d sessions; want %d", len(all), len(tokens))
+	}
+	other := newStore(t, mongosession.Options{Collection: s.Collection().Name()})
+	for key := range all {
+		for _, tok := range tokens {
+			if strings.Contains(key, tok) {
+				t.Fatalf("All key %q contains a token", key)
+			}
+		}
+		if _, found, err := s.FindCtx(ctx, key); err != nil || !found {
+			t.Fatalf("All key does not find its session in its own store: %v %v", found, err)
+		}
+		for _, c := range []string{key, strings.TrimPrefix(key, "\x00"), key[:len(key)-1] + "A"} {
+			if _, found, err := other.FindCtx(ctx, c); err != nil || found {
+				t.Fatalf("All key %q works in another store (found=%v err=%v)", c, found, err)
+			}
 		}
 	}
 }
 
 func TestMigratePlainIDs(t *testing.T) {
-	plain := newStore(t, mongosession.Options{})
+	plain := newStore(t, mongosession.Options{PlainIDs: true})
 	coll := plain.Collection().Name()
 	must(t, plain.CommitCtx(ctx, "oldToken", []byte("from before hashing"), hour()))
 	must(t, plain.CommitCtx(ctx, "loggedOut", []byte("bye"), hour()))
 
-	strict := newStore(t, mongosession.Options{Collection: coll, HashIDs: true})
+	strict := newStore(t, mongosession.Options{Collection: coll})
 	if _, found, _ := strict.FindCtx(ctx, "oldToken"); found {
-		t.Fatal("HashIDs without MigratePlainIDs found a plain-keyed session")
+		t.Fatal("a hashed store without MigratePlainIDs found a plain-keyed session")
 	}
-	migrating := newStore(t, mongosession.Options{Collection: coll, HashIDs: true, MigratePlainIDs: true})
+	migrating := newStore(t, mongosession.Options{Collection: coll, MigratePlainIDs: true})
 	b, found, err := migrating.FindCtx(ctx, "oldToken")
 	if err != nil || !found || string(b) != "from before hashing" {
 		t.Fatalf("migrating Find = %q %v %v; want the plain-keyed session", b, found, err)
 	}
-	if rec, _, _ := migrating.FindRecord(ctx, "oldToken"); !rec.Stale {
+	if rec, _, _ := migrating.Backend().FindRecord(ctx, "oldToken"); !rec.Stale {
 		t.Fatal("a session found under its plain token is not Stale")
 	}
 	must(t, migrating.CommitCtx(ctx, "oldToken", []byte("now hashed"), hour()))
 	if b, found, _ := strict.FindCtx(ctx, "oldToken"); !found || string(b) != "now hashed" {
 		t.Fatalf("after a commit the session is not under its hash: %q %v", b, found)
 	}
-	if rec, _, _ := migrating.FindRecord(ctx, "oldToken"); rec.Stale {
+	if rec, _, _ := migrating.Backend().FindRecord(ctx, "oldToken"); rec.Stale {
 		t.Fatal("a session under its hash is still Stale")
 	}
 	// The commit moved the session: no plain token stays at rest.
@@ -137,7 +154,7 @@ func TestMigratePlainIDs(t *testing.T) {
 func TestMigratePlainIDsStoredHashIsNoCookie(t *testing.T) {
 	for name, keys := range map[string][][]byte{"plain": nil, "encrypted": {key(1)}} {
 		t.Run(name, func(t *testing.T) {
-			s := newStore(t, mongosession.Options{HashIDs: true, MigratePlainIDs: true, EncryptionKeys: keys})
+			s := newStore(t, mongosession.Options{MigratePlainIDs: true, EncryptionKeys: keys})
 			must(t, s.CommitCtx(ctx, "victimToken", []byte("user_id=42"), hour()))
 			stolen := mongosession.HashID("victimToken")
 			if b, found, err := s.FindCtx(ctx, stolen); err != nil || found {
@@ -191,11 +208,11 @@ func TestEncryptionKeyRotation(t *testing.T) {
 	if err != nil || !found || string(b) != "written under key 1" {
 		t.Fatalf("old key no longer decrypts after rotation: %q %v %v", b, found, err)
 	}
-	if rec, _, _ := rotated.FindRecord(ctx, "rot"); !rec.Stale {
+	if rec, _, _ := rotated.Backend().FindRecord(ctx, "rot"); !rec.Stale {
 		t.Fatal("a session under a retired key is not Stale")
 	}
 	must(t, rotated.CommitCtx(ctx, "rot", []byte("rewritten"), hour()))
-	if rec, _, _ := rotated.FindRecord(ctx, "rot"); rec.Stale {
+	if rec, _, _ := rotated.Backend().FindRecord(ctx, "rot"); rec.Stale {
 		t.Fatal("a session under the current key is Stale")
 	}
 
@@ -215,8 +232,8 @@ func TestEncryptedCiphertextBoundToSession(t *testing.T) {
 	must(t, s.CommitCtx(ctx, "attacker", []byte("attacker's data"), hour()))
 	raw := rawCollection(t, s)
 	var victim bson.Raw
-	must(t, raw.FindOne(ctx, bson.D{{Key: "_id", Value: "victim"}}).Decode(&victim))
-	_, err := raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: "attacker"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: victim.Lookup("session")}}}})
+	must(t, raw.FindOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID("victim")}}).Decode(&victim))
+	_, err := raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID("attacker")}}, bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: victim.Lookup("session")}}}})
 	must(t, err)
 	if b, found, err := s.FindCtx(ctx, "attacker"); err != nil || found {
 		t.Fatalf("a ciphertext moved into another session decrypted: %q %v %v", b, found, err)
@@ -236,7 +253,7 @@ func TestTamperedAndMismatchedEncryption(t *testing.T) {
 	must(t, enc.CommitCtx(ctx, "tamper", []byte("0123456789abcdef"), hour()))
 	raw := rawCollection(t, enc)
 	var doc bson.Raw
-	must(t, raw.FindOne(ctx, bson.D{{Key: "_id", Value: "tamper"}}).Decode(&doc))
+	must(t, raw.FindOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID("tamper")}}).Decode(&doc))
 	st, data, _ := doc.Lookup("session").BinaryOK()
 	for name, mutated := range map[string][]byte{
 		"flipped bit": func() []byte { d := bytes.Clone(data); d[len(d)-1] ^= 1; return d }(),
@@ -244,7 +261,7 @@ func TestTamperedAndMismatchedEncryption(t *testing.T) {
 		"header only": data[:10],
 		"empty":       {},
 	} {
-		_, err := raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: "tamper"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: bson.Binary{Subtype: st, Data: mutated}}}}})
+		_, err := raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID("tamper")}}, bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: bson.Binary{Subtype: st, Data: mutated}}}}})
 		must(t, err)
 		if b, found, err := enc.FindCtx(ctx, "tamper"); err != nil || found {
 			t.Errorf("%s ciphertext: Find = %q %v %v; want not found", name, b, found, err)
@@ -280,7 +297,7 @@ func TestTokensNeverLogged(t *testing.T) {
 	s := newStore(t, mongosession.Options{Logger: logger, OnError: sink.add, EncryptionKeys: [][]byte{key(3)}})
 	must(t, s.CommitCtx(ctx, token, []byte("v"), hour()))
 	// Corrupt it so that reading reports an error.
-	_, err := rawCollection(t, s).UpdateOne(ctx, bson.D{{Key: "_id", Value: token}}, bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}})
+	_, err := rawCollection(t, s).UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(token)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}})
 	must(t, err)
 	var errs []error
 	_, _, err = s.FindCtx(ctx, token)

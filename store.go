@@ -11,18 +11,22 @@
 //
 // Each session is one document:
 //
-//	{ _id: token (or its SHA-256 with HashIDs), session: BinData, expires: Date[, hashed: true with HashIDs] }
+//	{ _id: SHA-256(token), session: BinData, expires: Date, hashed: true }
 //
-// and each operation is one round trip keyed by _id, the index every
-// MongoDB-compatible server has (while MigratePlainIDs is on, a miss costs
-// a second lookup and a commit a second command).
+// (with PlainIDs, for a collection shared with Node: { _id: token, session,
+// expires }), and each operation is one round trip keyed by _id, the index
+// every MongoDB-compatible server has (while MigratePlainIDs is on, a miss
+// costs a second lookup and a commit a second command). Delete leaves
+// { _id, ended: Date, expires } in place of the session, which no later
+// Commit writes over: a session that ended stays ended, whatever a request
+// still in flight does.
 package mongosession
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -42,7 +46,8 @@ type Store struct {
 	ownsClient bool
 	coll       *mongo.Collection
 	cipher     *cipherSet                     // nil without EncryptionKeys
-	findOpts   *options.FindOneOptionsBuilder // projection {session, <ExpiresKey>}, built once
+	findOpts   *options.FindOneOptionsBuilder // projection {session, <ExpiresKey>, ended}, built once
+	handleKey  [32]byte                       // random, for AllCtx's handles (see handle)
 
 	mu       sync.Mutex
 	closed   bool
@@ -78,7 +83,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg}
-	s.findOpts = options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: cfg.ExpiresKey, Value: 1}})
+	rand.Read(s.handleKey[:])
+	s.findOpts = options.FindOne().SetProjection(bson.D{{Key: sessionField, Value: 1}, {Key: cfg.ExpiresKey, Value: 1}, {Key: endedField, Value: 1}})
 	if len(cfg.EncryptionKeys) > 0 {
 		if s.cipher, err = newCipherSet(cfg.EncryptionKeys); err != nil {
 			return nil, &OptionError{Field: "EncryptionKeys", Reason: "cannot build the cipher", Err: err}
@@ -161,20 +167,6 @@ func (s *Store) Client() *mongo.Client { return s.client }
 // makes them "corrupt" to the store.
 func (s *Store) Collection() *mongo.Collection { return s.coll }
 
-// ExpiresKey returns the name of the expiry field (Options.ExpiresKey).
-func (s *Store) ExpiresKey() string { return s.cfg.ExpiresKey }
-
-// DefaultLifetime returns the lifetime given to a session written without
-// an expiry (Options.Expires).
-func (s *Store) DefaultLifetime() time.Duration { return s.cfg.Expires }
-
-// Timeout returns the bound applied to operations whose context has no
-// deadline (Options.Timeout).
-func (s *Store) Timeout() time.Duration { return s.cfg.Timeout }
-
-// Logger returns the store's logger (Options.Logger or slog.Default()).
-func (s *Store) Logger() *slog.Logger { return s.cfg.Logger }
-
 // Close stops the reaper (without waiting for a call of OnError it is
 // making, so that OnError may call Close), waits up to Options.Timeout for
 // operations in flight to finish, and disconnects the client if the store made it (a
@@ -220,10 +212,6 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
-
-// Closed reports whether Close has been called: every operation then
-// returns ErrClosed.
-func (s *Store) Closed() bool { return s.isClosed() }
 
 func (s *Store) isClosed() bool {
 	s.mu.Lock()
@@ -278,14 +266,8 @@ func (s *Store) emit(msg string, err error) {
 	}
 }
 
-// Do runs fn as one operation of the store, for the faces in this module
-// that work on documents rather than bytes (the native manager): it fails
-// with ErrClosed after Close, counts fn as in flight so that Close waits for
-// it, bounds ctx by Options.Timeout when it has no deadline, and classifies
-// fn's error as the store's own methods do (ErrUnavailable for an outage,
-// the context's error for cancellation), prefixed with op. fn receives the
-// sessions collection.
-func (s *Store) Do(ctx context.Context, op string, fn func(ctx context.Context, coll *mongo.Collection) error) error {
+// do is Backend.Do.
+func (s *Store) do(ctx context.Context, op string, fn func(ctx context.Context, coll *mongo.Collection) error) error {
 	if err := s.begin(); err != nil {
 		return err
 	}
@@ -297,8 +279,3 @@ func (s *Store) Do(ctx context.Context, op string, fn func(ctx context.Context, 
 	defer cancel()
 	return s.wrapErr(ctx, op, fn(octx, s.coll))
 }
-
-// Report sends a failure that no caller is waiting for to the logger and
-// to Options.OnError, as the store does for its own background work. The
-// message and error must not contain a session token.
-func (s *Store) Report(msg string, err error) { s.report(msg, err) }

@@ -332,13 +332,17 @@ func newFace(ctx context.Context, face string, client *mongo.Client, cfg Config,
 		mux.HandleFunc("/read", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, m.GetInt(r.Context(), "views"))
 		})
+		// The counter is an atomic Incr, as in examples/native.
 		mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) {
-			n := m.GetInt(r.Context(), "views") + 1
-			m.Put(r.Context(), "views", n)
+			n, err := m.Incr(r.Context(), "views", 1)
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
 			fmt.Fprint(w, n)
 		})
-		// SetUser before RenewToken: the renewed session is inserted with
-		// its user (see httpsession.SetUser).
+		// SetUser before RenewToken: the renewal writes the user with the
+		// new token in one update (see httpsession.SetUser).
 		mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
 			m.SetUser(r.Context(), "alice")
 			if err := m.RenewToken(r.Context()); err != nil {

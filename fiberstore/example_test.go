@@ -26,8 +26,8 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err) // cannot reach MongoDB: fail at start
 	}
+	defer store.Close() // whoever calls mongosession.New closes the store
 	storage := fiberstore.New(store)
-	defer storage.Close() // closes store too
 
 	app := fiber.New()
 	app.Use(recover.New()) // the session middleware panics when MongoDB is down: answer 500

@@ -2,7 +2,7 @@ package fiberstore_test
 
 // The security suite of issue 4 through fiber v3's session middleware on
 // fiberstore, against the real server, with a cookie jar: session IDs, the
-// dump test (HashIDs and EncryptionKeys), encryption (rotation, a moved
+// dump test (default hashed IDs and EncryptionKeys), encryption (rotation, a moved
 // ciphertext), hostile cookies (with a command monitor on every filter
 // sent) and the log test (the store's logger, OnError, fiber's own log and
 // every error reaching the app).
@@ -144,7 +144,7 @@ func TestSecurityIDs(t *testing.T) {
 	securitytest.CheckIDs(t, "session.ConfigDefault.KeyGenerator", ids)
 
 	// IDs issued through the middleware, stored under their hash.
-	e := newSecEnv(t, mongosession.Options{HashIDs: true})
+	e := newSecEnv(t, mongosession.Options{})
 	var appErrs securitytest.Text
 	app := secApp(fiberstore.New(e.Store), &appErrs)
 	var issued []string
@@ -166,7 +166,7 @@ func TestSecurityIDs(t *testing.T) {
 }
 
 func TestSecurityDump(t *testing.T) {
-	e := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(1)}})
+	e := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(1)}})
 	var appErrs securitytest.Text
 	app := secApp(fiberstore.New(e.Store), &appErrs)
 	var victims []*browser
@@ -224,9 +224,9 @@ func TestSecurityDump(t *testing.T) {
 
 func TestSecurityEncryptionRotation(t *testing.T) {
 	k1, k2 := securitytest.Key(1), securitytest.Key(2)
-	old := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{k1}})
-	rotated := newSecEnv(t, mongosession.Options{Collection: old.Coll, HashIDs: true, EncryptionKeys: [][]byte{k2, k1}})
-	newOnly := newSecEnv(t, mongosession.Options{Collection: old.Coll, HashIDs: true, EncryptionKeys: [][]byte{k2}})
+	old := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{k1}})
+	rotated := newSecEnv(t, mongosession.Options{Collection: old.Coll, EncryptionKeys: [][]byte{k2, k1}})
+	newOnly := newSecEnv(t, mongosession.Options{Collection: old.Coll, EncryptionKeys: [][]byte{k2}})
 	var appErrs securitytest.Text
 	app := func(e *securitytest.Env) *fiber.App { return secApp(fiberstore.New(e.Store), &appErrs) }
 
@@ -251,7 +251,7 @@ func TestSecurityEncryptionRotation(t *testing.T) {
 }
 
 func TestSecurityMovedCiphertext(t *testing.T) {
-	e := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(1)}})
+	e := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(1)}})
 	var appErrs securitytest.Text
 	app := secApp(fiberstore.New(e.Store), &appErrs)
 	victim, attacker := newBrowser(t, app), newBrowser(t, app)
@@ -287,8 +287,8 @@ func TestSecurityInjection(t *testing.T) {
 		`{"$gt":""}`, `{"$ne":null}`, `$where`, "_id", "session", "expires", "a.b", "__proto__", "__proto__.admin",
 		"tok\x00en", strings.Repeat("A", 3000), "\xc0\xaf", strings.Repeat("A", 43), strings.Repeat("-", 43))
 	for _, hashed := range []bool{false, true} {
-		t.Run(fmt.Sprintf("HashIDs=%v", hashed), func(t *testing.T) {
-			e := newSecEnv(t, mongosession.Options{HashIDs: hashed})
+		t.Run(fmt.Sprintf("hashed=%v", hashed), func(t *testing.T) {
+			e := newSecEnv(t, mongosession.Options{PlainIDs: !hashed})
 			var appErrs securitytest.Text
 			app := secApp(fiberstore.New(e.Store), &appErrs)
 			victim := newBrowser(t, app)
@@ -352,7 +352,7 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 		opts mongosession.Options
 	}{
 		{"plain IDs", mongosession.Options{}},
-		{"hashed IDs, encrypted", mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(7)}}},
+		{"hashed IDs, encrypted", mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(7)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -379,7 +379,7 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 			}
 			// A document the engine cannot read.
 			visit(other, "/set/user/bob")
-			stored, _ := e.Store.StoredID(other.sessionID())
+			stored, _ := e.Store.Backend().StoredID(other.sessionID())
 			if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: stored}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 				t.Fatal(err)

@@ -12,9 +12,11 @@
 //	app.Use(recover.New()) // fiber's session middleware panics when Get fails
 //	app.Use(session.New(session.Config{Storage: storage}))
 //
-// Each key is one document of the store's collection, keyed by _id (the key,
-// or its SHA-256 with Options.HashIDs), with the value as BinData and an
-// absolute expiry date that the TTL index (or the store's reaper) acts on.
+// Each key is one document of the store's collection, keyed by _id (the
+// key's SHA-256, or the key itself with Options.PlainIDs), with the value
+// as BinData and an absolute expiry date that the TTL index (or the
+// store's reaper) acts on. Delete leaves an ended marker that no later Set
+// writes over (see mongosession.Store.DeleteCtx).
 //
 // # Keys
 //
@@ -40,7 +42,7 @@ import (
 // NoExpiry is the expiry date given to a value set with expiry 0, which
 // fiber's Storage contract defines as "no expiration": a date no TTL index
 // or reaper will ever reach. To give such values the store's lifetime
-// instead, pass store.DefaultLifetime() as the expiry.
+// instead, pass store.Backend().DefaultLifetime() as the expiry.
 var NoExpiry = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
 
 // Storage is fiber v3's fiber.Storage on a *mongosession.Store. It is safe
@@ -81,9 +83,9 @@ type seenValue struct {
 // is forgotten and those keys' next unchanged Set writes again.
 const MaxRemembered = 10000
 
-// New returns a Storage on store. The Storage owns store from then on:
-// Storage.Close closes it. A nil store gives a Storage whose every method
-// returns mongosession.ErrClosed.
+// New returns a Storage on store. The store stays its owner's: whoever
+// called mongosession.New closes it, not Storage.Close. A nil store gives
+// a Storage whose every method but Close returns mongosession.ErrClosed.
 func New(store *mongosession.Store) *Storage {
 	return &Storage{store: store, seen: make(map[string]seenValue)}
 }
@@ -144,7 +146,7 @@ func (s *Storage) GetWithContext(ctx context.Context, key string) ([]byte, error
 	if s == nil || s.store == nil {
 		return nil, mongosession.ErrClosed
 	}
-	rec, found, err := s.store.FindRecord(ctx, key)
+	rec, found, err := s.store.Backend().FindRecord(ctx, key)
 	if err != nil || !found {
 		if err == nil {
 			s.forget(key)
@@ -194,7 +196,7 @@ func (s *Storage) SetWithContext(ctx context.Context, key string, val []byte, ex
 		expires = time.Now().Add(exp)
 	}
 	if s.unchanged(key, val, expires, exp) {
-		if s.store.Closed() {
+		if s.store.Backend().Closed() {
 			return mongosession.ErrClosed
 		}
 		return nil
@@ -245,14 +247,8 @@ func (s *Storage) Reset() error {
 	return s.ResetWithContext(context.Background())
 }
 
-// Close closes the underlying store (see mongosession.Store.Close): it
-// stops the store's reaper, lets operations in flight finish and
-// disconnects the client the store made. Every later call returns
-// mongosession.ErrClosed. Close is idempotent. When several Storages or
-// other faces share one store, close the store itself once instead.
-func (s *Storage) Close() error {
-	if s == nil || s.store == nil {
-		return nil
-	}
-	return s.store.Close()
-}
+// Close satisfies fiber.Storage and returns nil. It does not close the
+// mongosession.Store: as with every face, whoever called mongosession.New
+// closes the store (so one store can serve several Storages and faces),
+// and after that every call of the Storage returns mongosession.ErrClosed.
+func (s *Storage) Close() error { return nil }

@@ -142,7 +142,7 @@ func ginSecDefaultLog(t *testing.T, w io.Writer) {
 
 func TestGinSecurityDumpAndHostileCookies(t *testing.T) {
 	ctx := context.Background()
-	e := newGinSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{bytes.Repeat([]byte{1}, 32)}})
+	e := newGinSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{bytes.Repeat([]byte{1}, 32)}})
 	var framework, appErrs securitytest.Text
 	ginSecDefaultLog(t, &framework)
 	store := ginstore.New(e.Store, hashKey, blockKey)

@@ -2,8 +2,6 @@ package gorillastore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"math"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/mongosession/mongosession/internal/token"
 )
 
 // The session data stored in MongoDB (the engine's "session" field):
@@ -55,30 +55,15 @@ func parseRecord(b []byte) (record, error) {
 	}, nil
 }
 
-// IDLength is the length of a session ID: 256 bits in unpadded base64url.
-const IDLength = 43
+// idBytes is the randomness in a session ID: 256 bits, 43 characters of
+// unpadded base64url.
+const idBytes = 32
 
-// NewID returns a new session ID: 256 bits from crypto/rand in unpadded
-// base64url (43 characters).
-func NewID() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+// newID returns a new session ID.
+func newID() string { return token.Random(idBytes) }
 
-// validID reports whether id has the form of an ID made by NewID.
-func validID(id string) bool {
-	if len(id) != IDLength {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// validID reports whether id has the form of an ID made by newID.
+func validID(id string) bool { return token.IsRandom(id, idBytes) }
 
 // What a session was loaded (or last saved) with during this request, kept
 // in the request's context as gorilla keeps its registry there, so that it

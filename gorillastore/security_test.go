@@ -2,7 +2,7 @@ package gorillastore_test
 
 // The security suite of issue 4, through the gorilla/sessions face, against
 // the real server, over HTTP with a cookie jar: session IDs, the dump test
-// (HashIDs and EncryptionKeys; an attacker who also holds the securecookie
+// (default hashed IDs and EncryptionKeys; an attacker who also holds the securecookie
 // keys), encryption (rotation, a moved ciphertext), hostile cookies (with a
 // command monitor on every filter sent) and the log test.
 
@@ -25,6 +25,7 @@ import (
 	"github.com/mongosession/mongosession/gorillastore"
 	"github.com/mongosession/mongosession/internal/securitytest"
 	"github.com/mongosession/mongosession/internal/storetest"
+	"github.com/mongosession/mongosession/internal/token"
 )
 
 // newSecEnv is securitytest.NewEnv with the commands New sent taken off
@@ -101,13 +102,13 @@ func TestSecurityIDs(t *testing.T) {
 	// The generator Save gives every new session.
 	ids := make([]string, 10000)
 	for i := range ids {
-		ids[i] = gorillastore.NewID()
+		ids[i] = token.Random(32)
 	}
-	securitytest.CheckIDs(t, "gorillastore.NewID", ids)
+	securitytest.CheckIDs(t, "token.Random(32), gorillastore's ID generator", ids)
 
 	// IDs issued through the face, bare and signed, stored under their
 	// hash.
-	e := newSecEnv(t, mongosession.Options{HashIDs: true})
+	e := newSecEnv(t, mongosession.Options{})
 	bare, signed := gorillastore.New(e.Store), gorillastore.New(e.Store, hashKey, blockKey)
 	var issued []string
 	var appErrs securitytest.Text
@@ -136,7 +137,7 @@ func TestSecurityIDs(t *testing.T) {
 }
 
 func TestSecurityDump(t *testing.T) {
-	e := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(1)}})
+	e := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(1)}})
 	signed, bare := gorillastore.New(e.Store, hashKey, blockKey), gorillastore.New(e.Store)
 	var appErrs securitytest.Text
 	signedApp, bareApp := secApp(signed, &appErrs), secApp(bare, &appErrs)
@@ -222,9 +223,9 @@ func TestSecurityDump(t *testing.T) {
 
 func TestSecurityEncryptionRotation(t *testing.T) {
 	k1, k2 := securitytest.Key(1), securitytest.Key(2)
-	old := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{k1}})
-	rotated := newSecEnv(t, mongosession.Options{Collection: old.Coll, HashIDs: true, EncryptionKeys: [][]byte{k2, k1}})
-	newOnly := newSecEnv(t, mongosession.Options{Collection: old.Coll, HashIDs: true, EncryptionKeys: [][]byte{k2}})
+	old := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{k1}})
+	rotated := newSecEnv(t, mongosession.Options{Collection: old.Coll, EncryptionKeys: [][]byte{k2, k1}})
+	newOnly := newSecEnv(t, mongosession.Options{Collection: old.Coll, EncryptionKeys: [][]byte{k2}})
 	var appErrs securitytest.Text
 	app := func(e *securitytest.Env) http.Handler { return secApp(gorillastore.New(e.Store, hashKey), &appErrs) }
 
@@ -252,7 +253,7 @@ func TestSecurityEncryptionRotation(t *testing.T) {
 }
 
 func TestSecurityMovedCiphertext(t *testing.T) {
-	e := newSecEnv(t, mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(1)}})
+	e := newSecEnv(t, mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(1)}})
 	gs := gorillastore.New(e.Store, hashKey, blockKey)
 	var appErrs securitytest.Text
 	srv := securitytest.NewServer(t, secApp(gs, &appErrs))
@@ -314,7 +315,7 @@ func TestSecurityInjection(t *testing.T) {
 		{"signed with the keys known, hashed IDs", [][]byte{hashKey, blockKey}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newSecEnv(t, mongosession.Options{HashIDs: tc.hashed})
+			e := newSecEnv(t, mongosession.Options{PlainIDs: !tc.hashed})
 			gs := gorillastore.New(e.Store, tc.keys...)
 			var appErrs securitytest.Text
 			app := secApp(gs, &appErrs)
@@ -364,7 +365,7 @@ func TestSecurityInjection(t *testing.T) {
 			// hostile value was ever adopted.
 			for _, d := range e.Dump(t) {
 				id := d.Lookup("_id").StringValue()
-				if hostileSet[id] || len(id) != gorillastore.IDLength {
+				if hostileSet[id] || len(id) != token.EncodedLen(32) {
 					t.Fatalf("a session is stored under %.60q", id)
 				}
 			}
@@ -385,7 +386,7 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 		opts mongosession.Options
 	}{
 		{"plain IDs", mongosession.Options{}},
-		{"hashed IDs, encrypted", mongosession.Options{HashIDs: true, EncryptionKeys: [][]byte{securitytest.Key(7)}}},
+		{"hashed IDs, encrypted", mongosession.Options{EncryptionKeys: [][]byte{securitytest.Key(7)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -407,7 +408,7 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 			// A document the engine cannot read, and one the face cannot.
 			other.Expect("/set?k=user&v=bob", "ok")
 			otherID := secID(t, gs, other.Cookie())
-			stored, _ := e.Store.StoredID(otherID)
+			stored, _ := e.Store.Backend().StoredID(otherID)
 			if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: stored}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 				t.Fatal(err)

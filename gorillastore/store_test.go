@@ -19,6 +19,7 @@ import (
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/gorillastore"
 	"github.com/mongosession/mongosession/internal/storetest"
+	"github.com/mongosession/mongosession/internal/token"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -166,7 +167,7 @@ func TestCounterAcrossRequests(t *testing.T) {
 		t.Fatal("the signed cookie carries the session ID in the clear")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil || len(raw) != 32 || len(id) != gorillastore.IDLength {
+	if err != nil || len(raw) != 32 || len(id) != token.EncodedLen(32) {
 		t.Fatalf("stored _id %d chars, %d bytes (err %v); want 256 bits in base64url", len(id), len(raw), err)
 	}
 
@@ -252,7 +253,7 @@ func TestCustomType(t *testing.T) {
 	b.expect("/whoami", "ann admin,dev")
 }
 
-func TestLogoutDeletesDocument(t *testing.T) {
+func TestLogoutEndsDocument(t *testing.T) {
 	ms, cmds := newMongoStore(t, mongosession.Options{})
 	b := newBrowser(t, newApp(gorillastore.New(ms, hashKey)))
 	b.expect("/count", "1")
@@ -261,12 +262,12 @@ func TestLogoutDeletesDocument(t *testing.T) {
 	cmds.Reset()
 
 	resp := b.expect("/logout", "")
-	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "delete"}) {
-		t.Fatalf("logout sent %v; want [find delete]", got)
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
+		t.Fatalf("logout sent %v; want [find update] (the update leaves the ended marker)", got)
 	}
-	n, err := ms.Collection().CountDocuments(context.Background(), bson.D{{Key: "_id", Value: id}})
+	n, err := ms.Collection().CountDocuments(context.Background(), bson.D{{Key: "_id", Value: id}, {Key: "session", Value: bson.D{{Key: "$exists", Value: true}}}})
 	if err != nil || n != 0 {
-		t.Fatalf("after logout the document is still there (%d, %v)", n, err)
+		t.Fatalf("after logout the session data is still there (%d, %v)", n, err)
 	}
 	if c := responseCookie(resp, cookieName); c == nil || c.MaxAge >= 0 || c.Value != "" {
 		t.Fatalf("logout cookie = %v; want an empty cookie with Max-Age=0 (MaxAge < 0)", c)
@@ -456,10 +457,10 @@ func TestHostileCookies(t *testing.T) {
 		junk = append(junk, cookie{value: v})
 	}
 	junk = append(junk,
-		cookie{value: strings.Repeat("A", gorillastore.IDLength), bareFind: true}, // well-formed, never issued
-		cookie{value: "MTcwMDAwMDAwMHxhYmN8ZGVm"},                                 // securecookie-shaped
-		cookie{value: strings.Repeat("x", 5000)},                                  // past securecookie's limit
-		cookie{value: strings.Repeat("0", gorillastore.IDLength) + "="},           // one past the ID length
+		cookie{value: strings.Repeat("A", token.EncodedLen(32)), bareFind: true}, // well-formed, never issued
+		cookie{value: "MTcwMDAwMDAwMHxhYmN8ZGVm"},                                // securecookie-shaped
+		cookie{value: strings.Repeat("x", 5000)},                                 // past securecookie's limit
+		cookie{value: strings.Repeat("0", token.EncodedLen(32)) + "="},           // one past the ID length
 	)
 	for _, tc := range []struct {
 		name string
@@ -507,8 +508,8 @@ func TestBareIDCookie(t *testing.T) {
 	b.expect("/count", "1")
 	b.expect("/count", "2")
 	id, _ := storedExpiry(t, ms)
-	if v := b.cookie(cookieName).Value; v != id {
-		t.Fatalf("without keys the cookie holds %q; want the session ID", v)
+	if v := b.cookie(cookieName).Value; mongosession.HashID(v) != id {
+		t.Fatalf("without keys the cookie holds %q; want the session ID (whose hash is the stored _id)", v)
 	}
 }
 
@@ -534,7 +535,7 @@ func TestLoadFailures(t *testing.T) {
 		{"undecodable values", append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60}, "not gob"...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id := gorillastore.NewID()
+			id := token.Random(32)
 			if err := ms.CommitCtx(ctx, id, tc.data, time.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}

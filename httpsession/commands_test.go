@@ -50,125 +50,134 @@ func fieldNames(t *testing.T, d bson.Raw) []string {
 }
 
 // TestCommandsPerRequest measures what goes over the wire for each kind of
-// request and checks that only what changed is written.
+// request (the issue's acceptance numbers) and checks that only what
+// changed is written, always on the token's filter.
 func TestCommandsPerRequest(t *testing.T) {
 	e := newEnv(t, envConfig{configure: func(m *httpsession.Manager) {
 		m.IdleTimeout = 10 * time.Second
 		m.TouchAfter = 400 * time.Millisecond
 	}})
 	c := e.client(t)
+	step := func(path, want string) []mongotest.Command {
+		t.Helper()
+		e.mustGet(t, c, path)
+		cmds := e.rec.Take()
+		if names(cmds) != want {
+			t.Errorf("GET %s: %s, want %s", path, names(cmds), want)
+		}
+		t.Logf("GET %s: %d command(s): %s", path, len(cmds), names(cmds))
+		return cmds
+	}
+	tokenFilter := func(what string, q bson.Raw) {
+		t.Helper()
+		got := fieldNames(t, q)
+		got = slices.DeleteFunc(got, func(f string) bool { return f == "$expr" || strings.HasPrefix(f, "session.") })
+		if !slices.Equal(got, []string{"_id", "expires", "v"}) {
+			t.Errorf("%s filters on %v, want _id, v and expires (the token's filter)", what, got)
+		}
+	}
 
 	// A first visit that changes nothing: no command, no cookie.
 	_, _, res := e.get(t, c, "/noop")
-	if cmds := e.rec.Take(); len(cmds) != 0 {
-		t.Errorf("anonymous read-only request sent %s", names(cmds))
+	if cmds := e.rec.Take(); len(cmds) != 0 || res.Header.Get("Set-Cookie") != "" {
+		t.Errorf("anonymous request that touches nothing sent %s, cookie %q", names(cmds), res.Header.Get("Set-Cookie"))
 	}
-	if res.Header.Get("Set-Cookie") != "" {
-		t.Errorf("anonymous read-only request set a cookie")
-	}
-
-	// A first visit that changes something: one insert.
-	e.mustGet(t, c, "/put?k=a&v=1")
-	cmds := e.rec.Take()
-	if names(cmds) != "insert" {
-		t.Errorf("new session: %s, want insert", names(cmds))
-	}
-	t.Logf("new session: %d command(s): %s", len(cmds), names(cmds))
-
-	// Read-only: one find, nothing written, no cookie.
+	// First visit of a counter: one insert.
+	step("/incr?k=n", "insert")
+	// Counter after the first visit: one findAndModify, nothing at the end.
+	cmds := step("/incr?k=n", "findAndModify")
+	tokenFilter("Incr", cmds[0].Body.Lookup("query").Document())
+	// A request that touches nothing sends nothing.
+	step("/noop", "")
+	// Read-only: one find, no cookie.
 	_, _, res = e.get(t, c, "/get?k=a")
-	cmds = e.rec.Take()
-	if names(cmds) != "find" {
-		t.Errorf("read-only request: %s, want find", names(cmds))
+	if cmds := e.rec.Take(); names(cmds) != "find" || res.Header.Get("Set-Cookie") != "" {
+		t.Errorf("read-only request: %s, cookie %q; want find and no cookie", names(cmds), res.Header.Get("Set-Cookie"))
 	}
-	if res.Header.Get("Set-Cookie") != "" {
-		t.Errorf("read-only request set a cookie")
+	// A Put with no read: one update (a find first where the server has no
+	// $expr for the MaxKeys guard).
+	cmds = step("/put?k=a&v=1", putCost(t))
+	q, u := updateSpec(t, cmds[len(cmds)-1])
+	tokenFilter("a Put", q)
+	if got := fieldNames(t, u.Lookup("$set").Document()); !slices.Equal(got, []string{"expires", "seen", "session.a"}) {
+		t.Errorf("$set of %v, want expires, seen, session.a", got)
 	}
-	t.Logf("read-only request: %d command(s): %s", len(cmds), names(cmds))
-
-	// Changing one key: find + one update that sets that key, the expiry
-	// and last-seen time, and nothing else.
-	e.mustGet(t, c, "/put?k=b&v=2")
-	cmds = e.rec.Take()
-	if names(cmds) != "find,update" {
-		t.Fatalf("changing request: %s, want find,update", names(cmds))
-	}
-	t.Logf("changing request: %d command(s): %s", len(cmds), names(cmds))
-	q, u := updateSpec(t, cmds[1])
-	if got := fieldNames(t, u); !slices.Equal(got, []string{"$set"}) {
-		t.Errorf("update operators %v, want [$set]", got)
-	}
+	// Read, then write: find, one update of that key.
+	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/readput":
+			e.m.Put(r.Context(), "b", e.m.GetString(r.Context(), "a")+"!")
+		case "/login":
+			e.m.SetUser(r.Context(), "alice")
+			if err := e.m.RenewToken(r.Context()); err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			e.m.Put(r.Context(), "csrf", "t2")
+		default:
+			e.handler(t).ServeHTTP(w, r)
+		}
+	}))
+	cmds = step("/readput", "find,update")
+	_, u = updateSpec(t, cmds[1])
 	if got := fieldNames(t, u.Lookup("$set").Document()); !slices.Equal(got, []string{"expires", "seen", "session.b"}) {
 		t.Errorf("$set of %v, want expires, seen, session.b", got)
 	}
-	if got := fieldNames(t, q); !slices.Equal(got, []string{"_id", "expires", "next"}) {
-		t.Errorf("update filter on %v, want _id, expires and next (the live filter: not expired, not a tombstone)", got)
+	// Removing a key with no read: one update, $unset of that key.
+	cmds = step("/remove?k=a", "update")
+	if _, u := updateSpec(t, cmds[0]); !slices.Equal(fieldNames(t, u.Lookup("$unset").Document()), []string{"session.a"}) {
+		t.Errorf("remove: %v, want $unset of session.a", u)
 	}
-
-	// Removing a key: $unset of that key only.
-	e.mustGet(t, c, "/remove?k=a")
-	cmds = e.rec.Take()
-	if names(cmds) != "find,update" {
-		t.Fatalf("removing request: %s", names(cmds))
-	}
-	_, u = updateSpec(t, cmds[1])
-	if got := fieldNames(t, u.Lookup("$unset").Document()); !slices.Equal(got, []string{"session.a"}) {
-		t.Errorf("$unset of %v, want session.a", got)
-	}
-	// Removing a key that is not there writes nothing.
-	e.mustGet(t, c, "/remove?k=nothere")
-	if cmds := e.rec.Take(); names(cmds) != "find" {
-		t.Errorf("removing a missing key: %s, want find", names(cmds))
-	}
-
-	// After TouchAfter, a read-only request writes the expiry and
-	// last-seen time only.
+	// After TouchAfter, a read-only request writes the expiry and last-seen
+	// time only; within it, nothing.
 	time.Sleep(450 * time.Millisecond)
-	e.mustGet(t, c, "/noop")
-	cmds = e.rec.Take()
-	if names(cmds) != "find,update" {
-		t.Fatalf("read-only request after TouchAfter: %s, want find,update", names(cmds))
+	cmds = step("/get?k=b", "find,update")
+	if _, u := updateSpec(t, cmds[1]); !slices.Equal(fieldNames(t, u), []string{"$set"}) ||
+		!slices.Equal(fieldNames(t, u.Lookup("$set").Document()), []string{"expires", "seen"}) {
+		t.Errorf("touch: %v, want $set of expires and seen", u)
 	}
-	_, u = updateSpec(t, cmds[1])
-	if got := fieldNames(t, u); !slices.Equal(got, []string{"$set"}) {
-		t.Errorf("touch operators %v, want [$set]", got)
+	step("/get?k=b", "find")
+	// Login on the existing session (SetUser, RenewToken, Put): a find and
+	// one update that sets the new v with the user and the value.
+	old := e.token(c)
+	cmds = step("/login", "find,update")
+	q, u = updateSpec(t, cmds[1])
+	tokenFilter("RenewToken", q)
+	if got := fieldNames(t, u.Lookup("$set").Document()); !slices.Equal(got, []string{"expires", "renewed", "seen", "session.csrf", "user", "v"}) {
+		t.Errorf("renewal sets %v", got)
 	}
-	if got := fieldNames(t, u.Lookup("$set").Document()); !slices.Equal(got, []string{"expires", "seen"}) {
-		t.Errorf("touch sets %v, want expires and seen", got)
+	if e.token(c) == old || e.token(c)[:selectorLen] != old[:selectorLen] {
+		t.Errorf("login: token %q after %q; want a new verifier, the same selector", e.token(c), old)
 	}
-	// ... and the next one, within TouchAfter, nothing again.
-	e.mustGet(t, c, "/noop")
-	if cmds := e.rec.Take(); names(cmds) != "find" {
-		t.Errorf("read-only request right after a touch: %s, want find", names(cmds))
+	// Logout with no read: one delete.
+	_, _, res = e.get(t, c, "/destroy")
+	if cmds := e.rec.Take(); names(cmds) != "delete" || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Errorf("logout: %s, cookie %q; want delete and a cleared cookie", names(cmds), res.Header.Get("Set-Cookie"))
 	}
-
-	// Login from an existing session: find, findAndModify fencing the old
-	// document (and reading it fresh), insert of the renewed session (with
-	// its user).
-	e.mustGet(t, c, "/login?user=alice")
-	cmds = e.rec.Take()
-	if names(cmds) != "find,findAndModify,insert" {
-		t.Errorf("login: %s, want find,findAndModify,insert", names(cmds))
-	}
-	t.Logf("login: %d command(s): %s", len(cmds), names(cmds))
-
-	// Incr: find + one findAndModify, nothing at the end of the request.
-	e.mustGet(t, c, "/incr?k=n")
-	cmds = e.rec.Take()
-	if names(cmds) != "find,findAndModify" {
-		t.Errorf("Incr request: %s, want find,findAndModify", names(cmds))
-	}
-	t.Logf("Incr request: %d command(s): %s", len(cmds), names(cmds))
-
-	// Logout: find + findAndModify deleting the session (and telling
-	// whether it was renewed meanwhile).
-	e.mustGet(t, c, "/destroy")
-	if cmds := e.rec.Take(); names(cmds) != "find,findAndModify" {
-		t.Errorf("logout: %s, want find,findAndModify", names(cmds))
+	if n := e.count(t); n != 0 {
+		t.Errorf("%d documents after logout", n)
 	}
 }
 
-var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+// TestPutWithoutReadIsOneUpdate: without a MaxKeys bound to check, a Put
+// in a request that did not read the session is one update on every
+// server (with the bound, servers without $expr read first: see
+// TestCommandsPerRequest).
+func TestPutWithoutReadIsOneUpdate(t *testing.T) {
+	e := newEnv(t, envConfig{configure: func(m *httpsession.Manager) { m.MaxKeys = -1 }})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	e.rec.Reset()
+	e.mustGet(t, c, "/put?k=b&v=2")
+	if got := names(e.rec.Take()); got != "update" {
+		t.Errorf("a Put with no read: %s, want update", got)
+	}
+	if got := e.mustGet(t, c, "/get?k=a") + e.mustGet(t, c, "/get?k=b"); got != "12" {
+		t.Errorf("values %q after the blind Put, want 1 and 2", got)
+	}
+}
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{75}$`)
 
 func TestCookieAndStoredID(t *testing.T) {
 	e := newEnv(t, envConfig{})
@@ -186,13 +195,13 @@ func TestCookieAndStoredID(t *testing.T) {
 		t.Errorf("persistent cookie Max-Age %d, want about 24 h", ck.MaxAge)
 	}
 	if !tokenRE.MatchString(ck.Value) {
-		t.Errorf("token %q is not 43 base64url characters (256 bits)", ck.Value)
+		t.Errorf("token %q is not 75 base64url characters (a selector and a 256-bit verifier)", ck.Value)
 	}
 	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q, want no-store", cc)
 	}
 	if e.doc(t, ck.Value) == nil {
-		t.Fatal("no document under HashID(token)")
+		t.Fatal("no document under the token's selector")
 	}
 	n, _ := e.coll.CountDocuments(context.Background(), bson.D{{Key: "_id", Value: ck.Value}})
 	if n != 0 {

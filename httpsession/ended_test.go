@@ -24,6 +24,7 @@ func pausing(t *testing.T, e *env, after func(r *http.Request) error) (loaded, r
 			e.handler(t).ServeHTTP(w, r)
 			return
 		}
+		e.m.Keys(r.Context()) // reads the session: the request is live
 		close(loaded)
 		<-resume
 		done <- after(r)
@@ -73,8 +74,9 @@ func TestIncrAfterRevokeFails(t *testing.T) {
 	if u := e.mustGet(t, c, "/user"); u != "" {
 		t.Errorf("the revoked session is still logged in as %q", u)
 	}
+	e.mustGet(t, c, "/put?k=a&v=1")
 	if e.token(c) == old {
-		t.Error("the browser's next request did not clear the revoked cookie")
+		t.Error("a write with the revoked cookie did not start a new session")
 	}
 }
 
@@ -92,8 +94,9 @@ func TestRenewAfterRevokeStaysRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(resume)
-	if err := <-done; !errors.Is(err, httpsession.ErrSessionEnded) {
-		t.Fatalf("RenewToken of a revoked session: %v, want ErrSessionEnded", err)
+	// RenewToken is written with the save: it may not know yet.
+	if err := <-done; err != nil && !errors.Is(err, httpsession.ErrSessionEnded) {
+		t.Fatalf("RenewToken of a revoked session: %v, want nil or ErrSessionEnded", err)
 	}
 	<-answered
 	if n := e.count(t); n != 0 {
@@ -121,7 +124,7 @@ func TestNoTokenInLogs(t *testing.T) {
 	e.mustGet(t, c, "/put?k=a&v=1")
 	tok := e.token(c)
 	tokens = append(tokens, tok)
-	if _, err := e.coll.UpdateOne(context.Background(), map[string]any{"_id": mongosession.HashID(tok)},
+	if _, err := e.coll.UpdateOne(context.Background(), map[string]any{"_id": tok[:selectorLen]},
 		map[string]any{"$set": map[string]any{"session": "not a document"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +172,8 @@ func (b *lockedBuffer) String() string {
 // another request of it logged in (renewing the token), and answers after
 // it. Whatever it does (a Put, an Incr, a RenewToken as a double-submitted
 // login form does), its response must not replace the renewed cookie: the
-// browser stays logged in. Its Put and Incr land in the renewed session
-// when the renewal kept the user (already logged in: pre), and are dropped
-// when the renewal changed it (a login from an anonymous session: the
-// racing request may be an attacker's holding the planted token).
+// browser stays logged in. Its writes are dropped, whether or not the
+// renewal changed the user: nothing is forwarded to the renewed token.
 func TestRequestRacingRenewalKeepsLogin(t *testing.T) {
 	for name, tc := range map[string]struct {
 		pre   string // requested before the racing request loads
@@ -193,17 +194,17 @@ func TestRequestRacingRenewalKeepsLogin(t *testing.T) {
 		"Put, same user": {"/login?user=alice", func(m *httpsession.Manager, r *http.Request) error {
 			m.Put(r.Context(), "lastpage", "/b")
 			return nil
-		}, "/get?k=lastpage", "/b"},
+		}, "/get?k=lastpage", ""},
 		"Incr, same user": {"/login?user=alice", func(m *httpsession.Manager, r *http.Request) error {
-			if n, err := m.Incr(r.Context(), "views", 1); err != nil || n != 1 {
-				return fmt.Errorf("Incr: %d %v, want 1 counted on the renewed session", n, err)
+			if n, err := m.Incr(r.Context(), "views", 1); !errors.Is(err, httpsession.ErrSessionEnded) {
+				return fmt.Errorf("Incr: %d %v, want ErrSessionEnded", n, err)
 			}
 			return nil
-		}, "/incr?k=views", "2"},
+		}, "/incr?k=views", "1"},
 		"RenewToken": {"", func(m *httpsession.Manager, r *http.Request) error {
 			m.SetUser(r.Context(), "alice")
-			if err := m.RenewToken(r.Context()); !errors.Is(err, httpsession.ErrSessionEnded) {
-				return fmt.Errorf("RenewToken: %v, want ErrSessionEnded", err)
+			if err := m.RenewToken(r.Context()); err != nil && !errors.Is(err, httpsession.ErrSessionEnded) {
+				return fmt.Errorf("RenewToken: %v, want nil (written with the save) or ErrSessionEnded", err)
 			}
 			return nil
 		}, "/get?k=csrf", "t"},

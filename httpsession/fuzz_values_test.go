@@ -36,7 +36,7 @@ func fuzzDocument(sess []byte) []byte {
 	}
 	later := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 	date(mongosession.DefaultExpiresKey, later)
-	date(fieldCreated, later-1000)
+	date(fieldLastSeen, later-1000)
 	b = append(b, byte(bson.TypeEmbeddedDocument))
 	b = append(b, fieldSession...)
 	b = append(b, 0)
@@ -65,8 +65,8 @@ func FuzzLoadDocument(f *testing.F) {
 		"not a document", int32(5), nil,
 	} {
 		for _, doc := range []bson.D{
-			{{Key: "_id", Value: "id"}, {Key: fieldSession, Value: sess}, {Key: "expires", Value: later}, {Key: fieldCreated, Value: later}, {Key: fieldLastSeen, Value: later}, {Key: fieldUser, Value: "alice"}, {Key: fieldAgent, Value: "curl"}},
-			{{Key: "_id", Value: "id"}, {Key: fieldSession, Value: sess}, {Key: "expires", Value: later}, {Key: fieldCreated, Value: later}, {Key: fieldUser, Value: int32(1)}},
+			{{Key: "_id", Value: "id"}, {Key: fieldSession, Value: sess}, {Key: "expires", Value: later}, {Key: fieldLastSeen, Value: later}, {Key: fieldLastSeen, Value: later}, {Key: fieldUser, Value: "alice"}, {Key: fieldAgent, Value: "curl"}},
+			{{Key: "_id", Value: "id"}, {Key: fieldSession, Value: sess}, {Key: "expires", Value: later}, {Key: fieldLastSeen, Value: later}, {Key: fieldUser, Value: int32(1)}},
 		} {
 			b, err := bson.Marshal(doc)
 			if err != nil {
@@ -83,10 +83,10 @@ func FuzzLoadDocument(f *testing.F) {
 		}
 	}
 	for _, doc := range []bson.D{
-		{{Key: "_id", Value: "id"}, {Key: "expires", Value: later}, {Key: fieldCreated, Value: later}},
-		{{Key: "_id", Value: "id"}, {Key: "expires", Value: "2030-01-01"}, {Key: fieldCreated, Value: later}},
-		{{Key: "_id", Value: "id"}, {Key: "expires", Value: later}, {Key: fieldCreated, Value: int64(0)}},
-		{{Key: "_id", Value: "id"}, {Key: "expires", Value: later}, {Key: fieldCreated, Value: bson.DateTime(math.MinInt64)}, {Key: fieldLastSeen, Value: bson.DateTime(math.MaxInt64)}},
+		{{Key: "_id", Value: "id"}, {Key: "expires", Value: later}, {Key: fieldLastSeen, Value: later}},
+		{{Key: "_id", Value: "id"}, {Key: "expires", Value: "2030-01-01"}, {Key: fieldLastSeen, Value: later}},
+		{{Key: "_id", Value: "id"}, {Key: "expires", Value: later}, {Key: fieldLastSeen, Value: int64(0)}},
+		{{Key: "_id", Value: "id"}, {Key: "expires", Value: later}, {Key: fieldLastSeen, Value: bson.DateTime(math.MinInt64)}, {Key: fieldLastSeen, Value: bson.DateTime(math.MaxInt64)}},
 	} {
 		b, _ := bson.Marshal(doc)
 		f.Add(b, false)
@@ -103,8 +103,9 @@ func FuzzLoadDocument(f *testing.F) {
 		if wrap {
 			raw = fuzzDocument(b)
 		}
-		st := newState(httptest.NewRequest("GET", "/", nil))
-		if err := m.decode(st, id, raw); err != nil {
+		st := newState(m, httptest.NewRequest("GET", "/", nil))
+		st.sel = id
+		if err := m.adopt(st, raw); err != nil {
 			if !errors.Is(err, mongosession.ErrCorrupt) {
 				t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
 			}

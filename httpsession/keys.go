@@ -6,37 +6,21 @@ import (
 	"unicode/utf8"
 )
 
-// Session keys are untrusted strings: an application may well use a form
-// field or a path segment as a key. Each key is stored as a field of the
-// document's "session" sub-document, under an escaped name, so that no key
-// can ever be read by the server as an operator ("$where"), a path
-// ("a.b"), an illegal name (NUL, invalid UTF-8, "") or a name that tools in
-// other languages treat specially ("__proto__").
+// Session keys are untrusted strings (an application may use a form field
+// as a key). Each is stored as a field of the "session" sub-document, so
+// that an update addresses it by name ($set, $unset, $inc of one key;
+// concurrent requests changing different keys never overwrite each other),
+// under an escaped name that no server or tool can read as an operator
+// ("$where"), a path ("a.b"), an illegal name (NUL, invalid UTF-8, "") or
+// something special ("__proto__"):
 //
-// Why escaped field names rather than an array of {k, v} pairs: a field is
-// addressed by name in an update, so a request that changed one key sends
-// {$set: {"session.<field>": v}} and concurrent requests that change
-// different keys never overwrite each other, $inc works on a counter in
-// place, and $unset removes one key. An array would need a read-modify-write
-// of the whole array, or arrayFilters plus a separate $push for new keys,
-// which is two commands and not atomic as one.
+//   - every byte not part of a printable, valid UTF-8 character, every
+//     Unicode space (FerretDB trims spaces around the parts of a dotted
+//     path), and every '%', '.' and '$' becomes %XX (upper-case hex);
+//   - a leading '_' becomes %5F; the empty key is stored as "%".
 //
-// The escaping:
-//
-//   - every byte of the key that is not part of a printable, valid UTF-8
-//     character, every Unicode space (FerretDB trims spaces around the
-//     parts of a dotted update path, so "session. " would become an empty
-//     name), and every '%', '.' and '$', becomes %XX (two upper-case hex
-//     digits), so the field never holds '.', '$', a space, NUL or invalid
-//     UTF-8;
-//   - a leading '_' becomes %5F, so "__proto__" is stored as "%5F_proto__";
-//   - the empty key is stored as the single character "%", which no other
-//     key can produce (every other '%' is followed by two hex digits).
-//
-// Keys made of letters, digits, '-' and non-leading '_' (almost all keys
-// in practice) are stored as they are, so the collection stays readable.
-// The escaping is a bijection: decodeKey(encodeKey(k)) == k for every
-// string k, which a fuzz test checks.
+// Keys of letters, digits, '-' and non-leading '_' are stored as they are.
+// The escaping is a bijection (decodeKey(encodeKey(k)) == k, fuzz-tested).
 
 const hexDigits = "0123456789ABCDEF"
 

@@ -3,6 +3,7 @@ package httpsession
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -65,14 +66,21 @@ func FuzzKeyEscaping(f *testing.F) {
 	})
 }
 
-func TestWellFormed(t *testing.T) {
-	tok, err := newToken()
-	if err != nil || !wellFormed(tok) || len(tok) != 43 {
-		t.Fatalf("newToken %q %v", tok, err)
+func TestParseToken(t *testing.T) {
+	now := time.Now()
+	sel := newSelector(now)
+	ver, hash := newVerifier()
+	tok := sel + ver
+	gotSel, gotHash, created, ok := parseToken(tok)
+	if !ok || len(tok) != 75 || gotSel != sel || gotHash != hash || created.UnixMilli() != now.UnixMilli() {
+		t.Fatalf("parseToken(%q) = %q %q %v %v", tok, gotSel, gotHash, created, ok)
 	}
-	for _, bad := range []string{"", tok[:42], tok + "A", strings.Repeat("$", 43), tok[:42] + ".", tok[:42] + "\x00"} {
-		if wellFormed(bad) {
-			t.Errorf("wellFormed(%q)", bad)
+	if hash == ver || strings.Contains(hash, ver) {
+		t.Fatal("the stored hash is the verifier")
+	}
+	for _, bad := range []string{"", tok[:74], tok + "A", strings.Repeat("$", 75), tok[:74] + ".", tok[:74] + "\x00", sel} {
+		if _, _, _, ok := parseToken(bad); ok {
+			t.Errorf("parseToken(%q) accepted", bad)
 		}
 	}
 }

@@ -1,39 +1,50 @@
-// Package httpsession is a net/http session manager that stores each
-// session as a MongoDB document of fields, through a mongosession.Store.
+// Package httpsession is a net/http session manager with the API of
+// alexedwards/scs v2 (New, LoadAndSave, Put, Get*, Pop*, Remove,
+// RenewToken, Destroy, ...) that stores each session as a MongoDB document
+// of fields, through a mongosession.Store: a request writes only the keys
+// it changed ($set and $unset of "session.<key>"), Incr is an atomic $inc,
+// the session is read only when the handler first uses it, and sessions
+// carry their user, so that a user's sessions can be listed and ended.
 //
-// Its API is alexedwards/scs v2's (New, LoadAndSave, Put, Get, GetString,
-// Pop, Remove, RenewToken, Destroy, ...), so moving from scs is a change of
-// import and constructor. What a byte-level store cannot do, it does:
+// Why it is correct, in one paragraph. A token is a selector and a
+// verifier; the selector is the document's _id for the session's whole
+// life, the document stores v, the SHA-256 of the verifier. Every command
+// on an existing session (the find that loads it, each update,
+// findAndModify and delete) names it by {_id: selector, v: hash,
+// expires > now} (the load applies the v and expiry part itself, comparing
+// in constant time), and none of them upserts. MongoDB applies each
+// command to one document atomically, so a command either acts on the
+// session as the request's token still names it, live, or matches
+// nothing. RenewToken is one such update that sets a new v together with
+// the request's pending changes: from then on every request holding the
+// old token matches nothing (its writes are dropped, its Incr fails with
+// ErrSessionEnded); nothing is forwarded, so a token planted before a
+// login can never write into, renew or end the logged-in session. Ending a
+// session is one delete; once it is gone, no filter matches it again, so
+// it never comes back; a request that finds its session gone stores
+// nothing more and leaves the cookie alone. A new session is only ever an
+// insert under a fresh random selector. Two concessions, both bounded by
+// 30 seconds after a renewal (its time is stored): a request naming the
+// session with another token is taken for one that raced the renewal and
+// starts no new session (whose cookie would replace the renewed one); and
+// when the renewal kept the non-empty user the renewing request had read,
+// the old hash is kept as pv, so that a logout sent with the old cookie
+// still ends the session. A login (the user changes) keeps no pv.
 //
-//   - a request writes only the keys it changed ($set and $unset of
-//     "session.<key>"), so concurrent requests of one user never overwrite
-//     each other's changes, and a request that changed nothing writes
-//     nothing;
-//   - Incr is an atomic counter, applied at once on the server ($inc);
-//   - an existing session is only ever updated, never upserted, so a
-//     session that was destroyed, revoked or has expired never comes back,
-//     whatever a slow request does afterwards;
-//   - sessions carry their user, so that all of a user's sessions can be
-//     listed ("your devices") and ended.
-//
-// The stored _id is always the SHA-256 of the token (mongosession.HashID),
-// whatever the store's HashIDs option says, so a copy of the collection
-// yields no usable cookie. With the store's EncryptionKeys, each stored
-// value is encrypted on its own (bound to its session and key), so per-key
-// writes keep working.
-//
-// The manager's store must have a collection of its own: its documents hold
-// "session" as a sub-document, which the byte-level methods of
-// mongosession.Store (and so the scs, gorilla, gin and fiber faces) would
-// report as corrupt. Never share one Store between a Manager and a
-// byte-level face.
+// With the store's EncryptionKeys, each value is sealed on its own, bound
+// to the session's _id, its key and the session's user. The store must
+// have a collection of its own, never shared with a byte-level face (scs,
+// gorilla, gin, fiber), whose methods would call these documents corrupt.
+// The store's PlainIDs option does not apply: verifiers are always hashed.
 package httpsession
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/mongosession/mongosession"
@@ -50,16 +61,19 @@ const (
 	DefaultCookieName = "session"
 )
 
-// Field names of a stored session document, besides _id and the store's
-// ExpiresKey.
+// DefaultMaxKeys is the default of Manager.MaxKeys.
+const DefaultMaxKeys = 1000
+
+// Field names of a stored session document, besides _id (the selector) and
+// the store's ExpiresKey.
 const (
 	fieldSession  = "session"
-	fieldCreated  = "created"
+	fieldVerifier = "v"       // SHA-256 of the verifier
+	fieldPrevious = "pv"      // the previous v, for renewGrace after a renewal that kept the user
+	fieldRenewed  = "renewed" // when that renewal happened
 	fieldLastSeen = "seen"
 	fieldUser     = "user"
 	fieldAgent    = "ua"
-	fieldNext     = "next"    // on a renewed session's tombstone: the _id of its successor
-	fieldRenewed  = "renewed" // on a renewed session's tombstone: when the renewal fenced it
 )
 
 // maxUserAgent bounds the stored User-Agent, in bytes.
@@ -71,30 +85,30 @@ var (
 	// ErrNoSession is returned by an operation given a context that does not
 	// come from a request served by the manager's LoadAndSave.
 	ErrNoSession = errors.New("httpsession: no session in the context (is the handler wrapped in LoadAndSave?)")
-
 	// ErrNotInteger is returned by Incr when the key holds a value that is
 	// not an integer.
 	ErrNotInteger = errors.New("httpsession: the value is not an integer")
-
 	// ErrSessionEnded is returned by Incr and RenewToken when the request's
 	// session ended while the request ran (another request destroyed,
-	// revoked or renewed it, or it expired), or when the request's cookie
-	// names a session renewed less than 30 seconds ago, whose renewal's
-	// response carries the new cookie. (A renewal by another request that
-	// kept the user does not end the session for Incr, which counts on
-	// the successor; RenewToken fails after that too.) Nothing is written, no new
-	// session is started, and the cookie is left as it is (a renewal's
-	// response carries the new one; the browser's next request clears a
-	// dead one). The request's later changes are not saved.
+	// revoked or renewed it, or it expired), or when its cookie names a
+	// session renewed with another token less than 30 seconds ago (the
+	// renewal's response carries the new cookie). Nothing is written, no
+	// new session is started, the cookie is left as it is, and the
+	// request's later changes are not saved.
 	ErrSessionEnded = errors.New("httpsession: the session ended or was renewed by another request")
-
 	// ErrHeadersWritten is returned by RenewToken, and by Incr when it
 	// would start a new session, once the response's headers have been
 	// sent (the handler wrote, flushed or hijacked): the cookie naming a new
 	// token could no longer reach the browser, so the store is left
 	// untouched. Call them before writing the response.
 	ErrHeadersWritten = errors.New("httpsession: the response's headers were already written; the session cookie cannot change")
-
+	// ErrOverflow is returned by Incr when the sum would not fit an int64.
+	// Nothing is written.
+	ErrOverflow = errors.New("httpsession: Incr would overflow int64")
+	// ErrTooManyKeys fails the save of a request whose Put or Incr would
+	// give its session more than Manager.MaxKeys keys (Incr returns it):
+	// nothing of the request is stored, and ErrorFunc answers.
+	ErrTooManyKeys = errors.New("httpsession: the session would exceed Manager.MaxKeys keys")
 	// ErrContention is returned by Incr on an encrypted store when other
 	// requests changed the key on every one of its attempts.
 	ErrContention = errors.New("httpsession: the value kept changing under concurrent updates")
@@ -107,34 +121,27 @@ type SessionCookie struct {
 	// starting with "__Host-" makes browsers refuse the cookie from a
 	// subdomain or over plain HTTP (Path must then be "/" and Domain empty).
 	Name string
-
 	// Domain of the cookie. Default: "" (host-only: sent back to this exact
 	// host, not its subdomains). Set it only to share sessions across
 	// subdomains.
 	Domain string
-
 	// HttpOnly hides the cookie from JavaScript. Default (set by New): true.
 	HttpOnly bool
-
 	// Path of the cookie. Default: "/".
 	Path string
-
 	// Persist makes the cookie outlive the browser session: it carries
 	// Expires (the session's absolute lifetime). Default (set by New): true.
 	// With false, the cookie goes when the browser closes.
 	Persist bool
-
 	// SameSite of the cookie. Default: http.SameSiteLaxMode, which keeps the
 	// cookie off cross-site POSTs (CSRF) and still logs in users who follow
 	// a link.
 	SameSite http.SameSite
-
 	// Secure sends the cookie over HTTPS only. Default: false, so that the
 	// manager works on http://localhost in development. Set it to true in
 	// every deployment served over HTTPS (behind a TLS-terminating proxy
 	// too): without it, one plain-HTTP request leaks the session.
 	Secure bool
-
 	// Partitioned sets the CHIPS Partitioned attribute, for sessions used
 	// in third-party iframes. Default: false. Requires Secure.
 	Partitioned bool
@@ -147,38 +154,41 @@ type Manager struct {
 	// Lifetime is the absolute lifetime of a session, from its creation
 	// (renewing the token keeps it). Default: 24 hours.
 	Lifetime time.Duration
-
-	// IdleTimeout ends a session that sees no request for this long.
-	// Default: 0 (none). With TouchAfter, the idle deadline is extended at
-	// most once per TouchAfter by a request that changes nothing, so a
-	// session may end up to TouchAfter earlier than IdleTimeout after its
-	// last request.
+	// IdleTimeout ends a session that sees no use for this long. A request
+	// uses the session when its handler reads or writes it (a request that
+	// never touches the session sends nothing and extends nothing). Every
+	// write extends the idle deadline in the same command; a request that
+	// only reads extends it at most once per TouchAfter, so a session may
+	// end up to TouchAfter earlier than IdleTimeout after its last use.
+	// Default: 0 (none).
 	IdleTimeout time.Duration
-
-	// TouchAfter is how long after the last write a request that changed
-	// nothing writes the session's last-seen time and idle deadline (one
-	// update of those two fields only). Default: IdleTimeout / 10 (0, never,
+	// TouchAfter is how long after the last write a request that only read
+	// the session writes its last-seen time and idle deadline (one update
+	// of those two fields only). Default: IdleTimeout / 10 (0, never,
 	// without IdleTimeout). Set a positive value without IdleTimeout to keep
 	// Info.LastSeen fresh to within TouchAfter.
 	TouchAfter time.Duration
-
 	// Cookie configures the session cookie.
 	Cookie SessionCookie
-
-	// ErrorFunc is called when the session cannot be loaded or saved (the
-	// store failed or is closed). It writes the response. After a failed
-	// save, the handler's own response is discarded, headers included:
+	// MaxKeys bounds the number of keys of a session: a Put or Incr that
+	// would add one more fails (see ErrTooManyKeys) and stores nothing.
+	// Default: 1000. Negative: no bound.
+	MaxKeys int
+	// ErrorFunc is called when the session cannot be read or saved (the
+	// store failed or is closed), when the response is about to be sent (a
+	// failed read in the handler is kept until then). It writes the
+	// response instead of the handler's, whose headers are discarded too:
 	// ErrorFunc finds the header map as it was when LoadAndSave was called
-	// (the headers of middleware outside it, such as HSTS, CSP, CORS or a
-	// request ID), plus "Cache-Control: no-store". After a failed load, the
-	// handler has not run: the header map is that of outer middleware,
-	// plus "Cache-Control: no-store". Default: log the error with the
-	// store's logger and answer 500 Internal Server Error.
+	// (the headers of outer middleware, such as HSTS, CSP, CORS or a
+	// request ID), plus "Cache-Control: no-store". Default: log the error
+	// with the store's logger and answer 500 Internal Server Error.
 	ErrorFunc func(http.ResponseWriter, *http.Request, error)
 
 	store     *mongosession.Store
+	be        mongosession.Backend // store's face-author surface
 	encrypted bool
 	key       *contextKey
+	noExpr    atomic.Bool // the server has no $expr: writes that add keys read the session first
 }
 
 type contextKey struct{ name string }
@@ -190,12 +200,14 @@ type contextKey struct{ name string }
 // manager works without the index (those two then scan).
 //
 // The store must not be shared with a byte-level face (see the package
-// documentation), and its ExpiresKey must not be "created", "seen", "user",
-// "ua", "next" or "renewed", the manager's own fields (New reports that mistake). Closing the store ends the manager: its operations then
-// fail with mongosession.ErrClosed.
+// documentation), and its ExpiresKey must not be one of the manager's own
+// fields, "v", "pv", "renewed", "seen", "user", "ua" or "session" (New
+// reports that mistake). Closing the store ends the manager: its
+// operations then fail with mongosession.ErrClosed.
 func New(store *mongosession.Store) *Manager {
 	m := &Manager{
 		Lifetime: DefaultLifetime,
+		MaxKeys:  DefaultMaxKeys,
 		Cookie: SessionCookie{
 			Name:     DefaultCookieName,
 			Path:     "/",
@@ -209,11 +221,12 @@ func New(store *mongosession.Store) *Manager {
 	if store == nil {
 		return m
 	}
-	m.encrypted = store.Encrypted()
-	switch store.ExpiresKey() {
-	case fieldCreated, fieldLastSeen, fieldUser, fieldAgent, fieldNext, fieldRenewed:
-		store.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of created, seen, user, ua, next, renewed", mongosession.ErrInvalidOptions, store.ExpiresKey()))
+	m.be = store.Backend()
+	m.encrypted = m.be.Encrypted()
+	switch m.be.ExpiresKey() {
+	case fieldVerifier, fieldPrevious, fieldRenewed, fieldLastSeen, fieldUser, fieldAgent, fieldSession:
+		m.be.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
+			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, m.be.ExpiresKey()))
 	}
 	m.ensureUserIndex()
 	return m
@@ -223,7 +236,7 @@ func New(store *mongosession.Store) *Manager {
 // not indexed), falling back to a plain index on servers without sparse
 // indexes.
 func (m *Manager) ensureUserIndex() {
-	err := m.store.Do(context.Background(), "creating the user index", func(ctx context.Context, coll *mongo.Collection) error {
+	err := m.be.Do(context.Background(), "creating the user index", func(ctx context.Context, coll *mongo.Collection) error {
 		model := mongo.IndexModel{Keys: bson.D{{Key: fieldUser, Value: 1}}, Options: options.Index().SetSparse(true)}
 		_, err := coll.Indexes().CreateOne(ctx, model)
 		var se mongo.ServerError
@@ -238,49 +251,28 @@ func (m *Manager) ensureUserIndex() {
 		return err
 	})
 	if err != nil {
-		m.store.Report("httpsession: creating the index on \"user\" (RevokeUser and Sessions will scan)", err)
+		m.be.Report("httpsession: creating the index on \"user\" (RevokeUser and Sessions will scan)", err)
 	}
 }
 
-// lifetime, idle and touchAfter return the fields with defaults applied.
-func (m *Manager) lifetime() time.Duration {
-	if m.Lifetime <= 0 {
-		return DefaultLifetime
-	}
-	return m.Lifetime
-}
-
-func (m *Manager) idle() time.Duration {
-	if m.IdleTimeout < 0 {
-		return 0
-	}
-	return m.IdleTimeout
-}
-
+// lifetime, idle, touchAfter, maxKeys (-1: no bound) and cookieName return
+// the fields with their defaults applied.
+func (m *Manager) lifetime() time.Duration { return cmp.Or(max(m.Lifetime, 0), DefaultLifetime) }
+func (m *Manager) idle() time.Duration     { return max(m.IdleTimeout, 0) }
 func (m *Manager) touchAfter() time.Duration {
-	if m.TouchAfter > 0 {
-		return m.TouchAfter
-	}
-	return m.idle() / 10
+	return cmp.Or(max(m.TouchAfter, 0), m.idle()/10)
 }
+func (m *Manager) maxKeys() int       { return cmp.Or(max(m.MaxKeys, -1), DefaultMaxKeys) }
+func (m *Manager) cookieName() string { return cmp.Or(m.Cookie.Name, DefaultCookieName) }
 
 // deadline is the stored expiry of a session created at created and seen
 // at seen: the earlier of its absolute and its idle deadline.
 func (m *Manager) deadline(created, seen time.Time) time.Time {
 	d := created.Add(m.lifetime())
-	if idle := m.idle(); idle > 0 {
-		if i := seen.Add(idle); i.Before(d) {
-			d = i
-		}
+	if idle := m.idle(); idle > 0 && seen.Add(idle).Before(d) {
+		return seen.Add(idle)
 	}
 	return d
-}
-
-func (m *Manager) cookieName() string {
-	if m.Cookie.Name == "" {
-		return DefaultCookieName
-	}
-	return m.Cookie.Name
 }
 
 func (m *Manager) errorFunc(w http.ResponseWriter, r *http.Request, err error) {
@@ -289,7 +281,7 @@ func (m *Manager) errorFunc(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if m.store != nil {
-		m.store.Logger().Error("httpsession: session failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		m.be.Logger().Error("httpsession: session failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
@@ -310,7 +302,7 @@ func (m *Manager) do(ctx context.Context, op string, fn func(ctx context.Context
 	if m.store == nil {
 		return mongosession.ErrClosed
 	}
-	return m.store.Do(ctx, "httpsession: "+op, fn)
+	return m.be.Do(ctx, "httpsession: "+op, fn)
 }
 
 // expiresKey is the store's expiry field.
@@ -318,7 +310,7 @@ func (m *Manager) expiresKey() string {
 	if m.store == nil {
 		return mongosession.DefaultExpiresKey
 	}
-	return m.store.ExpiresKey()
+	return m.be.ExpiresKey()
 }
 
 // opTimeout is the store's Timeout.
@@ -326,5 +318,5 @@ func (m *Manager) opTimeout() time.Duration {
 	if m.store == nil {
 		return mongosession.DefaultTimeout
 	}
-	return m.store.Timeout()
+	return m.be.Timeout()
 }

@@ -9,47 +9,6 @@ import (
 	"net/http"
 )
 
-// LoadAndSave is the middleware that gives next's requests their session.
-// It loads the session named by the request's cookie (one find by _id; none
-// when there is no well-formed cookie), serves next with the session in the
-// request's context, and saves what the request changed just before the
-// response's headers are sent (or after next returns, when next wrote
-// nothing), so that the cookie can still be set. What next changes after
-// it wrote (Put, Remove, SetUser, ...) is saved when next returns, by one
-// more update without a cookie; a failure then goes to the store's logger
-// and OnError, since the response is already on its way.
-//
-// When the session cannot be loaded or saved, ErrorFunc writes the response
-// instead of next, with "Cache-Control: no-store" set and, after a failed
-// save, none of the headers next had set: the header map is put back as it
-// was when LoadAndSave was called, so headers that middleware outside it
-// set (HSTS, CSP, CORS, a request ID) are kept. A missing, malformed, unknown or
-// expired cookie is not an error: the request gets a new, empty session,
-// and a stale cookie is cleared. Responses that set the cookie carry "Cache-Control: no-store"
-// and "Vary: Cookie", so no cache keeps a session token.
-//
-// Saving does not depend on the client waiting for the answer: it uses
-// the request's context without its cancellation, bounded by the store's
-// Timeout.
-func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, err := m.load(r.Context(), r)
-		if err != nil {
-			w.Header().Set("Cache-Control", "no-store")
-			m.errorFunc(w, r, err)
-			return
-		}
-		r = r.WithContext(context.WithValue(r.Context(), m.key, st))
-		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st, outer: w.Header().Clone()}
-		next.ServeHTTP(sw, r)
-		if !sw.saved {
-			sw.save()
-			return
-		}
-		sw.saveLate()
-	})
-}
-
 // errSaveFailed is returned by Write after the session could not be saved
 // and ErrorFunc answered instead.
 var errSaveFailed = errors.New("httpsession: the session could not be saved; ErrorFunc answered the request")
@@ -111,14 +70,12 @@ func (w *responseWriter) saveLate() {
 	w.st.mu.Lock()
 	defer w.st.mu.Unlock()
 	st := w.st
-	if st.gone || (!st.changed() && st.err == nil) {
+	if st.phase == fenced || st.phase == renewed || (!st.changed() && st.err == nil) {
 		return
 	}
 	const msg = "saving a session changed after the response was written"
-	if !st.stored {
-		if st.changed() {
-			w.m.report(msg, ErrHeadersWritten)
-		}
+	if st.phase == fresh || st.phase == ended {
+		w.m.report(msg, ErrHeadersWritten)
 		return
 	}
 	if err := w.m.save(context.WithoutCancel(w.r.Context()), st); err != nil {

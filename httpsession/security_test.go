@@ -86,20 +86,22 @@ func secCheckNativeFilter(f bson.Raw) error {
 	for _, e := range elems {
 		k, v := e.Key(), e.Value()
 		switch {
-		case k == "_id" || k == "user":
+		case k == "_id" || k == "user" || k == "v" || k == "pv":
 			if v.Type != bson.TypeString {
 				return fmt.Errorf("%s is BSON %s, not a string: %.100s", k, v.Type, v)
 			}
-		case k == "next": // a tombstone's successor, or {$exists: false}
-			if v.Type == bson.TypeString {
-				continue
+		case k == "$or": // Destroy: the token, or the token a renewal replaced
+			alts, _ := v.Array().Values()
+			for _, a := range alts {
+				if err := secCheckNativeFilter(a.Document()); err != nil {
+					return err
+				}
 			}
-			d, ok := v.DocumentOK()
-			ops, _ := d.Elements()
-			if !ok || len(ops) != 1 || ops[0].Key() != "$exists" {
-				return fmt.Errorf("condition on next: %.100s; want a string or {$exists: false}", v)
+		case k == "$expr": // the MaxKeys guard of a write that has not read the session
+			if !strings.Contains(v.String(), `"$objectToArray"`) {
+				return fmt.Errorf("$expr %.100s", v)
 			}
-		case k == mongosession.DefaultExpiresKey:
+		case k == mongosession.DefaultExpiresKey || k == "renewed":
 			d, ok := v.DocumentOK()
 			ops, _ := d.Elements()
 			if !ok || len(ops) != 1 || ops[0].Key() != "$gt" || ops[0].Value().Type != bson.TypeDateTime {
@@ -114,8 +116,10 @@ func secCheckNativeFilter(f bson.Raw) error {
 			}
 			d, ok := v.DocumentOK()
 			ops, _ := d.Elements()
-			if !ok || len(ops) != 1 || ops[0].Key() != "$exists" {
-				return fmt.Errorf("condition on %.60q: %.100s; want binary or {$exists: false}", k, v)
+			for _, op := range ops {
+				if !ok || (op.Key() != "$exists" && op.Key() != "$not") {
+					return fmt.Errorf("condition on %.60q: %.100s; want binary, {$exists: bool} or Incr's {$not: {$gt: n}}", k, v)
+				}
 			}
 		default:
 			return fmt.Errorf("unexpected filter field %.100q", k)
@@ -141,7 +145,7 @@ func secCheckNativeUpdate(u bson.Raw) error {
 		paths, _ := op.Value().Document().Elements()
 		for _, p := range paths {
 			switch k := p.Key(); k {
-			case mongosession.DefaultExpiresKey, "seen", "user", "session", "next", "ua":
+			case mongosession.DefaultExpiresKey, "seen", "user", "session", "v", "pv", "renewed", "ua":
 			default:
 				if rest, ok := strings.CutPrefix(k, "session."); !ok || !secSafeField(rest) {
 					return fmt.Errorf("%s path %.100q escapes the session or holds an operator", op.Key(), k)
@@ -161,7 +165,7 @@ func secCheckNativeInsert(d bson.Raw) error {
 	}
 	for _, e := range elems {
 		switch e.Key() {
-		case "_id", "user":
+		case "_id", "user", "v":
 			if e.Value().Type != bson.TypeString {
 				return fmt.Errorf("inserted %s is BSON %s", e.Key(), e.Value().Type)
 			}
@@ -172,7 +176,7 @@ func secCheckNativeInsert(d bson.Raw) error {
 					return fmt.Errorf("inserted session field %.100q", f.Key())
 				}
 			}
-		case mongosession.DefaultExpiresKey, "created", "seen", "ua":
+		case mongosession.DefaultExpiresKey, "seen", "ua":
 		default:
 			return fmt.Errorf("inserted field %.100q", e.Key())
 		}
@@ -318,9 +322,14 @@ func TestSecurityTokens(t *testing.T) {
 		}
 		tokens = append(tokens, tok)
 	}
-	securitytest.CheckIDs(t, "tokens issued by the manager", tokens)
-	// Each token's session is inserted under its hash, and the inserted
-	// document holds no token.
+	// The verifiers are 256 random bits each.
+	var verifiers []string
+	for _, tok := range tokens {
+		verifiers = append(verifiers, tok[selectorLen:])
+	}
+	securitytest.CheckIDs(t, "verifiers issued by the manager", verifiers)
+	// Each token's session is inserted under its selector, and the
+	// inserted document holds no verifier.
 	cmds := e.rec.Take()
 	stored := map[string]bool{}
 	for _, c := range cmds {
@@ -333,14 +342,14 @@ func TestSecurityTokens(t *testing.T) {
 		}
 	}
 	for _, tok := range tokens {
-		if !stored[mongosession.HashID(tok)] {
-			t.Fatal("a token's session was not inserted under the token's hash")
+		if !stored[tok[:selectorLen]] {
+			t.Fatal("a token's session was not inserted under the token's selector")
 		}
 	}
 	for _, c := range cmds {
 		for _, tok := range tokens {
-			if bytes.Contains(c.Body, []byte(tok)) {
-				t.Fatal("an insert carries a token")
+			if bytes.Contains(c.Body, []byte(tok[selectorLen:])) {
+				t.Fatal("an insert carries a verifier")
 			}
 		}
 	}
@@ -366,17 +375,10 @@ func TestSecurityDump(t *testing.T) {
 
 	own := secOwnCollection(t, e)
 	docs := securitytest.Dump(t, own)
-	// Each login renewed a stored session: its tombstone (_id, user, times,
-	// the fence's time and the successor's _id) stays for ten minutes, for
-	// a racing logout to follow.
-	live := 0
-	for _, d := range docs {
-		if _, err := d.LookupErr("next"); err != nil {
-			live++
-		}
-	}
-	if live != len(victims) || len(docs) != 2*len(victims) {
-		t.Fatalf("%d documents, %d of them live; want %d sessions and %d tombstones", len(docs), live, len(victims), len(victims))
+	// One document per session, whatever the renewals.
+	live := len(docs)
+	if live != len(victims) {
+		t.Fatalf("%d documents; want %d sessions", len(docs), len(victims))
 	}
 	var candidates []string
 	for _, d := range docs {
@@ -386,6 +388,8 @@ func TestSecurityDump(t *testing.T) {
 			}
 		}
 		candidates = append(candidates, securitytest.Stored(d)...)
+		// The selector with the stored hash in the verifier's place.
+		candidates = append(candidates, d.Lookup("_id").StringValue()+d.Lookup("v").StringValue())
 	}
 	if len(candidates) < 5*live {
 		t.Fatalf("%d candidates from %d sessions; want _id, user, ua and each value", len(candidates), live)
@@ -446,7 +450,7 @@ func TestSecurityMovedCiphertext(t *testing.T) {
 	secExpect(t, e, victim, "/put?k=secEmail&v=victim@example.com", "ok")
 	secExpect(t, e, victim, "/put?k=secRole&v=user", "ok")
 	secExpect(t, e, attacker, "/put?k=secEmail&v=attacker@example.com", "ok")
-	victimID, attackerID := mongosession.HashID(e.token(victim)), mongosession.HashID(e.token(attacker))
+	victimID, attackerID := e.token(victim)[:selectorLen], e.token(attacker)[:selectorLen]
 
 	var doc bson.Raw
 	if err := own.FindOne(ctx, bson.D{{Key: "_id", Value: victimID}}).Decode(&doc); err != nil {
@@ -478,6 +482,17 @@ func TestSecurityMovedCiphertext(t *testing.T) {
 	secExpect(t, e, victim, "/get?k=secRole", "")
 	secExpect(t, e, victim, "/get?k=secEmail", "") // the whole session is refused, not half of it
 	secExpect(t, e, attacker, "/put?k=secEmail&v=again", "ok")
+
+	// A database writer hands a logged-in session to another account: its
+	// values are sealed to their user, so the session is refused.
+	admin := e.client(t)
+	secExpect(t, e, admin, "/login?user=admin", "ok")
+	secExpect(t, e, admin, "/put?k=secRole&v=admin", "ok")
+	secExpect(t, e, admin, "/get?k=secRole", "admin")
+	typ, data, _ := bson.MarshalValue("mallory")
+	set(e.token(admin)[:selectorLen], "user", bson.RawValue{Type: typ, Value: data})
+	secExpect(t, e, admin, "/get?k=secRole", "")
+	secExpect(t, e, admin, "/user", "")
 }
 
 // secHostileKeys is the injection corpus for keys, users and ids. Keys
@@ -545,7 +560,7 @@ func TestSecurityInjection(t *testing.T) {
 				secExpect(t, e, counter, "/sessions?user="+url.QueryEscape(k), "0")
 			}
 			// Hostile cookies.
-			cookies := append(storetest.HostileTokens(), mongosession.HashID(victimToken), victimToken[:42]+"$",
+			cookies := append(storetest.HostileTokens(), victimToken[:selectorLen], victimToken[:42]+"$",
 				victimToken[:42]+".", strings.Repeat("A", 43), strings.Repeat("-", 43))
 			for i, ck := range cookies {
 				for _, path := range []string{"/get?k=secEmail", "/put?k=secEmail&v=mine"} {
@@ -563,7 +578,9 @@ func TestSecurityInjection(t *testing.T) {
 			}
 			probed := map[string]bool{}
 			for _, ck := range cookies {
-				probed[mongosession.HashID(ck)] = true
+				if len(ck) >= selectorLen {
+					probed[ck[:selectorLen]] = true
+				}
 			}
 			for _, k := range keys {
 				probed[k] = true
@@ -653,7 +670,7 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 			// Documents the manager cannot read: not a document, and (with
 			// keys) a value sealed for another key.
 			secExpect(t, e, other, "/put?k=a&v=1", "ok")
-			if _, err := own.UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(e.token(other))}},
+			if _, err := own.UpdateOne(ctx, bson.D{{Key: "_id", Value: e.token(other)[:selectorLen]}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not a document"}}}}); err != nil {
 				t.Fatal(err)
 			}
@@ -662,17 +679,17 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 			secExpect(t, e, other, "/put?k=b&v=2", "ok")
 			if tc.keys != nil {
 				var doc bson.Raw
-				if err := own.FindOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(e.token(other))}}).Decode(&doc); err != nil {
+				if err := own.FindOne(ctx, bson.D{{Key: "_id", Value: e.token(other)[:selectorLen]}}).Decode(&doc); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := own.UpdateOne(ctx, bson.D{{Key: "_id", Value: mongosession.HashID(e.token(other))}},
+				if _, err := own.UpdateOne(ctx, bson.D{{Key: "_id", Value: e.token(other)[:selectorLen]}},
 					bson.D{{Key: "$set", Value: bson.D{{Key: "session.b", Value: doc.Lookup("session", "a")}}}}); err != nil {
 					t.Fatal(err)
 				}
 				secExpect(t, e, other, "/get?k=a", "")
 			}
 			// Hostile cookies and keys, then the store goes away mid-run.
-			for _, ck := range []string{"$where", strings.Repeat("A", 43), mongosession.HashID(e.token(user))} {
+			for _, ck := range []string{"$where", strings.Repeat("A", 43), e.token(user)[:selectorLen]} {
 				secProbe(e, "/get?k=a", ck)
 			}
 			secExpect(t, e, user, "/put?k="+url.QueryEscape("$where")+"&v=x", "ok")

@@ -2,7 +2,6 @@ package httpsession
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -13,13 +12,11 @@ import (
 
 // Info describes one session of a user, for a "your devices" page.
 type Info struct {
-	// ID is a handle on the session for RevokeSession: the stored _id,
-	// which is the SHA-256 of the session's token. It is not the token and
-	// cannot be used as one (a cookie is hashed before lookup), so it may
-	// be shown in a page.
+	// ID is a handle on the session for RevokeSession: its selector, the
+	// stored _id. It is half a token and cannot be used as one (the
+	// verifier is missing), so it may be shown in a page.
 	ID string
-	// Created is when the session was created (a login renews the token
-	// but keeps it).
+	// Created is when the session was created (RenewToken keeps it).
 	Created time.Time
 	// LastSeen is the session's last write: exact for requests that changed
 	// it, up to TouchAfter old otherwise.
@@ -35,9 +32,10 @@ type Info struct {
 }
 
 // SetUser records user as the owner of the request's session, saved with
-// the response; "" removes the owner. Call it at login, together with
-// RenewToken (SetUser first saves a round trip: the renewed session is
-// then inserted with its user).
+// the request (or with RenewToken, when called before it); "" removes the
+// owner. Call it at login, before RenewToken, so that the renewal writes
+// the user with the new token in one update. Without a session in ctx,
+// SetUser does nothing and the mistake is reported to the store's logger.
 func (m *Manager) SetUser(ctx context.Context, user string) {
 	st := m.state(ctx)
 	if st == nil {
@@ -46,84 +44,40 @@ func (m *Manager) SetUser(ctx context.Context, user string) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.user == user {
+	if st.phase != pending && st.user == user {
 		return
 	}
-	st.user = user
-	st.userDirty = true
+	st.user, st.userSet = user, true
 }
 
 // User returns the owner of the request's session, or "" when it has none
-// (or ctx has no session).
+// (or ctx has no session). It reads the session if the request has not.
 func (m *Manager) User(ctx context.Context) string {
-	st := m.state(ctx)
+	st := m.view(ctx)
 	if st == nil {
 		return ""
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.user
 }
 
 // RevokeUser deletes every session of user (one deleteMany on the user
 // index) and returns how many it deleted; "" deletes nothing. Requests of
-// those sessions still running cannot bring them back, and their next
-// requests get new, empty sessions. A renewal of one of them in flight
-// cannot either: one find on the user index lists the tombstones renewals
-// left (within the last ten minutes), and the successor each names is ended, or
-// blocked if its insert has not happened yet (one findAndModify per
-// tombstone, and an insert after it when the successor is not there to
-// replace, the common case once the deleteMany removed it; tombstones are
-// neither counted nor deleted). When the request
-// in ctx belongs to user (or its cookie names a tombstone of one of user's
-// sessions), its cookie is cleared too.
+// those sessions still running cannot bring them back (their writes are
+// updates without upsert). When the request in ctx has read its session
+// and it belongs to user, its cookie is cleared too.
 func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 	if user == "" {
 		return 0, nil
 	}
-	var n int64
-	err := m.do(ctx, "revoking a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
-		// Tombstones of renewed sessions are left for the TTL index or
-		// reaper: they are not sessions (their successors, which carry the
-		// user, are deleted here), and they keep Destroy's way to the
-		// successor.
-		filter := bson.D{{Key: fieldUser, Value: user}, {Key: fieldNext, Value: bson.D{{Key: "$exists", Value: false}}}}
-		res, err := coll.DeleteMany(ctx, filter)
-		if err != nil {
-			return err
-		}
-		n = res.DeletedCount
-		// A renewal that fenced one of the user's sessions before the
-		// deleteMany inserts its successor, carrying the user, after it:
-		// end or block each successor a tombstone names.
-		cur, err := coll.Find(ctx,
-			bson.D{{Key: fieldUser, Value: user}, {Key: fieldNext, Value: bson.D{{Key: "$exists", Value: true}}}},
-			options.Find().SetProjection(bson.D{{Key: fieldNext, Value: 1}}))
-		if err != nil {
-			return err
-		}
-		var nexts []string
-		for cur.Next(ctx) {
-			if next, ok := cur.Current.Lookup(fieldNext).StringValueOK(); ok {
-				nexts = append(nexts, next)
-			}
-		}
-		err = errors.Join(cur.Err(), cur.Close(ctx))
-		for _, next := range nexts {
-			if err != nil {
-				break
-			}
-			_, err = m.endSuccessors(ctx, coll, next, user)
-		}
-		return err
-	})
+	n, err := m.delete(ctx, "revoking a user's sessions", bson.D{{Key: fieldUser, Value: user}}, true)
 	if err != nil {
 		return 0, err
 	}
 	if st := m.state(ctx); st != nil {
 		st.mu.Lock()
-		if (st.stored && st.user == user) || (!st.stored && st.tomb != "" && st.tombUser == user) {
-			st.reset()
+		if st.phase == live && st.owner == user {
+			st.forget(ended)
 		}
 		st.mu.Unlock()
 	}
@@ -132,16 +86,16 @@ func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 
 // Sessions lists the live sessions of user, most recently seen first (one
 // find on the user index). ctx may be a request's context, to mark its
-// session Current, or any other context. "" lists nothing.
+// session Current (it reads the session if the request has not), or any
+// other context. "" lists nothing.
 func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 	if user == "" {
 		return nil, nil
 	}
 	current := ""
-	if st := m.state(ctx); st != nil {
-		st.mu.Lock()
-		if st.stored {
-			current = st.id
+	if st := m.view(ctx); st != nil {
+		if st.phase == live {
+			current = st.sel
 		}
 		st.mu.Unlock()
 	}
@@ -153,9 +107,8 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 		filter := bson.D{
 			{Key: fieldUser, Value: user},
 			{Key: exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
-			{Key: fieldNext, Value: bson.D{{Key: "$exists", Value: false}}}, // not a tombstone
 		}
-		proj := bson.D{{Key: fieldCreated, Value: 1}, {Key: fieldLastSeen, Value: 1}, {Key: fieldAgent, Value: 1}, {Key: exp, Value: 1}}
+		proj := bson.D{{Key: fieldLastSeen, Value: 1}, {Key: fieldAgent, Value: 1}, {Key: exp, Value: 1}}
 		cur, err := coll.Find(ctx, filter, options.Find().SetProjection(proj))
 		if err != nil {
 			return err
@@ -163,12 +116,12 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 		defer cur.Close(ctx)
 		for cur.Next(ctx) {
 			raw := cur.Current
-			id, ok := raw.Lookup("_id").StringValueOK()
+			id, _ := raw.Lookup("_id").StringValueOK()
+			created, ok := selectorTimeOf(id)
 			if !ok {
 				continue
 			}
-			info := Info{ID: id, Current: id == current}
-			info.Created, _ = raw.Lookup(fieldCreated).TimeOK()
+			info := Info{ID: id, Created: created, Current: id == current}
 			info.LastSeen, _ = raw.Lookup(fieldLastSeen).TimeOK()
 			info.Expires, _ = raw.Lookup(exp).TimeOK()
 			if !m.deadline(info.Created, info.LastSeen).After(now) {
@@ -189,29 +142,44 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 }
 
 // RevokeSession deletes the session whose Info.ID is id, if it belongs to
-// user (one findAndModify deleting by _id and user): a user can end their
-// own sessions only, whatever id a form sends. When the session's token was
-// renewed since id was listed, the successor is ended too if it still
-// belongs to user, or blocked if the renewal has not inserted it yet (one
-// more command per renewal, two in those last cases): a renewal that
-// switched users (a shared computer where someone else logged in) is left
-// alone. A missing session, or one of another user, is a no-op with
-// a nil error. When it is the request's own session (or the tombstone its
-// cookie names), its cookie is cleared too.
+// user (one delete on _id and user): a user can end their own sessions
+// only, whatever id a form sends. A missing session, or one of another
+// user, is a no-op with a nil error. When it is the request's own session,
+// its cookie is cleared too.
 func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 	if user == "" || id == "" {
 		return nil
 	}
-	err := m.end(ctx, "revoking a session", bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, user)
+	n, err := m.delete(ctx, "revoking a session", bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, false)
 	if err != nil {
 		return err
 	}
 	if st := m.state(ctx); st != nil {
 		st.mu.Lock()
-		if (st.stored && st.id == id && st.user == user) || (!st.stored && st.tomb == id && st.tombUser == user) {
-			st.reset()
+		if n > 0 && st.sel == id && (st.phase == pending || st.phase == live) {
+			st.forget(ended)
 		}
 		st.mu.Unlock()
 	}
 	return nil
+}
+
+// delete deletes what filter matches, one document or (many) all, and
+// returns how many: one command.
+func (m *Manager) delete(ctx context.Context, op string, filter bson.D, many bool) (int64, error) {
+	var n int64
+	err := m.do(ctx, op, func(ctx context.Context, coll *mongo.Collection) error {
+		var res *mongo.DeleteResult
+		var err error
+		if many {
+			res, err = coll.DeleteMany(ctx, filter)
+		} else {
+			res, err = coll.DeleteOne(ctx, filter)
+		}
+		if err == nil {
+			n = res.DeletedCount
+		}
+		return err
+	})
+	return n, err
 }

@@ -27,20 +27,15 @@ import (
 // keys become field names of a sub-document: use keys that are valid
 // MongoDB field names (no leading "$", no "."), or the save fails.
 
-// Put sets key to val in the request's session; the session is saved at
-// the end of the request ($set of this key only), just before the
-// response's headers are sent. A value that cannot be encoded as BSON (a
-// channel, a func) makes the save fail with an error for ErrorFunc. Without
-// a session in ctx, Put does nothing and the mistake is reported to the
-// store's logger.
-//
-// Put (like Remove, Clear and SetUser) after the handler wrote the response
-// is saved when the handler returns, by one more update; its failure goes
-// to the store's logger and OnError, since ErrorFunc can no longer answer.
-// In a session not stored yet such a change is lost (a new session's
-// cookie cannot be sent any more) and reported likewise. A change to a
-// session that another request ended or renewed during this one is not
-// saved.
+// Put sets key to val in the request's session, saved with the request
+// ($set of this key only; without a read of the session unless the store
+// encrypts values). A value BSON cannot encode (a channel, a func), or a
+// new key beyond MaxKeys, fails the save: nothing of the request is
+// stored, and ErrorFunc answers. After the response was written, the
+// change is saved when the handler returns (a failure goes to the store's
+// logger and OnError; a session not stored yet cannot start then). A
+// change to a session another request ended or renewed meanwhile is
+// dropped. Without a session in ctx, Put only reports the mistake.
 func (m *Manager) Put(ctx context.Context, key string, val any) {
 	st := m.state(ctx)
 	if st == nil {
@@ -56,13 +51,21 @@ func (m *Manager) Put(ctx context.Context, key string, val any) {
 		}
 		return
 	}
+	_, exists := st.vals[key]
 	st.vals[key] = bson.RawValue{Type: t, Value: data}
 	st.dirty[key] = true
+	count := len(st.vals) // known values: the session's keys
+	if st.phase == pending {
+		count = st.puts() // unknown: the guard on the write checks the rest
+	}
+	if max := m.maxKeys(); max >= 0 && !exists && count > max && st.err == nil {
+		st.err = fmt.Errorf("%w (%d): Put of a new key", ErrTooManyKeys, max)
+	}
 }
 
 // Remove deletes key from the request's session ($unset of this key only
 // when the session is saved). A key missing from the session as this
-// request sees it is a no-op.
+// request has read it is a no-op.
 func (m *Manager) Remove(ctx context.Context, key string) {
 	st := m.state(ctx)
 	if st == nil {
@@ -70,15 +73,18 @@ func (m *Manager) Remove(ctx context.Context, key string) {
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if _, ok := st.vals[key]; !ok {
-		return // nothing to remove: nothing to write
+	_, ok := st.vals[key]
+	switch st.phase {
+	case pending:
+		st.dirty[key] = false
+	case live:
+		if ok {
+			st.dirty[key] = false
+		}
+	default:
+		delete(st.dirty, key) // nothing stored to unset
 	}
 	delete(st.vals, key)
-	if !st.stored {
-		delete(st.dirty, key) // nothing stored to unset
-		return
-	}
-	st.dirty[key] = false
 }
 
 // Clear removes every key from the request's session (the stored values
@@ -93,7 +99,7 @@ func (m *Manager) Clear(ctx context.Context) {
 	defer st.mu.Unlock()
 	st.vals = map[string]bson.RawValue{}
 	st.dirty = map[string]bool{}
-	st.clear = st.stored // a session not stored yet has nothing to replace
+	st.clear = st.phase == pending || st.phase == live // nothing stored: nothing to replace
 }
 
 // Exists reports whether key is in the request's session.
@@ -104,11 +110,10 @@ func (m *Manager) Exists(ctx context.Context, key string) bool {
 
 // Keys returns the keys of the request's session, sorted.
 func (m *Manager) Keys(ctx context.Context) []string {
-	st := m.state(ctx)
+	st := m.view(ctx)
 	if st == nil {
 		return nil
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	keys := make([]string, 0, len(st.vals))
 	for k := range st.vals {
@@ -118,13 +123,30 @@ func (m *Manager) Keys(ctx context.Context) []string {
 	return keys
 }
 
+// view returns the request's session, locked, after reading it if the
+// request has not: the first read of a request costs one find. A failure
+// to read is kept for the save, which hands it to ErrorFunc; the request
+// sees an empty session meanwhile. nil when ctx has no session.
+func (m *Manager) view(ctx context.Context) *state {
+	st := m.state(ctx)
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	if st.phase == pending && st.err == nil {
+		if err := m.load(context.WithoutCancel(ctx), st); err != nil {
+			st.err = err
+		}
+	}
+	return st
+}
+
 // raw returns the stored value of key.
 func (m *Manager) raw(ctx context.Context, key string) (bson.RawValue, bool) {
-	st := m.state(ctx)
+	st := m.view(ctx)
 	if st == nil {
 		return bson.RawValue{}, false
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	v, ok := st.vals[key]
 	return v, ok
@@ -269,9 +291,7 @@ func (m *Manager) GetTime(ctx context.Context, key string) time.Time {
 }
 
 // Pop returns the value of key as Get does and removes it from the session.
-func (m *Manager) Pop(ctx context.Context, key string) any {
-	return pop(m, ctx, key, m.Get)
-}
+func (m *Manager) Pop(ctx context.Context, key string) any { return pop(m, ctx, key, m.Get) }
 
 // PopString returns GetString's result and removes key.
 func (m *Manager) PopString(ctx context.Context, key string) string {
@@ -279,14 +299,10 @@ func (m *Manager) PopString(ctx context.Context, key string) string {
 }
 
 // PopBool returns GetBool's result and removes key.
-func (m *Manager) PopBool(ctx context.Context, key string) bool {
-	return pop(m, ctx, key, m.GetBool)
-}
+func (m *Manager) PopBool(ctx context.Context, key string) bool { return pop(m, ctx, key, m.GetBool) }
 
 // PopInt returns GetInt's result and removes key.
-func (m *Manager) PopInt(ctx context.Context, key string) int {
-	return pop(m, ctx, key, m.GetInt)
-}
+func (m *Manager) PopInt(ctx context.Context, key string) int { return pop(m, ctx, key, m.GetInt) }
 
 // PopInt64 returns GetInt64's result and removes key.
 func (m *Manager) PopInt64(ctx context.Context, key string) int64 {
@@ -318,6 +334,6 @@ func pop[T any](m *Manager, ctx context.Context, key string, get func(context.Co
 // report logs the misuse of an operation outside LoadAndSave.
 func (m *Manager) report(op string, err error) {
 	if m.store != nil {
-		m.store.Report("httpsession: "+op, err)
+		m.be.Report("httpsession: "+op, err)
 	}
 }

@@ -11,12 +11,14 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // CookieScheme is how the Node app names and signs its session cookie:
 // ExpressCookie or KoaCookie. It is implemented only by this package.
 type CookieScheme interface {
-	cookieSpec() (cookieSpec, error)
+	scheme() (scheme, error)
 }
 
 // ExpressCookie is express-session's cookie: name=encodeURIComponent("s:" +
@@ -95,13 +97,42 @@ type KoaCookie struct {
 	SameSite string
 }
 
-const (
-	schemeExpress = iota + 1
-	schemeKoa
-)
+// scheme is a validated CookieScheme: how the Node middleware reads,
+// issues and clears its cookie, and the cookie object it stores with a
+// session (see setcookie.go and storedcookie.go).
+type scheme interface {
+	// readSID returns the verified session id from the request's cookies
+	// and the index of the secret or key that verified it. ok is false
+	// when there is no cookie or it does not verify.
+	readSID(r *http.Request) (sid string, keyIndex int, ok bool)
 
-type cookieSpec struct {
-	kind     int
+	// newCookie is the stored cookie of a session the Go side starts, as
+	// the Node middleware creates it from its options.
+	newCookie(now time.Time) cookieData
+	// usable reports whether the Node middleware can use a stored session
+	// with this cookie (express-session throws on one without).
+	usable(c *cookieData) bool
+	// touch moves the stored cookie's expiry for a write, as the Node
+	// middleware does before it saves.
+	touch(c *cookieData, now time.Time)
+	// storedBSON is the cookie as a document layout stores it in a new
+	// document; touchedBSON the $set entries that carry a touch to a
+	// stored one.
+	storedBSON(c *cookieData) bson.D
+	touchedBSON(c *cookieData) bson.D
+
+	// written issues the cookie after a write, when the Node middleware
+	// would: created is true for a session stored under a new id.
+	written(h http.Header, sid string, c *cookieData, keyIndex int, created bool, now time.Time)
+	// resigned re-issues the cookie of an unchanged session whose cookie
+	// verified with an older secret or key.
+	resigned(h http.Header, sid string, c *cookieData)
+	// cleared clears the cookie after a logout.
+	cleared(h http.Header, c *cookieData)
+}
+
+// cookieConfig is what both schemes are configured with.
+type cookieConfig struct {
 	name     string
 	secrets  [][]byte
 	maxAge   time.Duration
@@ -111,6 +142,12 @@ type cookieSpec struct {
 	httpOnly bool
 	sameSite string
 }
+
+// expressScheme is a validated ExpressCookie.
+type expressScheme struct{ cookieConfig }
+
+// koaScheme is a validated KoaCookie.
+type koaScheme struct{ cookieConfig }
 
 func checkSecrets(field string, s []string) ([][]byte, error) {
 	if len(s) == 0 {
@@ -134,8 +171,8 @@ func checkSameSite(field, v string) error {
 	return errors.New(field + `: must be "", "lax", "strict" or "none"`)
 }
 
-func (c ExpressCookie) cookieSpec() (cookieSpec, error) {
-	sp := cookieSpec{kind: schemeExpress, name: c.Name, maxAge: c.MaxAge, path: c.Path,
+func (c ExpressCookie) scheme() (scheme, error) {
+	sp := cookieConfig{name: c.Name, maxAge: c.MaxAge, path: c.Path,
 		domain: c.Domain, secure: c.Secure, httpOnly: !c.NotHTTPOnly, sameSite: strings.ToLower(c.SameSite)}
 	if sp.name == "" {
 		sp.name = "connect.sid"
@@ -145,19 +182,22 @@ func (c ExpressCookie) cookieSpec() (cookieSpec, error) {
 	}
 	var err error
 	if sp.secrets, err = checkSecrets("ExpressCookie.Secrets", c.Secrets); err != nil {
-		return sp, err
+		return nil, err
 	}
 	if c.MaxAge < 0 {
-		return sp, errors.New("ExpressCookie.MaxAge: must not be negative")
+		return nil, errors.New("ExpressCookie.MaxAge: must not be negative")
 	}
 	if !validCookieName(sp.name) {
-		return sp, errors.New("ExpressCookie.Name: not a valid cookie name")
+		return nil, errors.New("ExpressCookie.Name: not a valid cookie name")
 	}
-	return sp, checkSameSite("ExpressCookie.SameSite", c.SameSite)
+	if err := checkSameSite("ExpressCookie.SameSite", c.SameSite); err != nil {
+		return nil, err
+	}
+	return &expressScheme{sp}, nil
 }
 
-func (c KoaCookie) cookieSpec() (cookieSpec, error) {
-	sp := cookieSpec{kind: schemeKoa, name: c.Name, maxAge: c.MaxAge, path: c.Path,
+func (c KoaCookie) scheme() (scheme, error) {
+	sp := cookieConfig{name: c.Name, maxAge: c.MaxAge, path: c.Path,
 		domain: c.Domain, secure: c.Secure, httpOnly: !c.NotHTTPOnly, sameSite: strings.ToLower(c.SameSite)}
 	if sp.name == "" {
 		sp.name = "koa.sid"
@@ -170,15 +210,18 @@ func (c KoaCookie) cookieSpec() (cookieSpec, error) {
 	}
 	var err error
 	if sp.secrets, err = checkSecrets("KoaCookie.Keys", c.Keys); err != nil {
-		return sp, err
+		return nil, err
 	}
 	if c.MaxAge < 0 {
-		return sp, errors.New("KoaCookie.MaxAge: must not be negative")
+		return nil, errors.New("KoaCookie.MaxAge: must not be negative")
 	}
 	if !validCookieName(sp.name) {
-		return sp, errors.New("KoaCookie.Name: not a valid cookie name")
+		return nil, errors.New("KoaCookie.Name: not a valid cookie name")
 	}
-	return sp, checkSameSite("KoaCookie.SameSite", c.SameSite)
+	if err := checkSameSite("KoaCookie.SameSite", c.SameSite); err != nil {
+		return nil, err
+	}
+	return &koaScheme{sp}, nil
 }
 
 func validCookieName(n string) bool {
@@ -200,21 +243,16 @@ func cookieHeader(r *http.Request) string {
 	return strings.Join(r.Header.Values("Cookie"), "; ")
 }
 
-// readSID returns the verified session id from the request's cookies, and
-// the index of the secret or key that verified it. ok is false when there
-// is no cookie or it does not verify.
-func (c *cookieSpec) readSID(r *http.Request) (sid string, keyIndex int, ok bool) {
-	h := cookieHeader(r)
-	if h == "" {
+func (c *expressScheme) readSID(r *http.Request) (sid string, keyIndex int, ok bool) {
+	raw, found := expressParse(cookieHeader(r), c.name)
+	if !found || !strings.HasPrefix(raw, "s:") {
 		return "", 0, false
 	}
-	if c.kind == schemeExpress {
-		raw, found := expressParse(h, c.name)
-		if !found || !strings.HasPrefix(raw, "s:") {
-			return "", 0, false
-		}
-		return expressUnsign(raw[2:], c.secrets)
-	}
+	return expressUnsign(raw[2:], c.secrets)
+}
+
+func (c *koaScheme) readSID(r *http.Request) (sid string, keyIndex int, ok bool) {
+	h := cookieHeader(r)
 	val, found := koaGet(h, c.name)
 	if !found || val == "" {
 		return "", 0, false
@@ -386,108 +424,4 @@ func encodeURIComponent(s string) string {
 		b.WriteByte(hex[c&15])
 	}
 	return b.String()
-}
-
-// cookieAttrs are the attributes of an issued cookie.
-type cookieAttrs struct {
-	expires     *time.Time
-	path        string
-	domain      string
-	secure      bool
-	httpOnly    bool
-	sameSite    string
-	partitioned bool
-	priority    string
-}
-
-// setExpress adds express-session's Set-Cookie (cookie 0.7 serialize).
-func (c *cookieSpec) setExpress(w http.ResponseWriter, sid string, a cookieAttrs) {
-	v := "s:" + sid + "." + expressSig(c.secrets[0], sid)
-	c.addExpress(w, encodeURIComponent(v), a)
-}
-
-// clearExpress adds what Express's res.clearCookie(name, attrs) sends: an
-// empty value that expired at the epoch, with the attributes the cookie
-// was set with (a browser deletes only the cookie of the same name,
-// domain and path).
-func (c *cookieSpec) clearExpress(w http.ResponseWriter, a cookieAttrs) {
-	epoch := time.Unix(0, 0)
-	a.expires = &epoch
-	c.addExpress(w, "", a)
-}
-
-func (c *cookieSpec) addExpress(w http.ResponseWriter, value string, a cookieAttrs) {
-	var b strings.Builder
-	b.WriteString(c.name + "=" + value)
-	if a.domain != "" {
-		b.WriteString("; Domain=" + a.domain)
-	}
-	if a.path != "" {
-		b.WriteString("; Path=" + a.path)
-	}
-	if a.expires != nil {
-		b.WriteString("; Expires=" + a.expires.UTC().Format(http.TimeFormat))
-	}
-	if a.httpOnly {
-		b.WriteString("; HttpOnly")
-	}
-	if a.secure {
-		b.WriteString("; Secure")
-	}
-	if a.partitioned {
-		b.WriteString("; Partitioned")
-	}
-	switch strings.ToLower(a.priority) {
-	case "low":
-		b.WriteString("; Priority=Low")
-	case "medium":
-		b.WriteString("; Priority=Medium")
-	case "high":
-		b.WriteString("; Priority=High")
-	}
-	switch strings.ToLower(a.sameSite) {
-	case "true", "strict":
-		b.WriteString("; SameSite=Strict")
-	case "lax":
-		b.WriteString("; SameSite=Lax")
-	case "none":
-		b.WriteString("; SameSite=None")
-	}
-	w.Header().Add("Set-Cookie", b.String())
-}
-
-// setKoa adds pillarjs/cookies' pair of Set-Cookie headers (the value and
-// its .sig) with the same attributes. value "" with a zero expiry clears.
-func (c *cookieSpec) setKoa(w http.ResponseWriter, value string, a cookieAttrs, sigOnly bool) {
-	attrs := func() string {
-		var b strings.Builder
-		if a.path != "" {
-			b.WriteString("; path=" + a.path)
-		}
-		if a.expires != nil {
-			b.WriteString("; expires=" + a.expires.UTC().Format(http.TimeFormat))
-		}
-		if a.domain != "" {
-			b.WriteString("; domain=" + a.domain)
-		}
-		if a.sameSite != "" {
-			s := strings.ToLower(a.sameSite)
-			if s == "true" {
-				s = "strict"
-			}
-			b.WriteString("; samesite=" + s)
-		}
-		if a.secure {
-			b.WriteString("; secure")
-		}
-		if a.httpOnly {
-			b.WriteString("; httponly")
-		}
-		return b.String()
-	}()
-	data := c.name + "=" + value
-	if !sigOnly {
-		w.Header().Add("Set-Cookie", data+attrs)
-	}
-	w.Header().Add("Set-Cookie", c.name+".sig="+keygripSign(c.secrets[0], data)+attrs)
 }

@@ -24,10 +24,15 @@
 //	user, ok := s.String("user")
 //	_ = s.Set("visits", 3)
 //
+// A login on the Go side calls Session.Regenerate before it records the
+// user, so that a session id planted before the login stops working.
+//
 // Cookies are verified as the Node libraries verify them (each secret or
 // key in order, in constant time); a missing, malformed, tampered or
 // unknown cookie is a new empty session, never an error. Writes change only
-// the keys the Go side changed, keep the stored cookie and every other
+// the keys the Go side changed (in a session stored as one JSON string, by
+// a write conditional on the string the request loaded, retried on top of
+// another writer's change), keep the stored cookie and every other
 // field, keep the Node formats (BSON dates, ISO strings in JSON, integers
 // as Int32 as the Node driver writes them), move the expiry as the Node
 // store computes it, and issue cookies signed with the first secret.

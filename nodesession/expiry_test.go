@@ -65,7 +65,7 @@ func TestNullExpires(t *testing.T) {
 			}
 			// A request that finds the session touches it: put the
 			// document back as it was for the Go side.
-			if err := st.Do(context.Background(), "reset", func(ctx context.Context, coll *mongo.Collection) error {
+			if err := st.Backend().Do(context.Background(), "reset", func(ctx context.Context, coll *mongo.Collection) error {
 				_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sid}}, doc)
 				return err
 			}); err != nil {

@@ -35,9 +35,9 @@ var (
 // fuzzSIDs are the session ids the seeds sign.
 var fuzzSIDs = []string{"abcDEF123_-abcDEF123_-ab", "sid with space", "é", "a.b.c", "x", "%41"}
 
-// readFuzzSID runs cookieSpec.readSID on a request whose Cookie headers
+// readFuzzSID runs a scheme's readSID on a request whose Cookie headers
 // are header's lines.
-func readFuzzSID(t *testing.T, c *cookieSpec, header string) (string, int, bool) {
+func readFuzzSID(t *testing.T, c scheme, header string) (string, int, bool) {
 	t.Helper()
 	r := httptest.NewRequest("GET", "/", nil)
 	for _, line := range strings.Split(header, "\n") {
@@ -51,7 +51,7 @@ func readFuzzSID(t *testing.T, c *cookieSpec, header string) (string, int, bool)
 // verified id is always one a configured secret signed (the secret at the
 // index reported), never one signed with another secret or not at all.
 func FuzzExpressCookie(f *testing.F) {
-	spec, err := ExpressCookie{Secrets: fuzzSecrets}.cookieSpec()
+	spec, err := ExpressCookie{Secrets: fuzzSecrets}.scheme()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func FuzzExpressCookie(f *testing.F) {
 		f.Add(h)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
-		sid, idx, ok := readFuzzSID(t, &spec, header)
+		sid, idx, ok := readFuzzSID(t, spec, header)
 		if !ok {
 			if sid != "" || idx != 0 {
 				t.Fatalf("readSID refused %q but returned %q, %d", header, sid, idx)
@@ -104,7 +104,7 @@ func FuzzExpressCookie(f *testing.F) {
 // keygrip verification (name and name.sig): never a panic; a verified id is
 // always one a configured key signed under this cookie name.
 func FuzzKoaCookie(f *testing.F) {
-	spec, err := KoaCookie{Keys: fuzzSecrets}.cookieSpec()
+	spec, err := KoaCookie{Keys: fuzzSecrets}.scheme()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func FuzzKoaCookie(f *testing.F) {
 		f.Add(h)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
-		sid, idx, ok := readFuzzSID(t, &spec, header)
+		sid, idx, ok := readFuzzSID(t, spec, header)
 		if !ok {
 			if sid != "" || idx != 0 {
 				t.Fatalf("readSID refused %q but returned %q, %d", header, sid, idx)
@@ -231,25 +231,19 @@ func fuzzManagers(tb testing.TB) map[string]*Manager {
 		"cm-crypto": ConnectMongo{Crypto: &WebCrypto{Secret: "secret", Iterations: 1000}},
 		"koa":       KoaGenericSession{},
 	} {
-		ly, err := l.layoutSpec()
-		if err != nil {
-			tb.Fatal(err)
-		}
 		var ck CookieScheme = ExpressCookie{Secrets: fuzzSecrets}
-		if ly.kind == layoutKoa {
+		if _, koa := l.(KoaGenericSession); koa {
 			ck = KoaCookie{Keys: fuzzSecrets}
 		}
-		sp, err := ck.cookieSpec()
+		sc, err := ck.scheme()
 		if err != nil {
 			tb.Fatal(err)
 		}
-		m := &Manager{ck: sp, ly: ly, now: time.Now}
-		if ly.crypto != nil {
-			if m.cipher, err = ly.crypto.build(); err != nil {
-				tb.Fatal(err)
-			}
+		ly, err := l.layout(sc)
+		if err != nil {
+			tb.Fatal(err)
 		}
-		ms[name] = m
+		ms[name] = &Manager{ck: sc, ly: ly, now: time.Now}
 	}
 	return ms
 }
@@ -302,26 +296,16 @@ func checkDecoded(t *testing.T, name string, m *Manager, raw bson.Raw) {
 	for _, k := range s.order {
 		s.changed[k] = true
 	}
-	var back bson.Raw
-	if s.jsonMode {
-		text := m.sessionJSON(s)
-		if !json.Valid(text) {
+	if _, isJSON := m.ly.codec.(jsonCodec); isJSON {
+		if text := sessionJSON(s); !json.Valid(text) {
 			t.Fatalf("%s: sessionJSON wrote invalid JSON %q", name, text)
 		}
-		var stored any = string(text)
-		if m.cipher != nil {
-			if stored, err = m.cipher.encrypt(text); err != nil {
-				t.Fatal(err)
-			}
-		}
-		back, err = bson.Marshal(bson.D{{Key: "session", Value: stored}})
-	} else {
-		d := bson.D{{Key: "cookie", Value: s.cookie.expressBSON()}}
-		for _, k := range s.order {
-			d = append(d, bson.E{Key: k, Value: toBSON(s.vals[k])})
-		}
-		back, err = bson.Marshal(bson.D{{Key: "session", Value: d}})
 	}
+	stored, err := m.ly.codec.value(m, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := bson.Marshal(bson.D{{Key: "session", Value: stored}})
 	if err != nil {
 		// A key the driver refuses to write (a NUL in a BSON key, say)
 		// is the save's error, not the load's.
@@ -347,7 +331,7 @@ func FuzzSessionDocument(f *testing.F) {
 	ms := fuzzManagers(f)
 	later := bson.NewDateTimeFromTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	cookie := bson.D{{Key: "originalMaxAge", Value: nil}, {Key: "expires", Value: later}, {Key: "httpOnly", Value: true}, {Key: "path", Value: "/"}}
-	sealed := sealFixed(ms["cm-crypto"].cipher, 1, fuzzPlaintexts[0])
+	sealed := sealFixed(ms["cm-crypto"].ly.codec.(jsonCodec).cipher, 1, fuzzPlaintexts[0])
 	for _, sv := range []any{
 		bson.D{{Key: "cookie", Value: cookie}, {Key: "user", Value: "alice"}, {Key: "n", Value: int32(3)}, {Key: "f", Value: 1.5}},
 		bson.D{{Key: "cookie", Value: "not a doc"}, {Key: "a", Value: bson.A{int64(1), nil, bson.Undefined{}, bson.D{{Key: "b", Value: later}}}}},

@@ -6,13 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/mongosession/mongosession/internal/mongotest"
+	"github.com/mongosession/mongosession/nodesession"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // whoamiRaw sends a hand-made Cookie header and reports the user seen. It
@@ -132,5 +136,113 @@ func TestHostileCookiesKoa(t *testing.T) {
 		if (gotNode == "alice") != tc.found || (gotGo == "alice") != tc.found {
 			t.Errorf("%s: node saw %v, go saw %v; want found=%v", tc.name, gotNode, gotGo, tc.found)
 		}
+	}
+}
+
+// polluting is a struct whose JSON names are hostile keys.
+type polluting struct {
+	Proto map[string]any `json:"__proto__"`
+}
+
+// hostileValue is a value to Set under key that holds a key Node code or
+// MongoDB trips on, somewhere.
+type hostileValue struct {
+	name  string
+	key   string
+	value any
+}
+
+func hostileValues(t *testing.T) []hostileValue {
+	raw, err := bson.Marshal(bson.D{{Key: "a", Value: bson.D{{Key: "constructor", Value: bson.D{{Key: "prototype", Value: 1}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := map[string]any{"isAdmin": true}
+	return []hostileValue{
+		{"top-level __proto__", "__proto__", admin},
+		{"top-level constructor", "constructor", admin},
+		{"top-level prototype", "prototype", admin},
+		{"top-level $", "$where", "1"},
+		{"top-level dot", "a.b", 1},
+		{"nested __proto__", "prefs", map[string]any{"__proto__": admin}},
+		{"constructor in an array", "prefs", []any{1, map[string]any{"constructor": map[string]any{"prototype": admin}}}},
+		{"deep prototype", "prefs", map[string]any{"a": map[string]any{"b": []any{map[string]any{"prototype": admin}}}}},
+		{"nested $", "prefs", map[string]any{"q": map[string]any{"$gt": ""}}},
+		{"nested dot", "prefs", map[string]any{"a.b": 1}},
+		{"map of another type", "prefs", map[string]int{"$inc": 1}},
+		{"struct JSON name", "prefs", polluting{Proto: admin}},
+		{"bson.D", "prefs", bson.D{{Key: "x", Value: bson.D{{Key: "__proto__", Value: admin}}}}},
+		{"bson.M", "prefs", bson.M{"x": bson.M{"$set": 1}}},
+		{"bson.Raw", "prefs", bson.Raw(raw)},
+		{"code scope", "prefs", bson.CodeWithScope{Code: "f()", Scope: bson.D{{Key: "__proto__", Value: 1}}}},
+		{"NUL", "prefs", map[string]any{"a\x00b": 1}},
+	}
+}
+
+// TestSetRefusesHostileKeysAtEveryDepth: every hostile key is ErrKey from
+// Set, at the top level and at any depth, in any Go form of an object,
+// and leaves the session unchanged; keys that merely look alike are
+// accepted.
+func TestSetRefusesHostileKeysAtEveryDepth(t *testing.T) {
+	st := goStore(t, mongotest.Collection(t))
+	m, err := nodesession.New(nodesession.Options{Store: st, Cookie: nodesession.ExpressCookie{Secrets: []string{"s"}}, Layout: nodesession.ConnectMongoDBSession{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.Load(newRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hostileValues(t) {
+		if err := s.Set(h.key, h.value); !errors.Is(err, nodesession.ErrKey) {
+			t.Errorf("%s: Set = %v, want ErrKey", h.name, err)
+		}
+	}
+	if keys := s.Keys(); len(keys) != 0 {
+		t.Fatalf("refused values left keys %v", keys)
+	}
+	for _, k := range []string{"proto", "__proto", "Constructor", "prototypes", "a$", "x_y"} {
+		if err := s.Set(k, map[string]any{k: 1}); err != nil {
+			t.Errorf("Set(%q) refused: %v", k, err)
+		}
+	}
+}
+
+// TestInteropHostileKeysRefused: against each real Node app, a Go request
+// that tries to Set every hostile value gets ErrKey each time and answers
+// normally (no failed save, no 500); the session both sides read is what
+// it was.
+func TestInteropHostileKeysRefused(t *testing.T) {
+	needNode(t)
+	for _, p := range allPairings() {
+		t.Run(p.label(), func(t *testing.T) {
+			coll := mongotest.Collection(t)
+			st := goStore(t, coll)
+			secrets := []string{"s"}
+			node := startNode(t, p.name, coll, secrets, p.env...)
+			m := p.manager(t, st, secrets)
+			goBase := goServer(t, m)
+			srv := httptest.NewServer(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s := nodesession.FromContext(r.Context())
+				for _, h := range hostileValues(t) {
+					if err := s.Set(h.key, h.value); !errors.Is(err, nodesession.ErrKey) {
+						t.Errorf("%s: Set = %v, want ErrKey", h.name, err)
+					}
+				}
+				writeJSON(w, map[string]any{"ok": true})
+			})))
+			t.Cleanup(srv.Close)
+
+			c := newClient(t)
+			c.get(node.base, "/login?user=alice")
+			before := c.session(node.base)
+			c.get(srv.URL, "/")
+			after := c.session(node.base)
+			sameView(t, "Node's view before and after the refused Sets", before, after)
+			sameView(t, "Node and Go after the refused Sets", after, c.session(goBase))
+			if s := node.stderr.String(); strings.Contains(s, "app error") || strings.Contains(s, "unhandled") {
+				t.Fatalf("the Node app threw:\n%s", s)
+			}
+		})
 	}
 }

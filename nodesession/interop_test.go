@@ -191,8 +191,8 @@ func goStore(t *testing.T, coll string) *mongosession.Store {
 	t.Helper()
 	st, err := mongosession.New(context.Background(), mongosession.Options{
 		URI: mongotest.URI(t), Database: mongotest.Database, Collection: coll,
-		AutoRemove: mongosession.AutoRemoveOff,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AutoRemove: mongosession.AutoRemoveOff, PlainIDs: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +265,19 @@ func goServer(t *testing.T, m *nodesession.Manager) string {
 				http.Error(w, err.Error(), 500)
 				return
 			}
+		}
+		writeJSON(w, map[string]any{"ok": true})
+	})
+	mux.HandleFunc("/regenerate", func(w http.ResponseWriter, r *http.Request) {
+		// A login handled on the Go side: a fresh id, then the user.
+		s := nodesession.FromContext(r.Context())
+		if err := s.Regenerate(); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		if err := s.Set("user", r.URL.Query().Get("user")); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
 		}
 		writeJSON(w, map[string]any{"ok": true})
 	})
@@ -695,7 +708,7 @@ func checkStored(t *testing.T, st *mongosession.Store, p pairing, cookieVal stri
 		sid = "koa:sess:" + sid
 	}
 	var raw bson.Raw
-	err := st.Do(context.Background(), "inspect", func(ctx context.Context, c *mongo.Collection) error {
+	err := st.Backend().Do(context.Background(), "inspect", func(ctx context.Context, c *mongo.Collection) error {
 		var err error
 		raw, err = c.FindOne(ctx, bson.D{{Key: "_id", Value: sid}}).Raw()
 		return err

@@ -1,16 +1,20 @@
 package nodesession
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // Layout is how the Node store lays out its documents:
 // ConnectMongoDBSession, ConnectMongo or KoaGenericSession. It is
 // implemented only by this package.
 type Layout interface {
-	layoutSpec() (layoutSpec, error)
+	layout(sc scheme) (*layout, error)
 }
 
 // ConnectMongoDBSession is connect-mongodb-session 5's document:
@@ -96,25 +100,68 @@ type KoaGenericSession struct {
 	Expires    time.Duration
 }
 
-const (
-	layoutCMS = iota + 1
-	layoutCM
-	layoutKoa
-)
-
 const defaultLifetime = 14 * 24 * time.Hour
 
-type layoutSpec struct {
-	kind        int
-	idField     string
-	expiresKey  string
-	prefix      string
-	transformID func(string) string
-	stringify   bool
-	lifetime    time.Duration
-	touchAfter  time.Duration
-	timestamps  bool
-	crypto      *WebCrypto
+// layout is a validated Layout: where the Node store keeps a session, by
+// which rules it expires, and how the session field is encoded.
+type layout struct {
+	idField    string
+	expiresKey string
+	lifetime   time.Duration // of a session whose cookie has no expiry
+	storedID   func(sid string) string
+	rules      storeRules
+	codec      codec
+}
+
+// filter selects sid's document.
+func (l *layout) filter(sid string) bson.D {
+	return bson.D{{Key: l.idField, Value: l.storedID(sid)}}
+}
+
+// storeRules are a Node store's reading and writing rules beyond the
+// session field: when a document counts as found, the bookkeeping fields
+// of a write, and what a request that changed nothing writes.
+type storeRules interface {
+	// live reports whether a document whose expiry field is ev (Type 0
+	// when missing) is found at now, and whether a read deletes it.
+	live(ev bson.RawValue, now time.Time) (found, purge bool)
+	// stamp adds the store's bookkeeping fields to a write; created is
+	// true for a new document.
+	stamp(w *write, now time.Time, created bool)
+	// touch is the store's touch of a session loaded and not changed.
+	touch(ctx context.Context, m *Manager, s *Session, now time.Time) error
+}
+
+// codec is how the session field is stored: as a BSON document, or as
+// JSON text (connect-mongo's stringify, or encrypted).
+type codec interface {
+	// decode fills s's values and cookie from the stored session field.
+	decode(s *Session, sv bson.RawValue) error
+	// value is the session field of a document holding all of s: a new
+	// session, or one moved to a new id.
+	value(m *Manager, s *Session) (any, error)
+	// update writes s's changes to its stored document at now. gone is
+	// true when the document no longer exists (logged out elsewhere);
+	// nothing is recreated.
+	update(ctx context.Context, m *Manager, s *Session, now time.Time) (gone bool, err error)
+}
+
+// write is one update of a session document.
+type write struct {
+	set, unset, setOnInsert, currentDate bson.D
+}
+
+func (w *write) doc() bson.D {
+	d := bson.D{{Key: "$set", Value: w.set}}
+	for _, op := range []struct {
+		name string
+		v    bson.D
+	}{{"$unset", w.unset}, {"$setOnInsert", w.setOnInsert}, {"$currentDate", w.currentDate}} {
+		if len(op.v) > 0 {
+			d = append(d, bson.E{Key: op.name, Value: op.v})
+		}
+	}
+	return d
 }
 
 func checkField(name, v string) error {
@@ -124,7 +171,9 @@ func checkField(name, v string) error {
 	return nil
 }
 
-func cmsFields(prefix, id, exp string, life time.Duration) (string, string, time.Duration, error) {
+// cmsLayout is connect-mongodb-session's layout with its options checked,
+// for ConnectMongoDBSession and KoaGenericSession.
+func cmsLayout(prefix, id, exp string, life time.Duration) (*layout, error) {
 	if id == "" {
 		id = "_id"
 	}
@@ -135,56 +184,163 @@ func cmsFields(prefix, id, exp string, life time.Duration) (string, string, time
 		life = defaultLifetime
 	}
 	if err := checkField(prefix+".IDField", id); err != nil {
-		return "", "", 0, err
+		return nil, err
 	}
 	if err := checkField(prefix+".ExpiresKey", exp); err != nil {
-		return "", "", 0, err
+		return nil, err
 	}
 	if id == exp {
-		return "", "", 0, errors.New(prefix + ".ExpiresKey: must differ from IDField")
+		return nil, errors.New(prefix + ".ExpiresKey: must differ from IDField")
 	}
 	if life < 0 {
-		return "", "", 0, errors.New(prefix + ".Expires: must not be negative")
+		return nil, errors.New(prefix + ".Expires: must not be negative")
 	}
-	return id, exp, life, nil
+	return &layout{idField: id, expiresKey: exp, lifetime: life, storedID: func(sid string) string { return sid },
+		rules: mongoDBSessionRules{}, codec: documentCodec{}}, nil
 }
 
-func (l ConnectMongoDBSession) layoutSpec() (layoutSpec, error) {
-	id, exp, life, err := cmsFields("ConnectMongoDBSession", l.IDField, l.ExpiresKey, l.Expires)
-	return layoutSpec{kind: layoutCMS, idField: id, expiresKey: exp, lifetime: life}, err
+func expressOnly(name string, sc scheme) error {
+	if _, ok := sc.(*expressScheme); !ok {
+		return errors.New(name + " is an Express store: pair it with ExpressCookie (KoaCookie pairs with KoaGenericSession)")
+	}
+	return nil
 }
 
-func (l KoaGenericSession) layoutSpec() (layoutSpec, error) {
-	id, exp, life, err := cmsFields("KoaGenericSession", l.IDField, l.ExpiresKey, l.Expires)
+func (l ConnectMongoDBSession) layout(sc scheme) (*layout, error) {
+	if err := expressOnly("ConnectMongoDBSession", sc); err != nil {
+		return nil, err
+	}
+	return cmsLayout("ConnectMongoDBSession", l.IDField, l.ExpiresKey, l.Expires)
+}
+
+func (l KoaGenericSession) layout(sc scheme) (*layout, error) {
+	if _, ok := sc.(*koaScheme); !ok {
+		return nil, errors.New("KoaGenericSession pairs with KoaCookie, not ExpressCookie")
+	}
+	ly, err := cmsLayout("KoaGenericSession", l.IDField, l.ExpiresKey, l.Expires)
+	if err != nil {
+		return nil, err
+	}
 	p := l.Prefix
 	if p == "" {
 		p = "koa:sess:"
 	}
-	return layoutSpec{kind: layoutKoa, idField: id, expiresKey: exp, lifetime: life, prefix: p}, err
+	ly.storedID = func(sid string) string { return p + sid }
+	return ly, nil
 }
 
-func (l ConnectMongo) layoutSpec() (layoutSpec, error) {
-	sp := layoutSpec{kind: layoutCM, idField: "_id", expiresKey: "expires", stringify: !l.DisableStringify,
-		lifetime: l.TTL, transformID: l.TransformID, touchAfter: l.TouchAfter, timestamps: l.Timestamps, crypto: l.Crypto}
-	if sp.lifetime == 0 {
-		sp.lifetime = defaultLifetime
+func (l ConnectMongo) layout(sc scheme) (*layout, error) {
+	if err := expressOnly("ConnectMongo", sc); err != nil {
+		return nil, err
 	}
 	if l.TTL < 0 {
-		return sp, errors.New("ConnectMongo.TTL: must not be negative")
+		return nil, errors.New("ConnectMongo.TTL: must not be negative")
 	}
 	if l.TouchAfter < 0 {
-		return sp, errors.New("ConnectMongo.TouchAfter: must not be negative")
+		return nil, errors.New("ConnectMongo.TouchAfter: must not be negative")
 	}
-	return sp, nil
+	ly := &layout{idField: "_id", expiresKey: "expires", lifetime: l.TTL, storedID: l.TransformID,
+		rules: connectMongoRules{touchAfter: l.TouchAfter, timestamps: l.Timestamps}}
+	if ly.lifetime == 0 {
+		ly.lifetime = defaultLifetime
+	}
+	if ly.storedID == nil {
+		ly.storedID = func(sid string) string { return sid }
+	}
+	switch {
+	case l.Crypto != nil:
+		c, err := l.Crypto.build()
+		if err != nil {
+			return nil, err
+		}
+		ly.codec = jsonCodec{cipher: c}
+	case l.DisableStringify:
+		ly.codec = documentCodec{legacyStrings: true}
+	default:
+		ly.codec = jsonCodec{}
+	}
+	return ly, nil
 }
 
-// storageID is the stored id of sid.
-func (l *layoutSpec) storageID(sid string) string {
-	switch {
-	case l.prefix != "":
-		return l.prefix + sid
-	case l.transformID != nil:
-		return l.transformID(sid)
+// ---- connect-mongodb-session (and Koa over it) ----
+
+// mongoDBSessionRules are connect-mongodb-session's: its get finds a
+// session whose expires is missing, null or in the future, and destroys
+// one whose expires has passed; it has no touch.
+type mongoDBSessionRules struct{}
+
+func (mongoDBSessionRules) live(ev bson.RawValue, now time.Time) (found, purge bool) {
+	switch ev.Type {
+	case 0, bson.TypeNull, bson.TypeUndefined:
+		return true, false // !doc.expires: never expires
+	case bson.TypeDateTime:
+		if now.Before(time.UnixMilli(ev.DateTime())) {
+			return true, false
+		}
+		return false, true
 	}
-	return sid
+	return false, false
+}
+
+func (mongoDBSessionRules) stamp(*write, time.Time, bool) {}
+
+func (mongoDBSessionRules) touch(context.Context, *Manager, *Session, time.Time) error { return nil }
+
+// ---- connect-mongo ----
+
+// connectMongoRules are connect-mongo's: its get filter {$or: [{expires:
+// {$exists: false}}, {expires: {$gt: now}}]} finds a session whose expires
+// is missing or in the future (a null is neither); writes set
+// lastModified with touchAfter and createdAt/updatedAt with timestamps.
+type connectMongoRules struct {
+	touchAfter time.Duration
+	timestamps bool
+}
+
+func (connectMongoRules) live(ev bson.RawValue, now time.Time) (found, purge bool) {
+	switch ev.Type {
+	case 0:
+		return true, false
+	case bson.TypeDateTime:
+		return now.Before(time.UnixMilli(ev.DateTime())), false
+	}
+	return false, false
+}
+
+func (r connectMongoRules) stamp(w *write, now time.Time, created bool) {
+	if r.touchAfter > 0 {
+		w.set = append(w.set, bson.E{Key: "lastModified", Value: bson.NewDateTimeFromTime(now)})
+	}
+	if r.timestamps {
+		if created {
+			w.setOnInsert = append(w.setOnInsert, bson.E{Key: "createdAt", Value: bson.NewDateTimeFromTime(now)})
+		}
+		w.currentDate = append(w.currentDate, bson.E{Key: "updatedAt", Value: true})
+	}
+}
+
+// touch is connect-mongo's touch, which express-session calls for every
+// request that loads a session without changing it: expires moves to the
+// touched cookie's expiry (now + originalMaxAge) or now + ttl; with
+// touchAfter, at most once per that interval.
+func (r connectMongoRules) touch(ctx context.Context, m *Manager, s *Session, now time.Time) error {
+	var w write
+	if r.touchAfter > 0 && s.lastModified != nil {
+		if now.Sub(*s.lastModified) < r.touchAfter {
+			return nil
+		}
+		w.set = append(w.set, bson.E{Key: "lastModified", Value: bson.NewDateTimeFromTime(now)})
+	}
+	exp := now.Add(m.ly.lifetime)
+	if s.cookie.originalMaxAge != nil {
+		exp = now.Add(time.Duration(*s.cookie.originalMaxAge) * time.Millisecond)
+	}
+	w.set = append(w.set, bson.E{Key: "expires", Value: bson.NewDateTimeFromTime(exp)})
+	if r.timestamps {
+		w.currentDate = append(w.currentDate, bson.E{Key: "updatedAt", Value: true})
+	}
+	return m.be.Do(ctx, "nodesession: touch", func(ctx context.Context, c *mongo.Collection) error {
+		_, err := c.UpdateOne(ctx, m.ly.filter(s.sid), w.doc())
+		return err
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"github.com/mongosession/mongosession/nodesession"
 )
@@ -30,6 +31,9 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{"bad samesite", nodesession.Options{Store: st, Cookie: nodesession.ExpressCookie{Secrets: []string{"s"}, SameSite: "sometimes"}, Layout: nodesession.ConnectMongoDBSession{}}, "SameSite"},
 		{"bad cookie name", nodesession.Options{Store: st, Cookie: nodesession.ExpressCookie{Secrets: []string{"s"}, Name: "a;b"}, Layout: nodesession.ConnectMongoDBSession{}}, "Name"},
 		{"crypto without secret", nodesession.Options{Store: st, Cookie: ok, Layout: nodesession.ConnectMongo{Crypto: &nodesession.WebCrypto{}}}, "Secret"},
+		{"crypto IV too short", nodesession.Options{Store: st, Cookie: ok, Layout: nodesession.ConnectMongo{Crypto: &nodesession.WebCrypto{Secret: "s", IVLength: 11}}}, "IVLength"},
+		{"crypto IV of one byte", nodesession.Options{Store: st, Cookie: ok, Layout: nodesession.ConnectMongo{Crypto: &nodesession.WebCrypto{Secret: "s", IVLength: 1}}}, "IVLength"},
+		{"crypto IV negative", nodesession.Options{Store: st, Cookie: ok, Layout: nodesession.ConnectMongo{Crypto: &nodesession.WebCrypto{Secret: "s", IVLength: -12}}}, "IVLength"},
 		{"crypto bad encoding", nodesession.Options{Store: st, Cookie: ok, Layout: nodesession.ConnectMongo{Crypto: &nodesession.WebCrypto{Secret: "s", Encoding: "rot13"}}}, "Encoding"},
 	}
 	for _, c := range cases {
@@ -40,6 +44,16 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	}
 	if _, err := nodesession.New(nodesession.Options{Store: st, Cookie: ok, Layout: nodesession.ConnectMongoDBSession{}}); err != nil {
 		t.Errorf("valid options refused: %v", err)
+	}
+	for _, iv := range []int{12, 16, 64} {
+		if _, err := nodesession.New(nodesession.Options{Store: st, Cookie: ok, Layout: nodesession.ConnectMongo{Crypto: &nodesession.WebCrypto{Secret: "s", Iterations: 1000, IVLength: iv}}}); err != nil {
+			t.Errorf("IVLength %d refused: %v", iv, err)
+		}
+	}
+	// A store with the default hashed IDs cannot serve the Node app.
+	hashed := mongotest.NewStore(t, mongosession.Options{})
+	if _, err := nodesession.New(nodesession.Options{Store: hashed, Cookie: ok, Layout: nodesession.ConnectMongoDBSession{}}); err == nil || !strings.Contains(err.Error(), "PlainIDs") {
+		t.Errorf("a store without PlainIDs: err = %v; want one naming PlainIDs", err)
 	}
 }
 

@@ -4,18 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// ErrSaved is returned by Session.Set, Delete and Destroy once the session
-// has been saved for this request (the response headers are on their way):
-// a change made then could not reach the cookie or the store.
+// ErrSaved is returned by Session.Set, Delete, Destroy and Regenerate once
+// the session has been saved for this request (the response headers are on
+// their way): a change made then could not reach the cookie or the store.
 var ErrSaved = errors.New("nodesession: session already saved for this request")
+
+// ErrDestroyed is returned by Session.Set, Delete and Regenerate after
+// Destroy in the same request: the session is being logged out, and a
+// value set now would be dropped with it.
+var ErrDestroyed = errors.New("nodesession: session destroyed in this request")
 
 // Session is the shared session of one request: the values of the session
 // document the Node app (or the Go side) wrote. It is safe for concurrent
@@ -38,30 +39,38 @@ type Session struct {
 	changed map[string]bool
 	removed map[string]bool
 
-	cookie     cookieData
-	jsonMode   bool         // session stored as JSON text (stringify or encrypted)
-	jsonMems   []jsonMember // JSON mode: the stored members, raw
-	cookieMems []jsonMember // JSON mode: the stored cookie's members, raw
+	cookie cookieData
+
+	// In a JSON-string layout: the stored session field as loaded (the
+	// condition of the save), and its members and the cookie's, raw.
+	stored     string
+	jsonMems   []jsonMember
+	cookieMems []jsonMember
 
 	lastModified *time.Time // connect-mongo touchAfter
 
-	destroyed bool
-	saved     bool
+	phase phase
 }
 
-// cookieData is the stored session.cookie, as the Go side needs it.
-type cookieData struct {
-	present        bool
-	originalMaxAge *float64 // express: null is nil
-	maxAge         *float64 // koa
-	expires        *time.Time
-	path           string
-	domain         string
-	secure         bool
-	httpOnly       bool
-	sameSite       string
-	partitioned    bool
-	priority       string
+// phase is what the request has asked of the session so far.
+type phase uint8
+
+const (
+	open     phase = iota // values change; the save writes them
+	renewing              // Regenerate: the save moves the session to a new id
+	ending                // Destroy: the save deletes it and clears the cookie
+	saved                 // saved for this request: nothing changes any more
+)
+
+// changeable returns why s cannot change now, or nil. s.mu is held.
+func (s *Session) changeable() error {
+	switch s.phase {
+	case saved:
+		return ErrSaved
+	case ending:
+		return ErrDestroyed
+	}
+	return nil
 }
 
 func newSession(m *Manager) *Session {
@@ -149,18 +158,11 @@ func (s *Session) Time(key string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func checkKey(key string) error {
-	if key == "" || key == "cookie" || strings.HasPrefix(key, "$") || strings.Contains(key, ".") ||
-		!utf8.ValidString(key) || strings.ContainsRune(key, 0) {
-		return ErrKey
-	}
-	return nil
-}
-
 // Set stores value under key. The value is converted now (see ErrValue
 // for what is refused); the session is written when the response starts.
-// Setting a value on a new session creates it. It returns ErrKey,
-// ErrValue, or ErrSaved after the session was saved.
+// Setting a value on a new session creates it. It returns ErrKey (see
+// there: also for a key inside the value), ErrValue, ErrDestroyed after
+// Destroy, or ErrSaved after the session was saved; nothing is stored then.
 //
 // Conversion: numbers become float64 and time.Time keeps millisecond
 // precision. The driver's BSON types that Get returns (bson.ObjectID,
@@ -190,8 +192,8 @@ func (s *Session) Set(key string, value any) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.saved {
-		return ErrSaved
+	if err := s.changeable(); err != nil {
+		return err
 	}
 	if _, ok := s.vals[key]; !ok && !s.has(key) {
 		s.order = append(s.order, key)
@@ -212,15 +214,16 @@ func (s *Session) has(key string) bool {
 }
 
 // Delete removes key from the session. A missing key is a no-op. It
-// returns ErrKey for a key the session can never hold, or ErrSaved.
+// returns ErrKey for a key Set refuses, ErrDestroyed after Destroy, or
+// ErrSaved.
 func (s *Session) Delete(key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.saved {
-		return ErrSaved
+	if err := s.changeable(); err != nil {
+		return err
 	}
 	if _, ok := s.vals[key]; !ok {
 		return nil
@@ -234,212 +237,70 @@ func (s *Session) Delete(key string) error {
 // Destroy logs the session out: when the response starts, its document is
 // deleted and the cookie cleared (with the domain and path it was issued
 // with: the stored cookie's, or the CookieScheme's for a session the Go
-// side started), so neither the Go nor the Node side finds it again. Values set afterwards in this request are not stored. It
-// returns ErrSaved once the session was saved.
+// side started), so neither the Go nor the Node side finds it again. It
+// overrides a Regenerate of the same request; Set, Delete and Regenerate
+// afterwards return ErrDestroyed. It returns ErrSaved once the session was
+// saved, and nil when called again.
 func (s *Session) Destroy() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.saved {
+	if s.phase == saved {
 		return ErrSaved
 	}
-	s.destroyed = true
+	s.phase = ending
 	return nil
 }
 
+// Regenerate moves the session to a fresh id when the response starts, as
+// a login should: the values are kept (with this request's changes, and
+// any the Node app wrote since the session was loaded), the document
+// under the old id is deleted in the same step, so a copy of the old
+// cookie (one an attacker planted before the login) finds nothing on
+// either side from then on, and the new cookie is issued in the Node
+// app's format, which the Node app reads. Call it when the Go side logs a
+// user in, before or after the Set that records the user. On a new
+// session it changes nothing: a session the Go side starts always gets a
+// fresh id. Other fields of the old document (connect-mongo's createdAt,
+// your own) are not carried over, as with Node's own regenerate. When the
+// old document is gone by the time of the save (the Node app logged out
+// meanwhile), nothing is stored and no cookie issued: a logout wins.
+//
+// It returns ErrDestroyed after Destroy and ErrSaved after the save, and
+// changes nothing then.
+func (s *Session) Regenerate() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.changeable(); err != nil {
+		return err
+	}
+	s.phase = renewing
+	return nil
+}
+
+// rebase puts s's changes on top of fresh, the session as stored now
+// (written by another request since s was loaded): fresh's values, stored
+// members and cookie, with the values s changed and without those s
+// deleted. s.mu is held.
+func (s *Session) rebase(fresh *Session) {
+	vals, order := fresh.vals, fresh.order
+	for _, k := range s.order {
+		if !s.changed[k] {
+			continue
+		}
+		if _, ok := vals[k]; !ok && !fresh.has(k) {
+			order = append(order, k)
+		}
+		vals[k] = s.vals[k]
+	}
+	for k := range s.removed {
+		delete(vals, k)
+	}
+	s.vals, s.order = vals, order
+	s.cookie, s.stored, s.jsonMems, s.cookieMems = fresh.cookie, fresh.stored, fresh.jsonMems, fresh.cookieMems
+	s.lastModified = fresh.lastModified
+}
+
 func (s *Session) modified() bool { return len(s.changed) > 0 || len(s.removed) > 0 }
-
-// ---- reading the stored cookie ----
-
-func (c *cookieData) fromBSON(raw bson.Raw) {
-	c.present = true
-	c.httpOnly = false
-	num := func(k string) *float64 {
-		v := raw.Lookup(k)
-		switch v.Type {
-		case bson.TypeDouble, bson.TypeInt32, bson.TypeInt64:
-			f, _ := fromBSON(v)
-			x := f.(float64)
-			return &x
-		}
-		return nil
-	}
-	str := func(k string) string {
-		if s, ok := raw.Lookup(k).StringValueOK(); ok {
-			return s
-		}
-		return ""
-	}
-	truthy := func(k string) bool {
-		b, ok := raw.Lookup(k).BooleanOK()
-		return ok && b
-	}
-	c.originalMaxAge = num("originalMaxAge")
-	c.maxAge = num("maxAge")
-	switch v := raw.Lookup("expires"); v.Type {
-	case bson.TypeDateTime:
-		t := time.UnixMilli(v.DateTime()).UTC()
-		c.expires = &t
-	case bson.TypeString:
-		if t, err := time.Parse(time.RFC3339Nano, v.StringValue()); err == nil {
-			c.expires = &t
-		}
-	}
-	c.path = str("path")
-	c.domain = str("domain")
-	c.secure = truthy("secure")
-	c.httpOnly = truthy("httpOnly")
-	c.sameSite = str("sameSite")
-	if truthy("sameSite") {
-		c.sameSite = "strict"
-	}
-	c.partitioned = truthy("partitioned")
-	c.priority = str("priority")
-}
-
-func (c *cookieData) fromMap(m map[string]any) {
-	c.present = true
-	num := func(k string) *float64 {
-		if f, ok := m[k].(float64); ok {
-			return &f
-		}
-		return nil
-	}
-	str := func(k string) string {
-		s, _ := m[k].(string)
-		return s
-	}
-	truthy := func(k string) bool {
-		b, _ := m[k].(bool)
-		return b
-	}
-	c.originalMaxAge = num("originalMaxAge")
-	c.maxAge = num("maxAge")
-	if s, ok := m["expires"].(string); ok {
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			t = t.UTC()
-			c.expires = &t
-		}
-	}
-	c.path = str("path")
-	c.domain = str("domain")
-	c.secure = truthy("secure")
-	c.httpOnly = truthy("httpOnly")
-	c.sameSite = str("sameSite")
-	if truthy("sameSite") {
-		c.sameSite = "strict"
-	}
-	c.partitioned = truthy("partitioned")
-	c.priority = str("priority")
-}
-
-// newCookie is the cookie of a session the Go side starts, as the Node
-// middleware would create it from its options.
-func (m *Manager) newCookie(now time.Time) cookieData {
-	c := cookieData{present: true, path: m.ck.path, domain: m.ck.domain, secure: m.ck.secure,
-		httpOnly: m.ck.httpOnly, sameSite: m.ck.sameSite}
-	if m.ck.kind == schemeKoa {
-		ma := float64(m.ck.maxAge.Milliseconds())
-		c.maxAge = &ma
-		return c
-	}
-	if m.ck.maxAge > 0 {
-		oma := float64(m.ck.maxAge.Milliseconds())
-		c.originalMaxAge = &oma
-		t := now.Add(m.ck.maxAge).Truncate(time.Millisecond).UTC()
-		c.expires = &t
-	}
-	return c
-}
-
-// expressCookieBSON is express-session's Cookie#toJSON as the Node driver
-// stores it (undefined becomes null), in its key order.
-func (c *cookieData) expressBSON() bson.D {
-	nullIf := func(ok bool, v any) any {
-		if !ok {
-			return nil
-		}
-		return v
-	}
-	var oma, exp any
-	if c.originalMaxAge != nil {
-		oma = toBSON(*c.originalMaxAge)
-	}
-	if c.expires != nil {
-		exp = bson.NewDateTimeFromTime(*c.expires)
-	}
-	return bson.D{
-		{Key: "originalMaxAge", Value: oma},
-		{Key: "partitioned", Value: nullIf(c.partitioned, true)},
-		{Key: "priority", Value: nullIf(c.priority != "", c.priority)},
-		{Key: "expires", Value: exp},
-		{Key: "secure", Value: nullIf(c.secure, true)},
-		{Key: "httpOnly", Value: c.httpOnly},
-		{Key: "domain", Value: nullIf(c.domain != "", c.domain)},
-		{Key: "path", Value: c.path},
-		{Key: "sameSite", Value: nullIf(c.sameSite != "", c.sameSite)},
-	}
-}
-
-// expressJSON is JSON.stringify of express-session's Cookie#toJSON
-// (undefined members are left out).
-func (c *cookieData) expressJSON() []jsonMember {
-	var ms []jsonMember
-	add := func(k string, v any) {
-		ms = append(ms, jsonMember{key: k, raw: appendJSON(nil, v)})
-	}
-	if c.originalMaxAge != nil {
-		add("originalMaxAge", *c.originalMaxAge)
-	} else {
-		add("originalMaxAge", nil)
-	}
-	if c.partitioned {
-		add("partitioned", true)
-	}
-	if c.priority != "" {
-		add("priority", c.priority)
-	}
-	if c.expires != nil {
-		add("expires", *c.expires)
-	} else {
-		add("expires", nil)
-	}
-	if c.secure {
-		add("secure", true)
-	}
-	add("httpOnly", c.httpOnly)
-	if c.domain != "" {
-		add("domain", c.domain)
-	}
-	add("path", c.path)
-	if c.sameSite != "" {
-		add("sameSite", c.sameSite)
-	}
-	return ms
-}
-
-// koaBSON is koa-generic-session's stored cookie: its defaults
-// {httpOnly, path, overwrite, signed, maxAge} and the options given.
-func (c *cookieData) koaBSON() bson.D {
-	d := bson.D{
-		{Key: "httpOnly", Value: c.httpOnly},
-		{Key: "path", Value: c.path},
-		{Key: "overwrite", Value: true},
-		{Key: "signed", Value: true},
-	}
-	if c.maxAge != nil {
-		d = append(d, bson.E{Key: "maxAge", Value: toBSON(*c.maxAge)})
-	}
-	if c.domain != "" {
-		d = append(d, bson.E{Key: "domain", Value: c.domain})
-	}
-	if c.secure {
-		d = append(d, bson.E{Key: "secure", Value: true})
-	}
-	if c.sameSite != "" {
-		d = append(d, bson.E{Key: "sameSite", Value: c.sameSite})
-	}
-	return d
-}
 
 // jsonValue returns the canonical value of a raw JSON member, for JSON
 // layouts.

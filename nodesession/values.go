@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -25,10 +26,38 @@ import (
 var ErrValue = errors.New("nodesession: value is not JSON-compatible")
 
 // ErrKey is returned by Session.Set and Session.Delete for a key the
-// session cannot hold: "" , "cookie" (express-session's and
-// koa-generic-session's own), a key starting with '$' or holding '.', or
-// invalid UTF-8.
+// session cannot hold, and by Set for such a key at any depth inside the
+// value (an object's member, a map's key, a struct's JSON name), before
+// anything is sent: "__proto__", "constructor" and "prototype" (a Node app
+// that merges session data into an object would pollute its prototype), a
+// key starting with '$' or holding '.' (MongoDB operators and paths), a
+// NUL or invalid UTF-8; and at the top level also "" and "cookie"
+// (express-session's and koa-generic-session's own). A value read from a
+// session that holds such a key inside (JSON.stringify writes a
+// Decimal128 as {"$numberDecimal": ...}) must be changed before it is Set
+// again.
 var ErrKey = errors.New("nodesession: invalid session key")
+
+// checkKey is ErrKey's rule for a session's top-level key.
+func checkKey(key string) error {
+	if key == "" || key == "cookie" {
+		return fmt.Errorf("%w: %q is the Node middleware's own", ErrKey, key)
+	}
+	return checkMemberKey(key)
+}
+
+// checkMemberKey is ErrKey's rule at every depth.
+func checkMemberKey(key string) error {
+	switch {
+	case key == "__proto__" || key == "constructor" || key == "prototype":
+		return fmt.Errorf("%w: %q, which JavaScript code merging the session takes for the object's prototype", ErrKey, key)
+	case strings.HasPrefix(key, "$") || strings.Contains(key, "."):
+		return fmt.Errorf("%w: %q starts with '$' or holds '.', which MongoDB reads as an operator or a path", ErrKey, key)
+	case !utf8.ValidString(key) || strings.ContainsRune(key, 0):
+		return fmt.Errorf("%w: %q is not UTF-8 text without NUL", ErrKey, key)
+	}
+	return nil
+}
 
 const maxSafeInteger = 1<<53 - 1
 
@@ -113,6 +142,9 @@ func normalizeDepth(v any, depth int) (any, error) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
+			if err := checkMemberKey(k); err != nil {
+				return nil, err
+			}
 			n, err := normalizeDepth(e, depth+1)
 			if err != nil {
 				return nil, err
@@ -162,6 +194,9 @@ func normalizeDepth(v any, depth int) (any, error) {
 		out := make(map[string]any, rv.Len())
 		it := rv.MapRange()
 		for it.Next() {
+			if err := checkMemberKey(it.Key().String()); err != nil {
+				return nil, err
+			}
 			n, err := normalizeDepth(it.Value().Interface(), depth+1)
 			if err != nil {
 				return nil, err
@@ -248,6 +283,9 @@ func normalizeDriver(v any, depth int) (out any, ok bool, err error) {
 		}
 		m := make(map[string]any, len(x))
 		for _, e := range x {
+			if err := checkMemberKey(e.Key); err != nil {
+				return nil, true, err
+			}
 			n, err := normalizeDepth(e.Value, depth+1)
 			if err != nil {
 				return nil, true, err

@@ -80,7 +80,7 @@ func serve(t *testing.T, m *nodesession.Manager, header string, h func(s *nodese
 
 func insertDoc(t *testing.T, st *mongosession.Store, doc bson.D) error {
 	t.Helper()
-	return st.Do(context.Background(), "insert", func(ctx context.Context, c *mongo.Collection) error {
+	return st.Backend().Do(context.Background(), "insert", func(ctx context.Context, c *mongo.Collection) error {
 		_, err := c.InsertOne(ctx, doc)
 		return err
 	})
@@ -89,7 +89,7 @@ func insertDoc(t *testing.T, st *mongosession.Store, doc bson.D) error {
 func findDoc(t *testing.T, st *mongosession.Store, id string) bson.Raw {
 	t.Helper()
 	var raw bson.Raw
-	err := st.Do(context.Background(), "find", func(ctx context.Context, c *mongo.Collection) error {
+	err := st.Backend().Do(context.Background(), "find", func(ctx context.Context, c *mongo.Collection) error {
 		var err error
 		raw, err = c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 		return err
@@ -244,7 +244,7 @@ func TestSetBSONValuesStoredAsNodeReads(t *testing.T) {
 			}
 			serve(t, m, "", set)
 			var raw bson.Raw
-			_ = st.Do(context.Background(), "find", func(ctx context.Context, c *mongo.Collection) error {
+			_ = st.Backend().Do(context.Background(), "find", func(ctx context.Context, c *mongo.Collection) error {
 				raw, err = c.FindOne(ctx, bson.D{}).Raw()
 				return err
 			})
@@ -284,7 +284,7 @@ func TestSetBSONValuesStoredAsNodeReads(t *testing.T) {
 		}
 		serve(t, m, "", set)
 		var raw bson.Raw
-		_ = st.Do(context.Background(), "find", func(ctx context.Context, c *mongo.Collection) error {
+		_ = st.Backend().Do(context.Background(), "find", func(ctx context.Context, c *mongo.Collection) error {
 			raw, err = c.FindOne(ctx, bson.D{}).Raw()
 			return err
 		})

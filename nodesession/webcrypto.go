@@ -37,7 +37,11 @@ type WebCrypto struct {
 	// Encoding is "base64", "base64url" or "hex". Optional. Default: "base64".
 	Encoding string
 
-	// IVLength is the IV length in bytes. Optional. Default: 12.
+	// IVLength is the IV length in bytes: 12 (AES-GCM's standard nonce,
+	// which the Web Crypto API's examples use) to 64. Shorter IVs are
+	// refused: random nonces that short repeat after few sessions, and a
+	// repeated nonce under one key breaks GCM's confidentiality and lets
+	// ciphertexts be forged. Optional. Default: 12.
 	IVLength int
 }
 
@@ -71,8 +75,8 @@ func (c *WebCrypto) build() (*webCipher, error) {
 	if ivLen == 0 {
 		ivLen = 12
 	}
-	if ivLen < 1 || ivLen > 64 {
-		return nil, errors.New("ConnectMongo.Crypto.IVLength: must be between 1 and 64")
+	if ivLen < 12 || ivLen > 64 {
+		return nil, errors.New("ConnectMongo.Crypto.IVLength: must be between 12 and 64 bytes")
 	}
 	key, err := pbkdf2.Key(sha256.New, c.Secret, []byte(salt), iter, 32)
 	if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -29,8 +31,8 @@ func admin(t *testing.T, env map[string]string, args ...string) (int, string, st
 	return code, out.String(), errb.String()
 }
 
-// fixture fills a fresh collection with 3 live sessions, 2 expired ones and
-// one document without a date, and returns the flags that name it.
+// fixture fills a fresh collection with 3 live sessions, 1 ended one, 2
+// expired ones and one document without a date, and returns the flags that name it.
 func fixture(t *testing.T) []string {
 	t.Helper()
 	coll := mongotest.Collection(t)
@@ -43,6 +45,13 @@ func fixture(t *testing.T) []string {
 		if err := s.CommitCtx(ctx, tok, []byte("v"), time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// An ended session: Delete leaves a marker until its expiry.
+	if err := s.CommitCtx(ctx, "ended-token", []byte("v"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteCtx(ctx, "ended-token"); err != nil {
+		t.Fatal(err)
 	}
 	for _, tok := range []string{"old-token-1", "old-token-2"} {
 		if err := s.CommitCtx(ctx, tok, []byte("v"), time.Now().Add(-time.Hour)); err != nil {
@@ -77,7 +86,7 @@ func ttlSupported(t *testing.T) bool {
 func TestAdminCommands(t *testing.T) {
 	flags := fixture(t)
 	env := map[string]string{"MONGODB_URI": mongotest.URI(t)}
-	tokens := []string{"live-token", "old-token", "odd-token"}
+	tokens := []string{"live-token", "old-token", "odd-token", "ended-token"}
 	noTokens := func(name, text string) {
 		for _, tok := range tokens {
 			if strings.Contains(text, tok) {
@@ -98,7 +107,7 @@ func TestAdminCommands(t *testing.T) {
 	}
 	got := table(out)
 	for label, want := range map[string]string{
-		"live sessions": "3", "expired, not yet removed": "2", `without a date in "expires"`: "1", "documents": "6", "TTL index": "none",
+		"live sessions": "3", "expired, not yet removed": "2", `without a date in "expires"`: "1", "ended, awaiting expiry": "1", "documents": "7", "TTL index": "none", "shape": "byte-level",
 	} {
 		if got[label] != want {
 			t.Errorf("stats %s = %q; want %q\n%s", label, got[label], want, out)
@@ -135,7 +144,7 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("clear without -yes deleted sessions: count = %q", out)
 	}
 	code, out, errs = admin(t, env, append(flags, "clear", "-yes")...)
-	if code != 0 || !strings.Contains(out, "4 documents deleted") {
+	if code != 0 || !strings.Contains(out, "5 documents deleted") {
 		t.Fatalf("clear -yes = %d %q %q", code, out, errs)
 	}
 	noTokens("clear", out+errs)
@@ -237,5 +246,46 @@ func TestAdminEnsureKeepsTTL(t *testing.T) {
 	code, out, errs = admin(t, env, append(flags, "indexes", "-ensure", "-expire-after", "60s")...)
 	if code != 0 || !strings.Contains(out, "expireAfterSeconds 3600 -> 60") || !strings.Contains(out, "expireAfterSeconds: 60") {
 		t.Fatalf("indexes -ensure -expire-after 60s = %d %q %q; want the change announced and made", code, out, errs)
+	}
+}
+
+// TestAdminJSON: with -json, every command that prints writes exactly one
+// JSON document on stdout, whose figures match the text's.
+func TestAdminJSON(t *testing.T) {
+	flags := fixture(t)
+	env := map[string]string{"MONGODB_URI": mongotest.URI(t)}
+	one := func(args ...string) map[string]any {
+		t.Helper()
+		code, out, errs := admin(t, env, append(append(flags, args...), "-json")...)
+		if code != 0 {
+			t.Fatalf("%q -json = %d %q %q", args, code, out, errs)
+		}
+		dec := json.NewDecoder(strings.NewReader(out))
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatalf("%q -json: %v\n%s", args, err, out)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			t.Fatalf("%q -json wrote more than one JSON document:\n%s", args, out)
+		}
+		return doc
+	}
+	if doc := one("count"); doc["live"] != 3.0 {
+		t.Errorf("count -json = %v", doc)
+	}
+	doc := one("stats")
+	for k, want := range map[string]any{"live": 3.0, "expired": 2.0, "undated": 1.0, "ended": 1.0, "documents": 7.0, "shape": "byte-level", "ttl_index": nil} {
+		if doc[k] != want {
+			t.Errorf("stats -json %s = %v; want %v", k, doc[k], want)
+		}
+	}
+	if doc := one("indexes"); doc["ttl_index"] != nil || len(doc["indexes"].([]any)) != 1 {
+		t.Errorf("indexes -json = %v; want _id_ alone", doc)
+	}
+	if doc := one("delete-expired"); doc["deleted"] != 2.0 || doc["interrupted"] != false {
+		t.Errorf("delete-expired -json = %v", doc)
+	}
+	if doc := one("clear", "-yes"); doc["deleted"] != 5.0 {
+		t.Errorf("clear -json = %v", doc)
 	}
 }

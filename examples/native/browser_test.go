@@ -98,7 +98,7 @@ func TestBrowserEndsAnotherDevice(t *testing.T) {
 			continue
 		}
 		found = true
-		if !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Path != "/" || c.Secure || c.Session || len(c.Value) != 43 {
+		if !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Path != "/" || c.Secure || c.Session || len(c.Value) != 75 {
 			t.Errorf("session cookie as stored by the browser: httpOnly=%v sameSite=%q path=%q secure=%v session=%v len=%d",
 				c.HTTPOnly, c.SameSite, c.Path, c.Secure, c.Session, len(c.Value))
 		}

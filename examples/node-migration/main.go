@@ -78,7 +78,8 @@ func run(ctx context.Context, addr, mongoAddr, dataDir string) error {
 	}
 	store, err := mongosession.New(ctx, mongosession.Options{
 		URI: uri, Database: database, Collection: collection,
-		OnError: func(err error) { log.Println(err) },
+		PlainIDs: true, // the Express app looks sessions up by the plain id
+		OnError:  func(err error) { log.Println(err) },
 	})
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
 // before it reaches the session; the Express app's origin is let through.
 func TestStateChangesArePOSTsFromKnownOrigins(t *testing.T) {
 	sessions, err := nodesession.New(nodesession.Options{
-		Store:  mongotest.NewStore(t, mongosession.Options{}),
+		Store:  mongotest.NewStore(t, mongosession.Options{PlainIDs: true}),
 		Cookie: nodesession.ExpressCookie{Secrets: []string{"test secret"}, MaxAge: time.Hour, SameSite: "lax"},
 		Layout: nodesession.ConnectMongoDBSession{},
 	})

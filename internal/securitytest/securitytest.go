@@ -1,4 +1,4 @@
-// Package securitytest holds the checks of the security suite (issue 4)
+// Package securitytest holds the checks of the security suite (SECURITY.md)
 // that every face runs the same way: the session ID sample check, the
 // filter check over a command monitor, the dump helpers and the sinks that
 // capture logs and errors to scan for tokens. What differs per face (the
@@ -129,7 +129,8 @@ func Filters(c Command) []bson.Raw {
 }
 
 // CheckFilter returns why f is not a filter the store may send, or nil:
-// only _id as a string, and the expiry as {$gt: date}. Any other field,
+// only _id as a string, the expiry as {$gt: date}, and the ended marker
+// as {$exists: false}. Any other field,
 // any operator, an _id that is a document, array or anything but a
 // string, is an injection. A malformed document is its decoding error.
 func CheckFilter(f bson.Raw) error {
@@ -149,6 +150,12 @@ func CheckFilter(f bson.Raw) error {
 			ops, _ := d.Elements()
 			if !ok || len(ops) != 1 || ops[0].Key() != "$gt" || ops[0].Value().Type != bson.TypeDateTime {
 				return fmt.Errorf("expiry condition %.100s; want {$gt: date}", v)
+			}
+		case "ended":
+			d, ok := v.DocumentOK()
+			ops, _ := d.Elements()
+			if !ok || len(ops) != 1 || ops[0].Key() != "$exists" || ops[0].Value().Type != bson.TypeBoolean || ops[0].Value().Boolean() {
+				return fmt.Errorf("ended condition %.100s; want {$exists: false}", v)
 			}
 		default:
 			return fmt.Errorf("unexpected filter field %.100q", k)

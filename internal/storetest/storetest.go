@@ -181,6 +181,30 @@ func Run(t *testing.T, cfg Config) {
 		}
 	})
 
+	// A request still in flight when its session was deleted (a logout
+	// in another tab, a slow upload with a stolen cookie) commits after
+	// the delete: the commit is accepted and writes nothing, and the
+	// session stays ended, listed nowhere.
+	t.Run("EndedStaysEnded", func(t *testing.T) {
+		s := cfg.New(t)
+		must(t, s.Commit(ctx, "tokenEnded", []byte("logged in"), hour()))
+		must(t, s.Delete(ctx, "tokenEnded"))
+		if err := s.Commit(ctx, "tokenEnded", []byte("late write"), hour()); err != nil {
+			t.Fatalf("late Commit of an ended session = %v; want nil (it writes nothing)", err)
+		}
+		if got, found, err := s.Find(ctx, "tokenEnded"); err != nil || found {
+			t.Fatalf("ended session after a late Commit = %q, %v, %v; want not found", got, found, err)
+		}
+		if l, ok := s.(Lister); ok {
+			all, err := l.All(ctx)
+			must(t, err)
+			if len(all) != 0 {
+				t.Fatalf("All lists %d sessions after the only one ended", len(all))
+			}
+		}
+		must(t, s.Delete(ctx, "tokenEnded")) // ending it again is a no-op
+	})
+
 	t.Run("DeleteMissing", func(t *testing.T) {
 		s := cfg.New(t)
 		if err := s.Delete(ctx, "neverCommitted"); err != nil {
