@@ -341,7 +341,7 @@ func ours(ctx context.Context, env peerEnv, coll string) (*mongosession.Store, e
 const peerReaperPaused = "paused for the run"
 
 func oursExpiry(s *mongosession.Store) string {
-	if s.Reaping() {
+	if s.Backend().Reaping() {
 		return "reaper `deleteMany {expires: {$lte: now}}` (this server has no TTL indexes; " + peerReaperPaused + "), else a TTL index on `expires`; every read checks the expiry"
 	}
 	return "TTL index on `expires`; every read checks the expiry"
@@ -361,7 +361,7 @@ func oursSCS(ctx context.Context, env peerEnv) (*peerSide, error) {
 
 // storedID is the _id of a token's session in s (the token, or its hash).
 func storedID(s *mongosession.Store) func(string) string {
-	return func(t string) string { id, _ := s.StoredID(t); return id }
+	return func(t string) string { id, _ := s.Backend().StoredID(t); return id }
 }
 
 // scsSide measures st through scs: Find, and the seed app of
