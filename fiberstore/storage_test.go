@@ -59,11 +59,12 @@ func TestConformanceHashedEncrypted(t *testing.T) {
 	})
 }
 
-// storedExpiry reads the expiry date of the raw document stored under id.
+// storedExpiry reads the expiry date of the raw document stored for the key
+// id (under mongosession.HashID(id), the default _id).
 func storedExpiry(t *testing.T, s *mongosession.Store, id string) (time.Time, bool) {
 	t.Helper()
 	var doc bson.M
-	err := s.Collection().FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	err := s.Collection().FindOne(context.Background(), bson.D{{Key: "_id", Value: mongosession.HashID(id)}}).Decode(&doc)
 	if err != nil {
 		return time.Time{}, false
 	}
