@@ -260,7 +260,13 @@ func Check(h *History, bytes bool) Report {
 		}
 		gls, _ := g.LS()
 		pls, pfresh := p.LS()
-		if pls == "" {
+		switch {
+		case pls != "":
+		case p.SetTo != "" && p.SetTo != "-":
+			// no answer, but a new cookie: the write went to the session
+			// the request started
+			pls, pfresh = lsOf[p.SetTo], true
+		default:
 			pls = lsOf[p.Cookie]
 		}
 		if pls != "" && pls != "?" && gls != pls {

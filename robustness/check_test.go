@@ -92,6 +92,12 @@ func TestCheck(t *testing.T) {
 			op("victim", Login, "a", 20, 30, OK, "ls=L new=0", "v"),
 			get(op("victim", Get, "v", 70, 75, OK, "ls=L new=0 v=atk.1", ""), "a"),
 		}, nil},
+		{"a failed write that started a new session is read there", true, []*Op{
+			put(op("b", Put, "", 0, 5, OK, "ls=L new=1", "c"), "a", "b.1"),
+			op("b", Login, "c", 10, 20, Failed, "error", ""),
+			put(op("b", Put, "c", 30, 35, Failed, "error", "d"), "a", "b.2"),
+			get(op("b", Get, "d", 40, 45, OK, "ls=M new=0 v=b.2", ""), "a"),
+		}, nil},
 		{"the pre-login token logs the victim out", false, []*Op{
 			put(op("atk", Put, "", 0, 5, OK, "ls=L new=1", "a"), "a", "atk.1"),
 			op("victim", Login, "a", 20, 30, OK, "ls=L new=0", "v"),
