@@ -4,51 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/mongosession/mongosession"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
-
-// LoadAndSave is the middleware that gives next's requests their session.
-// It reads nothing itself: the session named by the request's cookie is
-// read when next first reads it (one find by _id), written blind when
-// next only writes (see Put and Incr), and not touched at all when next
-// does neither. What the request changed is saved just before the
-// response's headers are sent (or after next returns, when next wrote
-// nothing), so that the cookie can still be set. What next changes after
-// it wrote (Put, Remove, SetUser, ...) is saved when next returns, by one
-// more update without a cookie; a failure then goes to the store's logger
-// and OnError, since the response is already on its way.
-//
-// When the session cannot be read or saved, ErrorFunc writes the response
-// instead of next, with "Cache-Control: no-store" set and none of the
-// headers next had set: the header map is put back as it was when
-// LoadAndSave was called, so headers that middleware outside it set (HSTS,
-// CSP, CORS, a request ID) are kept. A missing, malformed, unknown or
-// expired cookie is not an error: the request gets a new, empty session,
-// stored (under a new cookie) only if the request writes to it. Responses
-// that set the cookie carry "Cache-Control: no-store" and "Vary: Cookie",
-// so no cache keeps a session token.
-//
-// Saving does not depend on the client waiting for the answer: it uses
-// the request's context without its cancellation, bounded by the store's
-// Timeout.
-func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := newState(m, r)
-		r = r.WithContext(context.WithValue(r.Context(), m.key, st))
-		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st, outer: w.Header().Clone()}
-		next.ServeHTTP(sw, r)
-		if !sw.saved {
-			sw.save()
-			return
-		}
-		sw.saveLate()
-	})
-}
 
 // save writes what the request changed. It is called once per request,
 // before the response's headers are sent, and again when the handler
