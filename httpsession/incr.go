@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -167,10 +168,9 @@ func (m *Manager) incrServer(ctx context.Context, st *state, key string, n int64
 		}
 		return err
 	})
-	var se mongo.ServerError
 	switch {
-	case errors.As(err, &se) && (se.HasErrorCode(14) || se.HasErrorCode(2)):
-		// TypeMismatch / BadValue: $inc of a value that is not a number.
+	case servererr.Has(err, servererr.TypeMismatch, servererr.BadValue):
+		// $inc of a value that is not a number.
 		return 0, true, fmt.Errorf("%w: Incr of %q: %v", ErrNotInteger, key, err)
 	case err != nil || raw == nil:
 		return 0, err != nil, err

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -239,12 +240,12 @@ func (m *Manager) ensureUserIndex() {
 	err := m.be.Do(context.Background(), "creating the user index", func(ctx context.Context, coll *mongo.Collection) error {
 		model := mongo.IndexModel{Keys: bson.D{{Key: fieldUser, Value: 1}}, Options: options.Index().SetSparse(true)}
 		_, err := coll.Indexes().CreateOne(ctx, model)
-		var se mongo.ServerError
-		if errors.As(err, &se) && (se.HasErrorCode(238) || se.HasErrorCode(85) || se.HasErrorCode(86)) {
-			// NotImplemented (no sparse indexes), or an index on the key
-			// exists with other options: use or keep a plain one.
+		conflict := []int{servererr.IndexOptionsConflict, servererr.IndexKeySpecsConflict}
+		if servererr.Has(err, append(conflict, servererr.NotImplemented)...) {
+			// No sparse indexes, or an index on the key exists with other
+			// options: use or keep a plain one.
 			_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: fieldUser, Value: 1}}})
-			if errors.As(err, &se) && (se.HasErrorCode(85) || se.HasErrorCode(86)) {
+			if servererr.Has(err, conflict...) {
 				err = nil
 			}
 		}

@@ -2,11 +2,11 @@ package httpsession
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -171,8 +171,7 @@ func (m *Manager) keysGuard(st *state, n int) bson.D {
 // $expr (FerretDB 1.x: NotImplemented), and if so remembers it: later
 // writes that add keys read the session first.
 func (m *Manager) exprRefused(err error) bool {
-	var se mongo.ServerError
-	if errors.As(err, &se) && (se.HasErrorCode(238) || se.HasErrorCode(168) || se.HasErrorCode(31325)) {
+	if servererr.Has(err, servererr.NotImplemented, servererr.InvalidPipelineOperator, servererr.UnknownExpression) {
 		m.noExpr.Store(true)
 		return true
 	}
