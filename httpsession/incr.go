@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -116,20 +117,11 @@ func (m *Manager) incrLocal(ctx context.Context, st *state, key string, n int64,
 	if insert && st.committed {
 		return 0, ErrHeadersWritten
 	}
-	prev, had := st.vals[key]
-	prevDirty, wasDirty := st.dirty[key]
+	vals, dirty := maps.Clone(st.vals), maps.Clone(st.dirty)
 	st.vals[key], st.dirty[key] = int64Value(total), true
 	if insert {
 		if err := m.insert(ctx, st, time.Now()); err != nil {
-			// Not counted: the request's session is as it was.
-			delete(st.vals, key)
-			delete(st.dirty, key)
-			if had {
-				st.vals[key] = prev
-			}
-			if wasDirty {
-				st.dirty[key] = prevDirty
-			}
+			st.vals, st.dirty = vals, dirty // not counted
 			return 0, err
 		}
 	}
@@ -196,7 +188,7 @@ const casAttempts = 64
 // incrSealed is Incr on an encrypted store, of a live session: compare
 // and swap of the sealed value.
 func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.opTimeout())
+	ctx, cancel := context.WithTimeout(ctx, m.be.Timeout())
 	defer cancel()
 	field := encodeKey(key)
 	path := fieldSession + "." + field

@@ -63,7 +63,7 @@ func (m *Manager) Destroy(ctx context.Context) error {
 	case pending, live, renewed:
 		now := time.Now()
 		filter := bson.D{{Key: "_id", Value: st.sel}, {Key: "$or", Value: bson.A{
-			bson.D{{Key: fieldVerifier, Value: st.hash}, {Key: m.expiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}},
+			bson.D{{Key: fieldVerifier, Value: st.hash}, {Key: m.exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}},
 			bson.D{{Key: fieldPrevious, Value: st.hash}, {Key: fieldRenewed, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now.Add(-renewGrace))}}}},
 		}}}
 		if _, err := m.delete(context.WithoutCancel(ctx), "destroying a session", filter, false); err != nil {

@@ -188,6 +188,7 @@ type Manager struct {
 	store     *mongosession.Store
 	be        mongosession.Backend // store's face-author surface
 	encrypted bool
+	exp       string // the store's ExpiresKey
 	key       *contextKey
 	noExpr    atomic.Bool // the server has no $expr: writes that add keys read the session first
 }
@@ -217,17 +218,18 @@ func New(store *mongosession.Store) *Manager {
 			SameSite: http.SameSiteLaxMode,
 		},
 		store: store,
+		exp:   mongosession.DefaultExpiresKey,
 		key:   &contextKey{"httpsession"},
 	}
 	if store == nil {
 		return m
 	}
 	m.be = store.Backend()
-	m.encrypted = m.be.Encrypted()
-	switch m.be.ExpiresKey() {
+	m.encrypted, m.exp = m.be.Encrypted(), m.be.ExpiresKey()
+	switch m.exp {
 	case fieldVerifier, fieldPrevious, fieldRenewed, fieldLastSeen, fieldUser, fieldAgent, fieldSession:
 		m.be.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, m.be.ExpiresKey()))
+			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, m.exp))
 	}
 	m.ensureUserIndex()
 	return m
@@ -297,27 +299,11 @@ func (m *Manager) state(ctx context.Context) *state {
 	return st
 }
 
-// do runs one operation on the store; without a store, it fails with
-// ErrNoSession's sibling, mongosession.ErrClosed.
+// do runs one operation on the store; without a store it fails with
+// mongosession.ErrClosed.
 func (m *Manager) do(ctx context.Context, op string, fn func(ctx context.Context, coll *mongo.Collection) error) error {
 	if m.store == nil {
 		return mongosession.ErrClosed
 	}
 	return m.be.Do(ctx, "httpsession: "+op, fn)
-}
-
-// expiresKey is the store's expiry field.
-func (m *Manager) expiresKey() string {
-	if m.store == nil {
-		return mongosession.DefaultExpiresKey
-	}
-	return m.be.ExpiresKey()
-}
-
-// opTimeout is the store's Timeout.
-func (m *Manager) opTimeout() time.Duration {
-	if m.store == nil {
-		return mongosession.DefaultTimeout
-	}
-	return m.be.Timeout()
 }

@@ -122,7 +122,7 @@ func (m *Manager) updateOne(ctx context.Context, op string, filter, update bson.
 // stamps is the $set of the expiry and the last-seen time at now.
 func (m *Manager) stamps(st *state, now time.Time) bson.D {
 	return bson.D{
-		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
+		{Key: m.exp, Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
 	}
 }
@@ -218,7 +218,8 @@ func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (bson.D, 
 }
 
 // sessionDoc returns the "session" sub-document holding all of st's values,
-// sealed for the document id and st's user.
+// sealed for the document id and st's user (the ciphertexts are kept in
+// st.sealed, for Incr; a stale one only makes Incr read the session).
 func (m *Manager) sessionDoc(st *state, id string) (bson.D, error) {
 	doc := make(bson.D, 0, len(st.vals))
 	for key, v := range st.vals {
@@ -226,6 +227,9 @@ func (m *Manager) sessionDoc(st *state, id string) (bson.D, error) {
 		sv, err := m.storeValue(id, field, st.user, v)
 		if err != nil {
 			return nil, err
+		}
+		if b, ok := sv.(bson.Binary); ok {
+			st.sealed[key] = b
 		}
 		doc = append(doc, bson.E{Key: field, Value: sv})
 	}
@@ -254,7 +258,7 @@ func (m *Manager) insert(ctx context.Context, st *state, now time.Time) error {
 		{Key: "_id", Value: sel},
 		{Key: fieldVerifier, Value: hash},
 		{Key: fieldSession, Value: values},
-		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(now, now))},
+		{Key: m.exp, Value: bson.NewDateTimeFromTime(m.deadline(now, now))},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
 		{Key: fieldAgent, Value: agent},
 	}
@@ -273,14 +277,6 @@ func (m *Manager) insert(ctx context.Context, st *state, now time.Time) error {
 	}
 	st.phase, st.sel, st.hash, st.created, st.token = live, sel, hash, now, sel+verifier
 	st.saved(now)
-	st.sealed = map[string]bson.Binary{}
-	for _, e := range values {
-		if b, ok := e.Value.(bson.Binary); ok && m.encrypted {
-			if key, ok := decodeKey(e.Key); ok {
-				st.sealed[key] = b
-			}
-		}
-	}
 	return nil
 }
 

@@ -77,7 +77,7 @@ func newState(m *Manager, r *http.Request) *state {
 	if len(agent) > maxUserAgent {
 		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
 	}
-	st := &state{phase: fresh, agent: agent, vals: map[string]bson.RawValue{}, dirty: map[string]bool{}}
+	st := &state{phase: fresh, agent: agent, vals: map[string]bson.RawValue{}, dirty: map[string]bool{}, sealed: map[string]bson.Binary{}}
 	if c, err := r.Cookie(m.cookieName()); err == nil {
 		if sel, hash, created, ok := parseToken(c.Value); ok && m.deadline(created, time.Now()).After(time.Now()) {
 			st.phase, st.sel, st.hash, st.created = pending, sel, hash, created
@@ -97,7 +97,7 @@ func (st *state) forget(p phase) {
 	}
 	st.phase, st.token, st.renew = p, "", false
 	st.user, st.owner, st.userSet = "", "", false
-	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, nil, map[string]bool{}, false
+	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, map[string]bson.Binary{}, map[string]bool{}, false
 }
 
 // filter names the request's session while its token is current and it
@@ -106,7 +106,7 @@ func (m *Manager) filter(st *state, now time.Time) bson.D {
 	return bson.D{
 		{Key: "_id", Value: st.sel},
 		{Key: fieldVerifier, Value: st.hash},
-		{Key: m.expiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
+		{Key: m.exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
 	}
 }
 
@@ -169,7 +169,7 @@ func (m *Manager) load(ctx context.Context, st *state) error {
 // alive reports whether the stored session raw has expired neither by its
 // stored expiry nor under the manager's current settings.
 func (m *Manager) alive(st *state, raw bson.Raw, now time.Time) bool {
-	expires, ok := raw.Lookup(m.expiresKey()).TimeOK()
+	expires, ok := raw.Lookup(m.exp).TimeOK()
 	if !ok || !expires.After(now) {
 		return false
 	}

@@ -100,7 +100,7 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 		st.mu.Unlock()
 	}
 	now := time.Now()
-	exp := m.expiresKey()
+	exp := m.exp
 	var out []Info
 	err := m.do(ctx, "listing a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
 		out = nil

@@ -294,9 +294,7 @@ func (m *Manager) GetTime(ctx context.Context, key string) time.Time {
 func (m *Manager) Pop(ctx context.Context, key string) any { return pop(m, ctx, key, m.Get) }
 
 // PopString returns GetString's result and removes key.
-func (m *Manager) PopString(ctx context.Context, key string) string {
-	return pop(m, ctx, key, m.GetString)
-}
+func (m *Manager) PopString(ctx context.Context, key string) string { return pop(m, ctx, key, m.GetString) }
 
 // PopBool returns GetBool's result and removes key.
 func (m *Manager) PopBool(ctx context.Context, key string) bool { return pop(m, ctx, key, m.GetBool) }
@@ -305,14 +303,10 @@ func (m *Manager) PopBool(ctx context.Context, key string) bool { return pop(m, 
 func (m *Manager) PopInt(ctx context.Context, key string) int { return pop(m, ctx, key, m.GetInt) }
 
 // PopInt64 returns GetInt64's result and removes key.
-func (m *Manager) PopInt64(ctx context.Context, key string) int64 {
-	return pop(m, ctx, key, m.GetInt64)
-}
+func (m *Manager) PopInt64(ctx context.Context, key string) int64 { return pop(m, ctx, key, m.GetInt64) }
 
 // PopFloat returns GetFloat's result and removes key.
-func (m *Manager) PopFloat(ctx context.Context, key string) float64 {
-	return pop(m, ctx, key, m.GetFloat)
-}
+func (m *Manager) PopFloat(ctx context.Context, key string) float64 { return pop(m, ctx, key, m.GetFloat) }
 
 // PopBytes returns GetBytes's result and removes key.
 func (m *Manager) PopBytes(ctx context.Context, key string) []byte {
@@ -320,9 +314,7 @@ func (m *Manager) PopBytes(ctx context.Context, key string) []byte {
 }
 
 // PopTime returns GetTime's result and removes key.
-func (m *Manager) PopTime(ctx context.Context, key string) time.Time {
-	return pop(m, ctx, key, m.GetTime)
-}
+func (m *Manager) PopTime(ctx context.Context, key string) time.Time { return pop(m, ctx, key, m.GetTime) }
 
 // pop returns get's result for key and removes key from the session.
 func pop[T any](m *Manager, ctx context.Context, key string, get func(context.Context, string) T) T {
