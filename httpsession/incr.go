@@ -16,24 +16,18 @@ import (
 )
 
 // Incr adds n to the integer value of key (a missing key counts from 0)
-// and returns the new value. The addition is one findAndModify on the
-// token's filter ($inc of this key, the last-seen time and expiry), which
-// also returns the session's values: a request that only calls Incr of an
-// existing key sends that one command (a new key, a find and one more),
-// and concurrent Incr calls never lose a count. A value
-// this request Put, removed or cleared is its own: Incr changes it locally.
-// A request without a stored session (no cookie, or one naming no live
-// session, which a missed findAndModify and one find reveal) stores a new
-// one at once (one insert), or fails with ErrHeadersWritten once the
-// response's headers are out. A session that ended or was renewed by
-// another request fails with ErrSessionEnded, writing nothing.
-//
-// With EncryptionKeys the server cannot add to a ciphertext: Incr reads the
-// session and compares and swaps the sealed value, failing with
-// ErrContention after 64 tries or the store's Timeout. Not an integer:
-// ErrNotInteger; a sum beyond int64: ErrOverflow; a new key beyond
-// MaxKeys: ErrTooManyKeys; nothing is written then. A store failure
-// returns the store's error.
+// and returns the new value: one findAndModify on the token's filter ($inc
+// of this key, the last-seen time and expiry) that also returns the
+// session's values, so concurrent Incr calls never lose a count (a new key
+// costs a find and one more). A value this request Put, removed or cleared
+// is its own: Incr changes it locally. Without a stored session (no cookie,
+// or one naming no live session) Incr stores a new one at once (one
+// insert), or fails with ErrHeadersWritten once the response's headers are
+// out; a session another request ended or renewed fails with
+// ErrSessionEnded. With EncryptionKeys, Incr reads the session and compares
+// and swaps the sealed value, failing with ErrContention after 64 tries or
+// the store's Timeout. ErrNotInteger, ErrOverflow and ErrTooManyKeys say
+// why nothing was written; a store failure returns the store's error.
 func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) {
 	st := m.state(ctx)
 	if st == nil {

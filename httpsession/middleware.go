@@ -8,24 +8,19 @@ import (
 )
 
 // LoadAndSave is the middleware that gives next's requests their session.
-// It reads nothing itself: the session named by the request's cookie is
-// read when next first reads it (one find by _id), written blind when
-// next only writes (see Put and Incr), and not touched at all when next
-// does neither. What the request changed is saved just before the
-// response's header is sent (next's first WriteHeader with a final status,
-// Write, Flush or Hijack; an informational 1xx goes out without saving),
-// or when next returns without writing, so that the cookie can still be
-// set. What next changes after it wrote (Put, Remove, SetUser, ...) is
-// saved when next returns, by one more update without a cookie; a failure
-// then goes to the store's logger and OnError, since the response is
-// already on its way.
+// It reads nothing itself: the session is read when next first reads it
+// (one find by _id), written blind when next only writes (see Put and
+// Incr), and not touched when next does neither. What the request changed
+// is saved just before the response's header is sent (next's first
+// WriteHeader with a final status, Write, Flush or Hijack; a 1xx goes out
+// without saving), or when next returns without writing, so that the
+// cookie can still be set. What next changes after it wrote is saved when
+// next returns, by one more update without a cookie; a failure then goes
+// to the store's logger and OnError.
 //
-// When the session cannot be read or saved, ErrorFunc writes the response
-// instead of next, with "Cache-Control: no-store" set and none of the
-// headers next had set: the header map is put back as it was when
-// LoadAndSave was called, so headers that middleware outside it set (HSTS,
-// CSP, CORS, a request ID) are kept; next's later writes are discarded
-// with an error. A missing, malformed, unknown or expired cookie is not an
+// When the session cannot be read or saved, ErrorFunc answers instead of
+// next (see Manager.ErrorFunc), and next's later writes are discarded with
+// an error. A missing, malformed, unknown or expired cookie is not an
 // error: the request gets a new, empty session, stored (under a new
 // cookie) only if the request writes to it. Responses that set the cookie
 // carry "Cache-Control: no-store" and "Vary: Cookie", so no cache keeps a

@@ -10,23 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Values are stored as BSON values and come back as what BSON holds:
-//
-//	string          string
-//	bool            bool
-//	int, int8..32   int32 when it fits (Get returns int), else int64
-//	int64           int64 (Get returns int64)
-//	float32/64      float64
-//	[]byte          binary ([]byte)
-//	time.Time       date (UTC, millisecond precision)
-//	struct, map     document (Get returns bson.D; use Decode)
-//	slice           array (Get returns bson.A; use Decode)
-//
-// The typed getters convert between the integer and float forms where no
-// precision is lost, so primitives round-trip as they do in scs. A map's
-// keys become field names of a sub-document: use keys that are valid
-// MongoDB field names (no leading "$", no "."), or the save fails.
-
 // Put sets key to val in the request's session, saved with the request
 // ($set of this key only; without a read of the session unless the store
 // encrypts values). A value BSON cannot encode (a channel, a func), or a
@@ -152,8 +135,23 @@ func (m *Manager) raw(ctx context.Context, key string) (bson.RawValue, bool) {
 	return v, ok
 }
 
-// Get returns the value of key, or nil when it is missing, converted from
-// BSON as the table above says.
+// Get returns the value of key, or nil when it is missing. Values are
+// stored as BSON values and come back as what BSON holds:
+//
+//	string          string
+//	bool            bool
+//	int, int8..32   int32 when it fits (Get returns int), else int64
+//	int64           int64 (Get returns int64)
+//	float32/64      float64
+//	[]byte          binary ([]byte)
+//	time.Time       date (UTC, millisecond precision)
+//	struct, map     document (Get returns bson.D; use Decode)
+//	slice           array (Get returns bson.A; use Decode)
+//
+// The typed getters convert between the integer and float forms where no
+// precision is lost, so primitives round-trip as they do in scs. A map's
+// keys become field names of a sub-document: use keys that are valid
+// MongoDB field names (no leading "$", no "."), or the save fails.
 func (m *Manager) Get(ctx context.Context, key string) any {
 	v, ok := m.raw(ctx, key)
 	if !ok {
@@ -294,7 +292,9 @@ func (m *Manager) GetTime(ctx context.Context, key string) time.Time {
 func (m *Manager) Pop(ctx context.Context, key string) any { return pop(m, ctx, key, m.Get) }
 
 // PopString returns GetString's result and removes key.
-func (m *Manager) PopString(ctx context.Context, key string) string { return pop(m, ctx, key, m.GetString) }
+func (m *Manager) PopString(ctx context.Context, key string) string {
+	return pop(m, ctx, key, m.GetString)
+}
 
 // PopBool returns GetBool's result and removes key.
 func (m *Manager) PopBool(ctx context.Context, key string) bool { return pop(m, ctx, key, m.GetBool) }
@@ -303,10 +303,14 @@ func (m *Manager) PopBool(ctx context.Context, key string) bool { return pop(m, 
 func (m *Manager) PopInt(ctx context.Context, key string) int { return pop(m, ctx, key, m.GetInt) }
 
 // PopInt64 returns GetInt64's result and removes key.
-func (m *Manager) PopInt64(ctx context.Context, key string) int64 { return pop(m, ctx, key, m.GetInt64) }
+func (m *Manager) PopInt64(ctx context.Context, key string) int64 {
+	return pop(m, ctx, key, m.GetInt64)
+}
 
 // PopFloat returns GetFloat's result and removes key.
-func (m *Manager) PopFloat(ctx context.Context, key string) float64 { return pop(m, ctx, key, m.GetFloat) }
+func (m *Manager) PopFloat(ctx context.Context, key string) float64 {
+	return pop(m, ctx, key, m.GetFloat)
+}
 
 // PopBytes returns GetBytes's result and removes key.
 func (m *Manager) PopBytes(ctx context.Context, key string) []byte {
@@ -314,7 +318,9 @@ func (m *Manager) PopBytes(ctx context.Context, key string) []byte {
 }
 
 // PopTime returns GetTime's result and removes key.
-func (m *Manager) PopTime(ctx context.Context, key string) time.Time { return pop(m, ctx, key, m.GetTime) }
+func (m *Manager) PopTime(ctx context.Context, key string) time.Time {
+	return pop(m, ctx, key, m.GetTime)
+}
 
 // pop returns get's result for key and removes key from the session.
 func pop[T any](m *Manager, ctx context.Context, key string, get func(context.Context, string) T) T {
