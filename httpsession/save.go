@@ -45,21 +45,13 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		}
 	}
 	now := time.Now()
-	switch st.phase {
-	case fresh, ended:
-		if !st.changed() {
-			return nil
-		}
+	ta := m.touchAfter()
+	switch {
+	case !st.changed() && (st.phase != live || ta <= 0 || now.Sub(st.seen) < ta):
+		return nil
+	case st.phase == fresh || st.phase == ended:
 		return m.insert(ctx, st, now)
-	case pending:
-		if !st.changed() {
-			return nil
-		}
-	case live:
-		if ta := m.touchAfter(); !st.changed() && (ta <= 0 || now.Sub(st.seen) < ta) {
-			return nil
-		}
-	default:
+	case st.phase != pending && st.phase != live:
 		return nil
 	}
 	var set, unset bson.D
@@ -79,18 +71,11 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	}
 	filter := m.filter(st, now)
 	if st.phase == pending {
-		if g := m.keysGuard(st, st.puts()); g != nil {
-			filter = append(filter, g...)
-		}
+		filter = append(filter, m.keysGuard(st, st.puts())...)
 	}
 	matched, err := m.updateOne(ctx, "saving a session", filter, update)
 	switch {
-	case err != nil && st.phase == pending && m.exprRefused(err):
-		if err := m.load(ctx, st); err != nil {
-			return err
-		}
-		return m.save(ctx, st)
-	case err != nil:
+	case err != nil && (st.phase != pending || !m.exprRefused(err)):
 		return err
 	case matched:
 		if st.renew {
@@ -102,6 +87,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		st.forget(fenced)
 		return nil
 	}
+	// Missed, or the guard refused: one find tells why, and save again.
 	if err := m.load(ctx, st); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -151,17 +152,12 @@ func (m *Manager) load(ctx context.Context, st *state) error {
 	}
 	// An unknown or expired session: the request's own Puts (and user)
 	// start a new one.
-	vals, dirty, user := st.vals, st.dirty, st.user
-	userSet := st.userSet && user != ""
+	vals, dirty, user, userSet := st.vals, st.dirty, st.user, st.userSet && st.user != ""
 	st.forget(fresh)
-	st.vals, st.user, st.userSet = vals, user, userSet
-	if !userSet {
-		st.user = ""
-	}
-	for k, put := range dirty {
-		if put {
-			st.dirty[k] = true
-		}
+	maps.DeleteFunc(dirty, func(_ string, put bool) bool { return !put })
+	st.vals, st.dirty = vals, dirty
+	if userSet {
+		st.user, st.userSet = user, true
 	}
 	return nil
 }
