@@ -255,13 +255,9 @@ func (m *Manager) openValue(id, field, user string, v bson.RawValue) (bson.RawVa
 	if err != nil {
 		return bson.RawValue{}, err
 	}
-	doc := bson.Raw(plain)
-	if err := doc.Validate(); err != nil {
-		return bson.RawValue{}, fmt.Errorf("%w: a decrypted value is not BSON", mongosession.ErrCorrupt)
-	}
-	val, err := doc.LookupErr("v")
-	if err != nil {
-		return bson.RawValue{}, fmt.Errorf("%w: a decrypted value has no \"v\"", mongosession.ErrCorrupt)
+	val, err := bson.Raw(plain).LookupErr("v")
+	if err != nil || bson.Raw(plain).Validate() != nil {
+		return bson.RawValue{}, fmt.Errorf("%w: a decrypted value is not a BSON document {v: value}", mongosession.ErrCorrupt)
 	}
 	return val, nil
 }
