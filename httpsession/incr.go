@@ -29,11 +29,10 @@ import (
 // the store's Timeout. ErrNotInteger, ErrOverflow and ErrTooManyKeys say
 // why nothing was written; a store failure returns the store's error.
 func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		return 0, ErrNoSession
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	if st.renew {

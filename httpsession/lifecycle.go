@@ -20,11 +20,10 @@ import (
 // ended or was renewed (otherwise the save stores nothing and leaves the
 // cookie alone), and ErrHeadersWritten once the response's headers are out.
 func (m *Manager) RenewToken(ctx context.Context) error {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		return ErrNoSession
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch {
 	case st.committed:
@@ -45,11 +44,10 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 // nothing. The request goes on with a new, empty session, stored only if
 // the request puts something in it.
 func (m *Manager) Destroy(ctx context.Context) error {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		return ErrNoSession
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	switch st.phase {
 	case pending, live, renewed:

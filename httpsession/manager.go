@@ -289,13 +289,16 @@ func (m *Manager) errorFunc(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
 
-// state returns the session of ctx, or nil when ctx is not from
+// lock returns the session of ctx, locked, or nil when ctx is not from
 // LoadAndSave.
-func (m *Manager) state(ctx context.Context) *state {
+func (m *Manager) lock(ctx context.Context) *state {
 	if ctx == nil {
 		return nil
 	}
 	st, _ := ctx.Value(m.key).(*state)
+	if st != nil {
+		st.mu.Lock()
+	}
 	return st
 }
 

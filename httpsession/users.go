@@ -37,12 +37,11 @@ type Info struct {
 // the user with the new token in one update. Without a session in ctx,
 // SetUser does nothing and the mistake is reported to the store's logger.
 func (m *Manager) SetUser(ctx context.Context, user string) {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		m.report("SetUser", ErrNoSession)
 		return
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.phase != pending && st.user == user {
 		return
@@ -74,8 +73,7 @@ func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if st := m.state(ctx); st != nil {
-		st.mu.Lock()
+	if st := m.lock(ctx); st != nil {
 		if st.phase == live && st.owner == user {
 			st.forget(ended)
 		}
@@ -154,8 +152,7 @@ func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 	if err != nil {
 		return err
 	}
-	if st := m.state(ctx); st != nil {
-		st.mu.Lock()
+	if st := m.lock(ctx); st != nil {
 		if n > 0 && st.sel == id && (st.phase == pending || st.phase == live) {
 			st.forget(ended)
 		}

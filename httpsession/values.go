@@ -20,13 +20,12 @@ import (
 // change to a session another request ended or renewed meanwhile is
 // dropped. Without a session in ctx, Put only reports the mistake.
 func (m *Manager) Put(ctx context.Context, key string, val any) {
-	st := m.state(ctx)
+	t, data, err := bson.MarshalValue(val)
+	st := m.lock(ctx)
 	if st == nil {
 		m.report("Put", ErrNoSession)
 		return
 	}
-	t, data, err := bson.MarshalValue(val)
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err != nil {
 		if st.err == nil {
@@ -50,11 +49,10 @@ func (m *Manager) Put(ctx context.Context, key string, val any) {
 // when the session is saved). A key missing from the session as this
 // request has read it is a no-op.
 func (m *Manager) Remove(ctx context.Context, key string) {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		return
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	_, ok := st.vals[key]
 	switch st.phase {
@@ -74,11 +72,10 @@ func (m *Manager) Remove(ctx context.Context, key string) {
 // are replaced as a whole when the session is saved, with any Put after
 // Clear). The session itself, its token and its user stay.
 func (m *Manager) Clear(ctx context.Context) {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		return
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.vals = map[string]bson.RawValue{}
 	st.dirty = map[string]bool{}
@@ -111,12 +108,8 @@ func (m *Manager) Keys(ctx context.Context) []string {
 // to read is kept for the save, which hands it to ErrorFunc; the request
 // sees an empty session meanwhile. nil when ctx has no session.
 func (m *Manager) view(ctx context.Context) *state {
-	st := m.state(ctx)
-	if st == nil {
-		return nil
-	}
-	st.mu.Lock()
-	if st.phase == pending && st.err == nil {
+	st := m.lock(ctx)
+	if st != nil && st.phase == pending && st.err == nil {
 		if err := m.load(context.WithoutCancel(ctx), st); err != nil {
 			st.err = err
 		}
