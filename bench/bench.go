@@ -22,7 +22,11 @@
 //     and p99 latency, errors, commands per request (endtoend.go);
 //  6. session size: Find and Commit of 1 KiB to 1 MiB sessions through
 //     the store and with the driver: time, Go allocations and the bytes of
-//     the command and reply on the wire (sizes.go).
+//     the command and reply on the wire (sizes.go);
+//  7. peers: the same work through the MongoDB stores a user would
+//     otherwise install for scs, fiber and gorilla, each against our face
+//     for that framework: Find medians at each size, the seed app end to
+//     end, and what each does on expiry (peers.go, peerstores.go).
 //
 // The module is separate from the library's so that its dependencies (scs,
 // gorilla, fiber) stay out of a program that imports mongosession.
@@ -56,8 +60,9 @@ type Config struct {
 	// Batch is the number of operations of each side in one round.
 	Batch int
 
-	// Sizes are the numbers of stored sessions of the scale section, in
-	// increasing order; the first is the reference of the flatness ratio.
+	// Sizes are the numbers of stored sessions of the scale and peers
+	// sections, in increasing order; the first is the reference of the
+	// flatness ratio.
 	Sizes []int
 
 	// Lookups is the number of finds of each side at each size.
@@ -82,7 +87,7 @@ type Config struct {
 	SizeBatch    int
 
 	// Sections limits the run to some of "overhead", "roundtrips",
-	// "scale", "memory", "endtoend", "sizes". Empty: all.
+	// "scale", "memory", "endtoend", "sizes", "peers". Empty: all.
 	Sections []string
 }
 
@@ -147,6 +152,7 @@ type Results struct {
 	Memory     *MemoryResult
 	EndToEnd   []EndToEndResult
 	Sizes      []SizeResult
+	Peers      []PeerResult
 }
 
 // Run measures the sections of cfg against cfg.URI and prints their tables
@@ -203,6 +209,11 @@ func Run(ctx context.Context, cfg Config, w io.Writer) (*Results, error) {
 	if cfg.wants("sizes") {
 		if res.Sizes, err = runSizes(ctx, cfg, client, w); err != nil {
 			return res, fmt.Errorf("bench: sizes: %w", err)
+		}
+	}
+	if cfg.wants("peers") {
+		if res.Peers, err = runPeers(ctx, cfg, client, w); err != nil {
+			return res, fmt.Errorf("bench: peers: %w", err)
 		}
 	}
 	return res, nil

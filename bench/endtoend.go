@@ -166,7 +166,7 @@ func seedApp(ctx context.Context, face string, client *mongo.Client, cfg Config,
 		return serve(sm.LoadAndSave(mux)), nil
 
 	case "raw driver":
-		return serve(rawSeedApp(s.Collection(), s.Timeout(), week)), nil
+		return serve(rawSeedApp(s.Collection(), s.Backend().Timeout(), week)), nil
 	}
 	_ = s.Close()
 	return nil, fmt.Errorf("unknown face %q", face)

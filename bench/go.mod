@@ -2,16 +2,21 @@ module github.com/mongosession/mongosession/bench
 
 go 1.25.0
 
-require github.com/mongosession/mongosession v0.0.0
+require github.com/mongosession/mongosession v0.1.0
 
 replace github.com/mongosession/mongosession => ..
 
 require (
+	github.com/alexedwards/scs/mongodbstore v0.0.0-20251002162104-209de6e426de
 	github.com/alexedwards/scs/v2 v2.9.0
 	github.com/gofiber/fiber/v3 v3.1.0
+	github.com/gofiber/storage/mongodb/v2 v2.1.0
+	github.com/gorilla/securecookie v1.1.2
 	github.com/gorilla/sessions v1.4.0
-	github.com/mongosession/mongosession/fiberstore v0.0.0
-	github.com/mongosession/mongosession/gorillastore v0.0.0
+	github.com/laziness-coders/mongostore v0.0.14
+	github.com/mongosession/mongosession/fiberstore v0.1.0
+	github.com/mongosession/mongosession/gorillastore v0.1.0
+	go.mongodb.org/mongo-driver v1.17.3
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
@@ -19,11 +24,12 @@ require (
 	github.com/andybalholm/brotli v1.2.0 // indirect
 	github.com/gofiber/schema v1.7.0 // indirect
 	github.com/gofiber/utils/v2 v2.0.2 // indirect
+	github.com/golang/snappy v0.0.4 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/gorilla/securecookie v1.1.2 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/montanaflynn/stats v0.7.1 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/tinylib/msgp v1.6.3 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
@@ -31,7 +37,6 @@ require (
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect

@@ -78,7 +78,7 @@ func insertSessions(ctx context.Context, coll *mongo.Collection, tokens []string
 		n := min(len(tokens), 1000)
 		docs := make([]any, n)
 		for i, t := range tokens[:n] {
-			docs[i] = bson.D{{Key: "_id", Value: t}, {Key: "session", Value: bson.Binary{Data: sessionData}}, {Key: "expires", Value: expires}}
+			docs[i] = bson.D{{Key: "_id", Value: mongosession.HashID(t)}, {Key: "session", Value: bson.Binary{Data: sessionData}}, {Key: "expires", Value: expires}, {Key: "hashed", Value: true}}
 		}
 		if _, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
 			return err
@@ -213,7 +213,7 @@ func runOverhead(ctx context.Context, cfg Config, client *mongo.Client, w io.Wri
 		sides := [3]func(context.Context, string) error{
 			op.store,
 			func(ctx context.Context, t string) error {
-				octx, cancel := context.WithTimeout(ctx, s.Timeout())
+				octx, cancel := context.WithTimeout(ctx, s.Backend().Timeout())
 				defer cancel()
 				return op.raw(octx, t)
 			},

@@ -157,7 +157,7 @@ func runSizes(ctx context.Context, cfg Config, client *mongo.Client, w io.Writer
 
 	bounded := func(fn func(ctx context.Context, t string) error) func(context.Context, string) error {
 		return func(ctx context.Context, t string) error {
-			octx, cancel := context.WithTimeout(ctx, s.Timeout())
+			octx, cancel := context.WithTimeout(ctx, s.Backend().Timeout())
 			defer cancel()
 			return fn(octx, t)
 		}

@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/gofiber/fiber/v3 v3.1.0
-	github.com/mongosession/mongosession v0.0.0
+	github.com/mongosession/mongosession v0.1.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 

@@ -379,7 +379,7 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 			}
 			// A document the engine cannot read.
 			visit(other, "/set/user/bob")
-			stored, _ := e.Store.StoredID(other.sessionID())
+			stored, _ := e.Store.Backend().StoredID(other.sessionID())
 			if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: stored}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 				t.Fatal(err)

@@ -42,7 +42,7 @@ import (
 // NoExpiry is the expiry date given to a value set with expiry 0, which
 // fiber's Storage contract defines as "no expiration": a date no TTL index
 // or reaper will ever reach. To give such values the store's lifetime
-// instead, pass store.DefaultLifetime() as the expiry.
+// instead, pass store.Backend().DefaultLifetime() as the expiry.
 var NoExpiry = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
 
 // Storage is fiber v3's fiber.Storage on a *mongosession.Store. It is safe
@@ -146,7 +146,7 @@ func (s *Storage) GetWithContext(ctx context.Context, key string) ([]byte, error
 	if s == nil || s.store == nil {
 		return nil, mongosession.ErrClosed
 	}
-	rec, found, err := s.store.FindRecord(ctx, key)
+	rec, found, err := s.store.Backend().FindRecord(ctx, key)
 	if err != nil || !found {
 		if err == nil {
 			s.forget(key)
@@ -196,7 +196,7 @@ func (s *Storage) SetWithContext(ctx context.Context, key string, val []byte, ex
 		expires = time.Now().Add(exp)
 	}
 	if s.unchanged(key, val, expires, exp) {
-		if s.store.Closed() {
+		if s.store.Backend().Closed() {
 			return mongosession.ErrClosed
 		}
 		return nil

@@ -59,17 +59,18 @@ func TestConformanceHashedEncrypted(t *testing.T) {
 	})
 }
 
-// storedExpiry reads the expiry date of the raw document stored under id.
+// storedExpiry reads the expiry date of the raw document stored for the key
+// id (under mongosession.HashID(id), the default _id).
 func storedExpiry(t *testing.T, s *mongosession.Store, id string) (time.Time, bool) {
 	t.Helper()
 	var doc bson.M
-	err := s.Collection().FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	err := s.Collection().FindOne(context.Background(), bson.D{{Key: "_id", Value: mongosession.HashID(id)}}).Decode(&doc)
 	if err != nil {
 		return time.Time{}, false
 	}
-	d, ok := doc[s.ExpiresKey()].(bson.DateTime)
+	d, ok := doc[s.Backend().ExpiresKey()].(bson.DateTime)
 	if !ok {
-		t.Fatalf("stored %s is %T, not a date", s.ExpiresKey(), doc[s.ExpiresKey()])
+		t.Fatalf("stored %s is %T, not a date", s.Backend().ExpiresKey(), doc[s.Backend().ExpiresKey()])
 	}
 	return d.Time(), true
 }
@@ -216,7 +217,7 @@ func TestResetKeepsCollectionAndIndexes(t *testing.T) {
 	}
 	hasTTL := false
 	for _, name := range after {
-		hasTTL = hasTTL || name == store.TTLIndexName()
+		hasTTL = hasTTL || name == store.Backend().TTLIndexName()
 	}
 	if !hasTTL {
 		t.Skipf("the server has no TTL index on the collection (FerretDB 1.24 lacks TTL indexes): the TTL index part of Reset is unchecked; indexes: %v", after)

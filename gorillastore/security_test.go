@@ -408,7 +408,7 @@ func TestSecurityTokensNeverLogged(t *testing.T) {
 			// A document the engine cannot read, and one the face cannot.
 			other.Expect("/set?k=user&v=bob", "ok")
 			otherID := secID(t, gs, other.Cookie())
-			stored, _ := e.Store.StoredID(otherID)
+			stored, _ := e.Store.Backend().StoredID(otherID)
 			if _, err := e.Raw.UpdateOne(ctx, bson.D{{Key: "_id", Value: stored}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "session", Value: "not binary"}}}}); err != nil {
 				t.Fatal(err)

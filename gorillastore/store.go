@@ -89,7 +89,7 @@ func New(store *mongosession.Store, keyPairs ...[]byte) *Store {
 		store:      store,
 	}
 	if store != nil {
-		s.Options.MaxAge = int(store.DefaultLifetime() / time.Second)
+		s.Options.MaxAge = int(store.Backend().DefaultLifetime() / time.Second)
 	}
 	for _, c := range s.Codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {
@@ -308,7 +308,7 @@ func (s *Store) decodeCookie(name, value string) (string, bool) {
 	if s.store == nil {
 		return id, id != ""
 	}
-	_, ok := s.store.StoredID(id)
+	_, ok := s.store.Backend().StoredID(id)
 	return id, ok
 }
 
@@ -335,7 +335,7 @@ func (s *Store) lifetime(maxAge int) time.Duration {
 	if s.store == nil {
 		return mongosession.DefaultExpires
 	}
-	return s.store.DefaultLifetime()
+	return s.store.Backend().DefaultLifetime()
 }
 
 func (s *Store) fresh(name string) *sessions.Session {

@@ -2,7 +2,8 @@
 // N concurrent clients, each with its own cookie jar (one session each),
 // request a URL in a loop for a fixed duration and then stop. It reads the
 // app's expvar (/debug/vars: memstats and a goroutine count, as
-// examples/hello -debug serves them) at the start and every interval, and
+// examples/hello -debug serves them on its own loopback address,
+// 127.0.0.1:6060) at the start and every interval, and
 // prints requests, errors, p50/p99 latency, heap and goroutines for every
 // interval (the first and the last compared), and once more a second after
 // the load stops, so that a leak or a slowdown shows.
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mongosession-soak", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.url, "url", "http://localhost:3000/", "page to request (loopback only)")
-	fs.StringVar(&c.vars, "vars", "", "expvar URL (default: /debug/vars on the page's host; \"off\" to skip)")
+	fs.StringVar(&c.vars, "vars", defaultVars, "expvar URL (default: examples/hello -debug's; \"off\" to skip)")
 	fs.IntVar(&c.clients, "clients", 64, "concurrent clients, each with its own session")
 	fs.DurationVar(&c.duration, "duration", 60*time.Second, "how long to run")
 	fs.DurationVar(&c.interval, "interval", 10*time.Second, "window for figures and expvar readings")
@@ -107,11 +108,8 @@ func (c *config) check() error {
 	if err := loopback(u); err != nil {
 		return err
 	}
-	switch c.vars {
-	case "off":
+	if c.vars == "off" {
 		return nil
-	case "":
-		c.vars = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/debug/vars"}).String()
 	}
 	v, err := url.Parse(c.vars)
 	if err != nil || v.Host == "" {
@@ -119,6 +117,10 @@ func (c *config) check() error {
 	}
 	return loopback(v)
 }
+
+// defaultVars is where examples/hello -debug serves its expvar: a loopback
+// address of its own, never the app's public listener.
+const defaultVars = "http://127.0.0.1:6060/debug/vars"
 
 // loopback refuses any host that is not this machine's loopback: a soak
 // is a load test, never to be pointed at someone else's server.

@@ -55,7 +55,7 @@ func soakRun(args ...string) (int, string, string) {
 
 func TestSoakReports(t *testing.T) {
 	srv := fakeHello(t, 0)
-	code, out, errs := soakRun("-url", srv.URL+"/", "-clients", "4", "-duration", "1s", "-interval", "500ms")
+	code, out, errs := soakRun("-url", srv.URL+"/", "-vars", srv.URL+"/debug/vars", "-clients", "4", "-duration", "1s", "-interval", "500ms")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
@@ -77,7 +77,7 @@ func TestSoakReports(t *testing.T) {
 
 func TestSoakCountsLostViewsAndErrors(t *testing.T) {
 	srv := fakeHello(t, 7)
-	code, out, _ := soakRun("-url", srv.URL+"/", "-clients", "2", "-duration", "500ms", "-interval", "500ms")
+	code, out, _ := soakRun("-url", srv.URL+"/", "-vars", srv.URL+"/debug/vars", "-clients", "2", "-duration", "500ms", "-interval", "500ms")
 	if code != 1 {
 		t.Errorf("a server losing views: exit %d; want 1\n%s", code, out)
 	}

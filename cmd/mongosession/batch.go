@@ -83,7 +83,7 @@ func deleteExpired(ctx context.Context, e *env) (result, error) {
 	// The documents expired when the command started, as the engine's
 	// DeleteExpired (a single deleteMany) would delete them: the count
 	// announced up front is then the count to delete.
-	filter := bson.D{{Key: e.s.ExpiresKey(), Value: bson.D{{Key: "$lte", Value: time.Now()}}}}
+	filter := bson.D{{Key: e.s.Backend().ExpiresKey(), Value: bson.D{{Key: "$lte", Value: time.Now()}}}}
 	return batchDelete(ctx, e, filter, "expired sessions")
 }
 
@@ -103,7 +103,7 @@ func batchDelete(ctx context.Context, e *env, filter bson.D, what string) (resul
 	batchCtx := context.WithoutCancel(ctx)
 
 	var total int64
-	err := s.Do(ctx, "counting", func(ctx context.Context, coll *mongo.Collection) (err error) {
+	err := s.Backend().Do(ctx, "counting", func(ctx context.Context, coll *mongo.Collection) (err error) {
 		total, err = coll.CountDocuments(ctx, filter)
 		return err
 	})
@@ -121,7 +121,7 @@ func batchDelete(ctx context.Context, e *env, filter bson.D, what string) (resul
 		}
 		var ids bson.A
 		var n int64
-		err := s.Do(batchCtx, "deleting a batch", func(bctx context.Context, coll *mongo.Collection) error {
+		err := s.Backend().Do(batchCtx, "deleting a batch", func(bctx context.Context, coll *mongo.Collection) error {
 			ids = ids[:0]
 			cur, err := coll.Find(bctx, filter, find)
 			if err != nil {

@@ -97,7 +97,7 @@ func (r statsResult) text(w io.Writer) error {
 
 func stats(ctx context.Context, e *env) (result, error) {
 	s := e.s
-	r := statsResult{Collection: s.Collection().Database().Name() + "." + s.Collection().Name(), expiresKey: s.ExpiresKey()}
+	r := statsResult{Collection: s.Collection().Database().Name() + "." + s.Collection().Name(), expiresKey: s.Backend().ExpiresKey()}
 	var err error
 	if r.Shape, err = shapeOf(ctx, s); err != nil {
 		return nil, err
@@ -106,9 +106,9 @@ func stats(ctx context.Context, e *env) (result, error) {
 	if r.Live, err = s.Count(ctx); err != nil {
 		return nil, err
 	}
-	key := s.ExpiresKey()
+	key := s.Backend().ExpiresKey()
 	now := time.Now()
-	err = s.Do(ctx, "stats", func(ctx context.Context, coll *mongo.Collection) (err error) {
+	err = s.Backend().Do(ctx, "stats", func(ctx context.Context, coll *mongo.Collection) (err error) {
 		if r.Documents, err = coll.CountDocuments(ctx, bson.D{}); err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func stats(ctx context.Context, e *env) (result, error) {
 		StorageSize    int64 `bson:"storageSize"`
 		TotalIndexSize int64 `bson:"totalIndexSize"`
 	}
-	err = s.Do(ctx, "collStats", func(ctx context.Context, coll *mongo.Collection) error {
+	err = s.Backend().Do(ctx, "collStats", func(ctx context.Context, coll *mongo.Collection) error {
 		return coll.Database().RunCommand(ctx, bson.D{{Key: "collStats", Value: coll.Name()}}).Decode(&cs)
 	})
 	switch {
@@ -183,7 +183,7 @@ func (c *config) keepTTL(ctx context.Context, logger *slog.Logger, stdout, stder
 		fmt.Fprintf(stderr, "mongosession indexes: %v\n", err)
 		return 1
 	}
-	ttl := ttlIndex(idx, probe.ExpiresKey())
+	ttl := ttlIndex(idx, probe.Backend().ExpiresKey())
 	if ttl == nil {
 		return 0
 	}
@@ -219,7 +219,7 @@ type indexKey struct {
 
 func listIndexes(ctx context.Context, s *mongosession.Store) ([]indexInfo, error) {
 	var idx []indexInfo
-	err := s.Do(ctx, "list indexes", func(ctx context.Context, coll *mongo.Collection) error {
+	err := s.Backend().Do(ctx, "list indexes", func(ctx context.Context, coll *mongo.Collection) error {
 		cur, err := coll.Indexes().List(ctx)
 		if err != nil {
 			return err
@@ -293,7 +293,7 @@ func indexes(ctx context.Context, e *env) (result, error) {
 	// With -ensure, New has already run with AutoRemoveTTL: it created or
 	// repaired the index, or found the server without TTL indexes
 	// (Reaping), or warned on the log that it was not allowed to.
-	r := indexesResult{NoTTLIndex: c.ensure && s.Reaping(), expiresKey: s.ExpiresKey()}
+	r := indexesResult{NoTTLIndex: c.ensure && s.Backend().Reaping(), expiresKey: s.Backend().ExpiresKey()}
 	idx, err := listIndexes(ctx, s)
 	if err != nil {
 		return nil, err
@@ -302,12 +302,12 @@ func indexes(ctx context.Context, e *env) (result, error) {
 	if r.Indexes == nil {
 		r.Indexes = []indexInfo{}
 	}
-	ttl := ttlIndex(idx, s.ExpiresKey())
+	ttl := ttlIndex(idx, s.Backend().ExpiresKey())
 	if ttl != nil {
 		r.TTLIndex = &ttl.Name
 	}
 	switch {
-	case !c.ensure || s.Reaping():
+	case !c.ensure || s.Backend().Reaping():
 	case ttl == nil:
 		return r, errors.New("the TTL index could not be created (see the log above)")
 	case *ttl.ExpireAfterSeconds != int64(c.expireAfter/time.Second):

@@ -2,18 +2,17 @@
 // terminal dependencies never enter the build list of a program that
 // imports mongosession.
 //
-// Releasing: "go install .../cmd/mongosession@version" refuses a module
-// whose go.mod has a replace directive (checked with a local proxy). After
-// tagging the root vX.Y.Z, require github.com/mongosession/mongosession
-// vX.Y.Z here, delete the replace (go.work keeps development on the working
-// tree), and tag cmd/mongosession/vX.Y.Z.
+// Released with the library modules (see RELEASING.md, and Published in
+// internal/releasetest): "go install .../cmd/mongosession@version" refuses a
+// module whose go.mod has a replace directive, so this one has none; in the
+// repository, go.work supplies the root from the working tree.
 module github.com/mongosession/mongosession/cmd/mongosession
 
 go 1.25.0
 
 require (
 	github.com/creack/pty v1.1.24
-	github.com/mongosession/mongosession v0.0.0
+	github.com/mongosession/mongosession v0.1.0
 	github.com/schollz/progressbar/v3 v3.19.1
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 	golang.org/x/term v0.45.0
@@ -31,5 +30,3 @@ require (
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
-
-replace github.com/mongosession/mongosession => ../..

@@ -45,7 +45,7 @@ const (
 // document speaks for all.
 func shapeOf(ctx context.Context, s *mongosession.Store) (string, error) {
 	shape := shapeEmpty
-	err := s.Do(ctx, "looking at the collection's documents", func(ctx context.Context, coll *mongo.Collection) error {
+	err := s.Backend().Do(ctx, "looking at the collection's documents", func(ctx context.Context, coll *mongo.Collection) error {
 		raw, err := coll.FindOne(ctx, bson.D{{Key: "session", Value: bson.D{{Key: "$exists", Value: true}}}},
 			options.FindOne().SetProjection(bson.D{{Key: "session", Value: 1}})).Raw()
 		if errors.Is(err, mongo.ErrNoDocuments) {
@@ -238,7 +238,7 @@ func revokeSession(ctx context.Context, e *env) (result, error) {
 func liveWithUser(s *mongosession.Store, now time.Time) bson.D {
 	return bson.D{
 		{Key: "user", Value: bson.D{{Key: "$type", Value: "string"}}},
-		{Key: s.ExpiresKey(), Value: bson.D{{Key: "$gt", Value: now}}},
+		{Key: s.Backend().ExpiresKey(), Value: bson.D{{Key: "$gt", Value: now}}},
 	}
 }
 
@@ -276,7 +276,7 @@ func users(ctx context.Context, e *env) (result, error) {
 		{{Key: "$sort", Value: bson.D{{Key: "n", Value: -1}, {Key: "_id", Value: 1}}}},
 		{{Key: "$limit", Value: e.c.top}},
 	}
-	err := e.s.Do(ctx, "counting sessions per user", func(ctx context.Context, coll *mongo.Collection) error {
+	err := e.s.Backend().Do(ctx, "counting sessions per user", func(ctx context.Context, coll *mongo.Collection) error {
 		cur, err := coll.Aggregate(ctx, pipeline)
 		if err != nil {
 			return err
@@ -315,7 +315,7 @@ func perUser(ctx context.Context, s *mongosession.Store) (*userStats, error) {
 		N     int64 `bson:"_id"`
 		Users int64 `bson:"users"`
 	}
-	err := s.Do(ctx, "counting sessions per user", func(ctx context.Context, coll *mongo.Collection) error {
+	err := s.Backend().Do(ctx, "counting sessions per user", func(ctx context.Context, coll *mongo.Collection) error {
 		cur, err := coll.Aggregate(ctx, pipeline)
 		if err != nil {
 			return err

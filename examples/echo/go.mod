@@ -2,7 +2,7 @@ module github.com/mongosession/mongosession/examples/echo
 
 go 1.25.0
 
-require github.com/mongosession/mongosession v0.0.0
+require github.com/mongosession/mongosession v0.1.0
 
 replace github.com/mongosession/mongosession => ../..
 
@@ -79,7 +79,7 @@ require (
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
-	github.com/mongosession/mongosession/gorillastore v0.0.0
+	github.com/mongosession/mongosession/gorillastore v0.1.0
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	golang.org/x/crypto v0.54.0 // indirect

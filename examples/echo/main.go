@@ -9,18 +9,11 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
-	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/labstack/echo-contrib/session"
@@ -28,39 +21,27 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/gorillastore"
+	"github.com/mongosession/mongosession/internal/exampleserver"
 	"github.com/mongosession/mongosession/testserver"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3000"
-	}
-	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
-	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, *data); err != nil {
-		log.Fatal(err)
-	}
+	flags := exampleserver.ParseFlags("echo")
+	exampleserver.Run(func(ctx context.Context) error { return run(ctx, flags) })
 }
 
-func run(ctx context.Context, addr, dataDir string) error {
+func run(ctx context.Context, flags exampleserver.Flags) error {
 	// SESSION_KEY signs the cookie: 32 or more random bytes in base64, as
 	// `openssl rand -base64 32` prints them. Without it the cookie carries
-	// the bare session ID, 256 random bits.
-	var keys [][]byte
-	if s := os.Getenv("SESSION_KEY"); s != "" {
-		key, err := base64.StdEncoding.DecodeString(s)
-		if err != nil || len(key) < 32 {
-			return errors.New("SESSION_KEY: want 32 or more random bytes in base64 (openssl rand -base64 32)")
-		}
-		keys = append(keys, key)
+	// the bare session ID, 256 random bits. Either way the collection keeps
+	// only its SHA-256 (mongosession's default): a copy of it holds no
+	// working cookie.
+	keys, err := exampleserver.SessionKeys()
+	if err != nil {
+		return err
 	}
 
-	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+	uri, stopServer, err := testserver.URIFromEnv(ctx, flags.Data, os.Stdout)
 	if err != nil {
 		return err
 	}
@@ -79,31 +60,7 @@ func run(ctx context.Context, addr, dataDir string) error {
 	defer store.Close()
 
 	srv := &http.Server{Handler: newApp(gorillastore.New(store, keys...)), ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("listening on %s\n", addr)
-	return serve(ctx, srv, ln)
-}
-
-// serve serves srv on ln until ctx is done, then stops accepting and
-// waits up to 5 s for the requests in flight to finish: run's deferred
-// store.Close must come after them.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return exampleserver.ListenAndServe(ctx, flags.Addr, srv)
 }
 
 // newApp is the whole app: echo-contrib's session middleware on sessions,
@@ -139,13 +96,4 @@ func sessionError(err error) error {
 		code = http.StatusServiceUnavailable
 	}
 	return echo.NewHTTPError(code).SetInternal(err)
-}
-
-// defaultDataDir is examples/echo/data when run from the repository root
-// or from the example's directory.
-func defaultDataDir() string {
-	if _, err := os.Stat(filepath.Join("examples", "echo")); err == nil {
-		return filepath.Join("examples", "echo", "data")
-	}
-	return "data"
 }

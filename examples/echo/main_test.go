@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,7 +17,6 @@ import (
 	"github.com/mongosession/mongosession/gorillastore"
 	"github.com/mongosession/mongosession/internal/facetest"
 	"github.com/mongosession/mongosession/internal/mongotest"
-	"github.com/mongosession/mongosession/internal/servetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
@@ -30,14 +27,6 @@ func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
 func TestViews(t *testing.T) {
 	store := mongotest.NewStore(t, mongosession.Options{})
 	facetest.SeedApp(t, newApp(gorillastore.New(store, []byte("a test key of thirty-two bytes!!"))), store)
-}
-
-// TestServeWaitsForRequests: when ctx ends, serve returns only after the
-// request in flight has been answered, so the store outlives it.
-func TestServeWaitsForRequests(t *testing.T) {
-	servetest.WaitsForRequests(t, func(ctx context.Context, ln net.Listener, handle func() string) error {
-		return serve(ctx, &http.Server{Handler: servetest.HTTPHandler(handle)}, ln)
-	})
 }
 
 // TestStoreErrors: with the store closed, a request with a session cookie

@@ -2,7 +2,7 @@ module github.com/mongosession/mongosession/examples/fiber
 
 go 1.25.0
 
-require github.com/mongosession/mongosession v0.0.0
+require github.com/mongosession/mongosession v0.1.0
 
 replace github.com/mongosession/mongosession => ../..
 
@@ -85,7 +85,7 @@ replace github.com/mongosession/mongosession/testserver => ../../testserver
 
 require (
 	github.com/gofiber/fiber/v3 v3.1.0
-	github.com/mongosession/mongosession/fiberstore v0.0.0
+	github.com/mongosession/mongosession/fiberstore v0.1.0
 )
 
 replace github.com/mongosession/mongosession/fiberstore => ../../fiberstore

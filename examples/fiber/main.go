@@ -10,14 +10,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
-	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -26,27 +22,17 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/fiberstore"
+	"github.com/mongosession/mongosession/internal/exampleserver"
 	"github.com/mongosession/mongosession/testserver"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3000"
-	}
-	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
-	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, *data); err != nil {
-		log.Fatal(err)
-	}
+	flags := exampleserver.ParseFlags("fiber")
+	exampleserver.Run(func(ctx context.Context) error { return run(ctx, flags) })
 }
 
-func run(ctx context.Context, addr, dataDir string) error {
-	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+func run(ctx context.Context, flags exampleserver.Flags) error {
+	uri, stopServer, err := testserver.URIFromEnv(ctx, flags.Data, os.Stdout)
 	if err != nil {
 		return err
 	}
@@ -64,30 +50,18 @@ func run(ctx context.Context, addr, dataDir string) error {
 	storage := fiberstore.New(store)
 	defer storage.Close() // closes store too
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, newApp(storage), ln)
+	return exampleserver.ListenAndServe(ctx, flags.Addr, fiberServer{newApp(storage)})
 }
 
-// serve serves app on ln until ctx is done, then stops accepting and
-// waits up to 5 s for the requests in flight to finish: run's deferred
-// storage.Close must come after them. (Listen's GracefulContext shuts
-// down in the background: Listen returns before the requests finish.)
-func serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- app.Listener(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	if err := app.ShutdownWithTimeout(5 * time.Second); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
-}
+// fiberServer is a fiber app as exampleserver serves it. ShutdownWithContext
+// returns once the requests in flight have been answered (Listen's
+// GracefulContext, by contrast, shuts down in the background: Listen returns
+// before they finish, and run's deferred storage.Close would come too early).
+type fiberServer struct{ *fiber.App }
+
+func (s fiberServer) Serve(ln net.Listener) error { return s.Listener(ln) }
+
+func (s fiberServer) Shutdown(ctx context.Context) error { return s.ShutdownWithContext(ctx) }
 
 // newApp is the whole app: fiber's session middleware on storage, and a
 // handler that counts views and answers with the session as JSON.
@@ -114,30 +88,23 @@ func newApp(storage fiber.Storage) *fiber.App {
 	return app
 }
 
-// errorHandler logs err and answers without its text: a *fiber.Error
-// keeps its code and message, MongoDB out of reach is 503, anything else
-// a bare 500.
+// errorHandler logs err and answers with the status text alone, never
+// the error's text: a *fiber.Error gives its code (its message may quote
+// the raw request, HttpOnly cookie included, as fasthttp's does for a
+// request it cannot parse), MongoDB out of reach is 503, anything else
+// 500.
 func errorHandler(c fiber.Ctx, err error) error {
-	code, msg := fiber.StatusInternalServerError, "Internal Server Error"
+	code := fiber.StatusInternalServerError
 	var fe *fiber.Error
 	switch {
 	case errors.As(err, &fe):
-		code, msg = fe.Code, fe.Message
+		code = fe.Code
 	case errors.Is(err, mongosession.ErrUnavailable):
-		code, msg = fiber.StatusServiceUnavailable, "session store unavailable"
+		code = fiber.StatusServiceUnavailable
 	}
 	if code >= fiber.StatusInternalServerError {
 		log.Printf("%s %s: %v", c.Method(), c.Path(), err)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
-	return c.Status(code).SendString(msg)
-}
-
-// defaultDataDir is examples/fiber/data when run from the repository root
-// or from the example's directory.
-func defaultDataDir() string {
-	if _, err := os.Stat(filepath.Join("examples", "fiber")); err == nil {
-		return filepath.Join("examples", "fiber", "data")
-	}
-	return "data"
+	return c.Status(code).SendString(http.StatusText(code))
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/fiberstore"
+	"github.com/mongosession/mongosession/internal/exampleserver"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"github.com/mongosession/mongosession/internal/servetest"
 )
@@ -118,8 +119,8 @@ func TestStoreErrorsStayInside(t *testing.T) {
 		wantCode int
 		wantBody string
 	}{
-		{"read, unavailable", unavailable, true, http.StatusServiceUnavailable, "session store unavailable"},
-		{"save, unavailable", unavailable, false, http.StatusServiceUnavailable, "session store unavailable"},
+		{"read, unavailable", unavailable, true, http.StatusServiceUnavailable, "Service Unavailable"},
+		{"save, unavailable", unavailable, false, http.StatusServiceUnavailable, "Service Unavailable"},
 		{"read, other error", other, true, http.StatusInternalServerError, "Internal Server Error"},
 		{"save, other error", other, false, http.StatusInternalServerError, "Internal Server Error"},
 	} {
@@ -150,17 +151,18 @@ func TestStoreErrorsStayInside(t *testing.T) {
 	}
 }
 
-// TestErrorHandler: a *fiber.Error keeps its code and message, even
-// wrapped; an error wrapping ErrUnavailable is 503; any other is a bare 500.
+// TestErrorHandler: a *fiber.Error keeps its code, even wrapped, but not
+// its message; an error wrapping ErrUnavailable is 503; any other is 500;
+// each answered with the status text alone.
 func TestErrorHandler(t *testing.T) {
 	for _, tc := range []struct {
 		err      error
 		wantCode int
 		wantBody string
 	}{
-		{fiber.NewError(http.StatusTeapot, "short and stout"), http.StatusTeapot, "short and stout"},
+		{fiber.NewError(http.StatusTeapot, "short and stout, and a header: Cookie: session_id=x"), http.StatusTeapot, "I'm a teapot"},
 		{fmt.Errorf("route: %w", fiber.ErrForbidden), http.StatusForbidden, "Forbidden"},
-		{fmt.Errorf("commit: %w (%s)", mongosession.ErrUnavailable, internalDetail), http.StatusServiceUnavailable, "session store unavailable"},
+		{fmt.Errorf("commit: %w (%s)", mongosession.ErrUnavailable, internalDetail), http.StatusServiceUnavailable, "Service Unavailable"},
 		{errors.New("dial tcp " + internalDetail + ": connection refused"), http.StatusInternalServerError, "Internal Server Error"},
 	} {
 		app := fiber.New(fiber.Config{ErrorHandler: errorHandler})
@@ -180,12 +182,55 @@ func TestErrorHandler(t *testing.T) {
 	}
 }
 
-// TestServeWaitsForRequests: when ctx ends, serve returns only after the
-// request in flight has been answered, so the storage outlives it.
+// TestServeWaitsForRequests: when ctx ends, exampleserver.Serve of a
+// fiberServer returns only after the request in flight has been answered,
+// so the storage outlives it.
 func TestServeWaitsForRequests(t *testing.T) {
 	servetest.WaitsForRequests(t, func(ctx context.Context, ln net.Listener, handle func() string) error {
 		app := fiber.New()
 		app.Get("/", func(c fiber.Ctx) error { return c.SendString(handle()) })
-		return serve(ctx, app, ln)
+		return exampleserver.Serve(ctx, fiberServer{app}, ln)
 	})
+}
+
+// TestMalformedRequestEchoesNoHeader: fasthttp's message for a request it
+// cannot parse quotes the raw request, HttpOnly session cookie included
+// ("... Buffer size=86, contents: \"GET / HTTP/1.1\\r\\nHost: x\\r\\nCookie:
+// session_id=..."); the app answers such a request with the status text
+// alone.
+func TestMalformedRequestEchoesNoHeader(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := newApp(failingStorage{})
+	go func() { _ = app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
+	t.Cleanup(func() { _ = app.Shutdown() })
+
+	const secret = "c2VjcmV0LXNlc3Npb24taWQtb2YtdGhlLXZpY3RpbQ"
+	headers := "Host: x\r\nCookie: session_id=" + secret + "\r\nAuthorization: Bearer " + secret + "\r\n"
+	for _, raw := range []string{
+		"GET / HTTP/1.1\r\n" + headers + "NoColonHere\r\nConnection: close\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + headers + "Content-Length: nope\r\nConnection: close\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + headers + "Transfer-Encoding: bogus\r\nConnection: close\r\n\r\n",
+		"GET\r\n" + headers + "Connection: close\r\n\r\n",
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.WriteString(conn, raw); err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(conn) // Connection: close
+		conn.Close()
+		head, body, _ := strings.Cut(string(answer), "\r\n\r\n")
+		if !strings.HasPrefix(head, "HTTP/1.1 400 ") || body != "Bad Request" {
+			t.Errorf("request %q answered %q; want 400 with the body \"Bad Request\"", raw, answer)
+		}
+		if strings.Contains(string(answer), secret) {
+			t.Errorf("the answer to a malformed request echoes a header:\n%s", answer)
+		}
+	}
 }

@@ -2,14 +2,14 @@ module github.com/mongosession/mongosession/examples/gin
 
 go 1.25.0
 
-require github.com/mongosession/mongosession v0.0.0
+require github.com/mongosession/mongosession v0.1.0
 
 replace github.com/mongosession/mongosession => ../..
 
 require (
 	github.com/gin-contrib/sessions v1.0.4
 	github.com/gin-gonic/gin v1.12.0
-	github.com/mongosession/mongosession/ginstore v0.0.0
+	github.com/mongosession/mongosession/ginstore v0.1.0
 	github.com/mongosession/mongosession/testserver v0.0.0
 )
 
@@ -56,7 +56,7 @@ require (
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.2 // indirect
-	github.com/mongosession/mongosession/gorillastore v0.0.0 // indirect
+	github.com/mongosession/mongosession/gorillastore v0.1.0 // indirect
 	github.com/montanaflynn/stats v0.7.1 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/ncruces/go-strftime v0.1.9 // indirect

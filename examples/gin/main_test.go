@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"net"
-	"net/http"
 	"os"
 	"testing"
 
@@ -13,7 +10,6 @@ import (
 	"github.com/mongosession/mongosession/ginstore"
 	"github.com/mongosession/mongosession/internal/facetest"
 	"github.com/mongosession/mongosession/internal/mongotest"
-	"github.com/mongosession/mongosession/internal/servetest"
 )
 
 func TestMain(m *testing.M) {
@@ -27,12 +23,4 @@ func TestMain(m *testing.M) {
 func TestViews(t *testing.T) {
 	store := mongotest.NewStore(t, mongosession.Options{})
 	facetest.SeedApp(t, newApp(ginstore.New(store, []byte("a test key of thirty-two bytes!!"))), store)
-}
-
-// TestServeWaitsForRequests: when ctx ends, serve returns only after the
-// request in flight has been answered, so the store outlives it.
-func TestServeWaitsForRequests(t *testing.T) {
-	servetest.WaitsForRequests(t, func(ctx context.Context, ln net.Listener, handle func() string) error {
-		return serve(ctx, &http.Server{Handler: servetest.HTTPHandler(handle)}, ln)
-	})
 }

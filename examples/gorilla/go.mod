@@ -2,7 +2,7 @@ module github.com/mongosession/mongosession/examples/gorilla
 
 go 1.25.0
 
-require github.com/mongosession/mongosession v0.0.0
+require github.com/mongosession/mongosession v0.1.0
 
 replace github.com/mongosession/mongosession => ../..
 
@@ -76,7 +76,7 @@ require (
 require (
 	github.com/gorilla/securecookie v1.1.2 // indirect
 	github.com/gorilla/sessions v1.4.0 // indirect
-	github.com/mongosession/mongosession/gorillastore v0.0.0
+	github.com/mongosession/mongosession/gorillastore v0.1.0
 )
 
 replace github.com/mongosession/mongosession/testserver => ../../testserver

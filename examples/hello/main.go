@@ -4,17 +4,23 @@
 //
 //	go run ./examples/hello            # embedded server, data in examples/hello/data
 //	MONGODB_URI=mongodb://localhost:27017/app go run ./examples/hello
-//	go run ./examples/hello -debug     # also serve expvar at /debug/vars
+//	go run ./examples/hello -debug     # also serve expvar on 127.0.0.1:6060/debug/vars
 //
 // -debug (off by default) serves expvar's /debug/vars (memstats, cmdline
-// and a goroutine count) on the app's own server; -debug=ADDR serves it on
-// a second address instead, such as 127.0.0.1:6060. cmd/mongosession-soak
-// reads it.
+// and a goroutine count) on a second server of its own, on a loopback
+// address only: 127.0.0.1:6060, or -debug=ADDR (such as 127.0.0.1:7070 or
+// [::1]:6060). It is never served on the app's own listener, and an ADDR
+// that is not loopback is refused. cmd/mongosession-soak reads it:
+//
+//	go run ./cmd/mongosession-soak -vars http://127.0.0.1:6060/debug/vars
+//
+// While MongoDB is out of reach, requests get 503 (scs's ErrorFunc, below).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"expvar"
 	"flag"
 	"fmt"
@@ -22,36 +28,32 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"runtime"
-	"syscall"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/exampleserver"
 	"github.com/mongosession/mongosession/testserver"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3000"
-	}
-	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
-	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
-	flag.Var(&debug, "debug", "serve expvar at /debug/vars on the app's server (-debug) or on a second address (-debug=ADDR)")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, *data); err != nil {
-		log.Fatal(err)
-	}
+	flag.Var(&debug, "debug", "serve expvar at /debug/vars on "+defaultDebugAddr+" (-debug) or on another loopback address (-debug=ADDR)")
+	flags := exampleserver.ParseFlags("hello")
+	exampleserver.Run(func(ctx context.Context) error { return run(ctx, flags) })
 }
 
-func run(ctx context.Context, addr, dataDir string) error {
-	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+func run(ctx context.Context, flags exampleserver.Flags) error {
+	if debug.on {
+		stopDebug, err := serveDebug(debug.addr)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
+
+	uri, stopServer, err := testserver.URIFromEnv(ctx, flags.Data, os.Stdout)
 	if err != nil {
 		return err
 	}
@@ -68,61 +70,12 @@ func run(ctx context.Context, addr, dataDir string) error {
 	}
 	defer store.Close()
 
-	sm := scs.New()
-	// Served over HTTPS (directly or behind a proxy), also set
-	// sm.Cookie.Secure = true, so the cookie never travels in clear text.
-	sm.Store = store
-	sm.Lifetime = 7 * 24 * time.Hour
-
-	app := sm.LoadAndSave(handler(sm))
-	if debug.on && debug.addr == "" {
-		mux := http.NewServeMux()
-		mux.Handle("/debug/vars", expvar.Handler())
-		mux.Handle("/", app)
-		app = mux
-	}
-	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
-	if debug.on {
-		expvar.Publish("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
-	}
-	if debug.addr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("/debug/vars", expvar.Handler())
-		dsrv := &http.Server{Addr: debug.addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		defer dsrv.Close() // expvar only: nothing to drain
-		go func() {
-			if err := dsrv.ListenAndServe(); err != http.ErrServerClosed {
-				log.Println("debug server:", err)
-			}
-		}()
-		fmt.Printf("expvar on http://%s/debug/vars\n", debug.addr)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("listening on %s\n", addr)
-	return serve(ctx, srv, ln)
+	srv := &http.Server{Handler: newApp(store), ReadHeaderTimeout: 10 * time.Second}
+	return exampleserver.ListenAndServe(ctx, flags.Addr, srv)
 }
 
-// serve serves srv on ln until ctx is done, then stops accepting and
-// waits up to 5 s for the requests in flight to finish: run's deferred
-// store.Close must come after them.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
-}
+// defaultDebugAddr is where -debug alone serves expvar.
+const defaultDebugAddr = "127.0.0.1:6060"
 
 // debugFlag is -debug: a boolean flag that may also carry an address.
 type debugFlag struct {
@@ -136,16 +89,13 @@ func (d *debugFlag) String() string {
 	if d == nil || !d.on {
 		return "false"
 	}
-	if d.addr == "" {
-		return "true"
-	}
 	return d.addr
 }
 
 func (d *debugFlag) Set(v string) error {
 	switch v {
 	case "true":
-		d.on, d.addr = true, ""
+		d.on, d.addr = true, defaultDebugAddr
 	case "false":
 		d.on, d.addr = false, ""
 	default:
@@ -157,6 +107,59 @@ func (d *debugFlag) Set(v string) error {
 // IsBoolFlag lets -debug stand alone.
 func (d *debugFlag) IsBoolFlag() bool { return true }
 
+// serveDebug serves expvar's /debug/vars, with a goroutine count, on addr,
+// which must be a loopback address (the bound one is checked, so ":6060"
+// or a name that resolves elsewhere is refused): memstats and the command
+// line are for the operator, not for the app's visitors. stop closes it.
+func serveDebug(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-debug: %w", err)
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("-debug=%s: not a loopback address; expvar is served on loopback only (such as %s)", addr, defaultDebugAddr)
+	}
+	publishGoroutines.Do(func() {
+		expvar.Publish("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/debug/vars", expvar.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != http.ErrServerClosed {
+			log.Println("debug server:", err)
+		}
+	}()
+	fmt.Printf("expvar on http://%s/debug/vars\n", ln.Addr())
+	return func() { srv.Close() }, nil // expvar only: nothing to drain
+}
+
+// publishGoroutines publishes the goroutine count once: expvar.Publish
+// panics on a second call with the same name.
+var publishGoroutines sync.Once
+
+// newApp is the whole app on store: scs with a week's lifetime, and
+// handler. While MongoDB is out of reach, scs's ErrorFunc answers 503
+// (scs's default would be a 500); any other store error is a bare 500.
+// Neither shows the error's text, which names the database's host.
+func newApp(store *mongosession.Store) http.Handler {
+	sm := scs.New()
+	// Served over HTTPS (directly or behind a proxy), also set
+	// sm.Cookie.Secure = true, so the cookie never travels in clear text.
+	sm.Store = store
+	sm.Lifetime = 7 * 24 * time.Hour
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		log.Printf("%s %s: %v", r.Method, r.URL.Path, err)
+		code := http.StatusInternalServerError
+		if errors.Is(err, mongosession.ErrUnavailable) {
+			code = http.StatusServiceUnavailable
+		}
+		http.Error(w, http.StatusText(code), code)
+	}
+	return sm.LoadAndSave(handler(sm))
+}
+
 // handler counts views in the session and answers with the session as JSON.
 func handler(sm *scs.SessionManager) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -165,13 +168,4 @@ func handler(sm *scs.SessionManager) http.Handler {
 		body, _ := json.Marshal(map[string]int{"views": views})
 		fmt.Fprintf(w, "Hello %s", body)
 	})
-}
-
-// defaultDataDir is examples/hello/data when run from the repository root
-// or from the example's directory.
-func defaultDataDir() string {
-	if _, err := os.Stat(filepath.Join("examples", "hello")); err == nil {
-		return filepath.Join("examples", "hello", "data")
-	}
-	return "data"
 }

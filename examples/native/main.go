@@ -18,38 +18,24 @@ import (
 	"fmt"
 	"html/template"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
+	"github.com/mongosession/mongosession/internal/exampleserver"
 	"github.com/mongosession/mongosession/testserver"
 )
 
 func main() {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3000"
-	}
-	addr := flag.String("addr", ":"+port, "address to listen on (or set PORT)")
-	data := flag.String("data", defaultDataDir(), "data directory of the embedded server, used when MONGODB_URI is unset")
 	secure := flag.Bool("secure", false, "mark the session cookie Secure (set it whenever the app is served over HTTPS)")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, *data, *secure); err != nil {
-		log.Fatal(err)
-	}
+	flags := exampleserver.ParseFlags("native")
+	exampleserver.Run(func(ctx context.Context) error { return run(ctx, flags, *secure) })
 }
 
-func run(ctx context.Context, addr, dataDir string, secure bool) error {
-	uri, stopServer, err := testserver.URIFromEnv(ctx, dataDir, os.Stdout)
+func run(ctx context.Context, flags exampleserver.Flags, secure bool) error {
+	uri, stopServer, err := testserver.URIFromEnv(ctx, flags.Data, os.Stdout)
 	if err != nil {
 		return err
 	}
@@ -70,31 +56,7 @@ func run(ctx context.Context, addr, dataDir string, secure bool) error {
 
 	app, _ := newApp(store, secure)
 	srv := &http.Server{Handler: app, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("listening on %s\n", addr)
-	return serve(ctx, srv, ln)
-}
-
-// serve serves srv on ln until ctx is done, then stops accepting and
-// waits up to 5 s for the requests in flight to finish: run's deferred
-// store.Close must come after them.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	return exampleserver.ListenAndServe(ctx, flags.Addr, srv)
 }
 
 // users are the demo accounts: name -> password.
@@ -217,12 +179,3 @@ var devicesPage = template.Must(template.New("devices").Parse(`<!doctype html>
 {{end}}</ul>
 <form method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>
 </body></html>`))
-
-// defaultDataDir is examples/native/data when run from the repository root
-// or from the example's directory.
-func defaultDataDir() string {
-	if _, err := os.Stat(filepath.Join("examples", "native")); err == nil {
-		return filepath.Join("examples", "native", "data")
-	}
-	return "data"
-}

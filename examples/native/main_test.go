@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
-	"github.com/mongosession/mongosession/internal/servetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(mongotest.Main(m)) }
@@ -162,12 +160,4 @@ func TestDevices(t *testing.T) {
 	if n, err := store.Collection().CountDocuments(context.Background(), live); err != nil || n != 0 {
 		t.Fatalf("alice still has %d stored sessions (%v)", n, err)
 	}
-}
-
-// TestServeWaitsForRequests: when ctx ends, serve returns only after the
-// request in flight has been answered, so the store outlives it.
-func TestServeWaitsForRequests(t *testing.T) {
-	servetest.WaitsForRequests(t, func(ctx context.Context, ln net.Listener, handle func() string) error {
-		return serve(ctx, &http.Server{Handler: servetest.HTTPHandler(handle)}, ln)
-	})
 }

@@ -17,14 +17,12 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/exampleserver"
 	"github.com/mongosession/mongosession/nodesession"
 	"github.com/mongosession/mongosession/testserver"
 )
@@ -55,11 +53,7 @@ func main() {
 	mongoAddr := flag.String("mongo-addr", "127.0.0.1:27018", "address of the embedded server, used when MONGODB_URI is unset")
 	data := flag.String("data", "data", "data directory of the embedded server")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, *mongoAddr, *data); err != nil {
-		log.Fatal(err)
-	}
+	exampleserver.Run(func(ctx context.Context) error { return run(ctx, *addr, *mongoAddr, *data) })
 }
 
 func run(ctx context.Context, addr, mongoAddr, dataDir string) error {
@@ -100,31 +94,8 @@ func run(ctx context.Context, addr, mongoAddr, dataDir string) error {
 		return err
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("Go service on %s: GET /api/me, POST /api/visit, POST /api/logout (log in on the Express app first)\n", addr)
-	return serve(ctx, srv, ln)
-}
-
-// serve serves srv on ln until ctx is done, then stops accepting and
-// waits up to 5 s for the requests in flight to finish: run's deferred
-// store.Close must come after them.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	fmt.Println("Go service: GET /api/me, POST /api/visit, POST /api/logout (log in on the Express app first)")
+	return exampleserver.ListenAndServe(ctx, addr, srv)
 }
 
 // newHandler is the whole service: the cross-origin check, the shared

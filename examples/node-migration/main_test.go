@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
-	"github.com/mongosession/mongosession/internal/servetest"
 	"github.com/mongosession/mongosession/nodesession"
 )
 
@@ -60,12 +57,4 @@ func TestStateChangesArePOSTsFromKnownOrigins(t *testing.T) {
 			t.Errorf("%s %s from %q (%s) = %d %q; want %d", tc.method, tc.path, tc.origin, tc.fetchSite, rec.Code, rec.Body, tc.want)
 		}
 	}
-}
-
-// TestServeWaitsForRequests: when ctx ends, serve returns only after the
-// request in flight has been answered, so the store outlives it.
-func TestServeWaitsForRequests(t *testing.T) {
-	servetest.WaitsForRequests(t, func(ctx context.Context, ln net.Listener, handle func() string) error {
-		return serve(ctx, &http.Server{Handler: servetest.HTTPHandler(handle)}, ln)
-	})
 }

@@ -94,27 +94,32 @@ func CustomType(t *testing.T, newApp Factory) {
 	b.Expect("/whoami", "ann admin,dev")
 }
 
-// Logout fails unless saving with MaxAge -1 sends exactly [find delete],
-// removes the document, deletes the browser's cookie and leaves a fresh
-// session.
+// Logout fails unless saving with MaxAge -1 sends exactly [find update]
+// (the update leaves the ended marker in place of the session), leaves no
+// session data in the collection, deletes the browser's cookie and leaves a
+// fresh session, also for the old cookie replayed.
 func Logout(t *testing.T, newApp Factory) {
 	ms, cmds := newMongoStore(t)
 	b := newBrowser(t, newApp(t, ms, hashKey))
 	b.Expect("/count", "1")
-	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 1 {
-		t.Fatalf("%d documents before logout; want 1", n)
+	live := bson.D{{Key: "session", Value: bson.D{{Key: "$exists", Value: true}}}}
+	if n := mongotest.CountDocuments(t, ms, live); n != 1 {
+		t.Fatalf("%d sessions before logout; want 1", n)
 	}
+	old := b.Cookie()
 	cmds.Reset()
 	b.Expect("/logout", "")
-	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "delete"}) {
-		t.Fatalf("logout sent %v; want [find delete]", got)
+	if got := cmds.TakeNames(); !slices.Equal(got, []string{"find", "update"}) {
+		t.Fatalf("logout sent %v; want [find update]", got)
 	}
-	if n := mongotest.CountDocuments(t, ms, bson.D{}); n != 0 {
-		t.Fatalf("%d documents after logout; want 0", n)
+	if n := mongotest.CountDocuments(t, ms, live); n != 0 {
+		t.Fatalf("%d documents hold session data after logout; want 0", n)
 	}
 	if b.Cookie() != "" {
 		t.Fatal("the browser kept the session cookie after logout")
 	}
+	b.Expect("/peek", "0")
+	b.SetCookie(old)
 	b.Expect("/peek", "0")
 }
 

@@ -1,4 +1,5 @@
-// Package servetest checks the examples' graceful shutdown: when the
+// Package servetest checks the examples' graceful shutdown (the one
+// exampleserver.Serve, and the fiber example's adapter to it): when the
 // context ends, serve returns only after the request in flight has been
 // answered, so the store an example closes after serve outlives it.
 package servetest

@@ -4,6 +4,7 @@
 //	go run ./bench/cmd/mongosession-bench            # 1 000 and 10 000 sessions
 //	go run ./bench/cmd/mongosession-bench -large     # and 100 000 (slow on FerretDB 1.24)
 //	go run ./bench/cmd/mongosession-bench -sections endtoend,sizes   # seed apps under load, 1 KiB to 1 MiB sessions
+//	go run ./bench/cmd/mongosession-bench -sections peers   # against the MongoDB stores of scs, fiber and gorilla
 //
 // With MONGODB_URI set it measures that server; otherwise it starts the
 // repository's test server (FerretDB 1.24 on SQLite) as its own process,
@@ -15,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/mongosession/mongosession/bench"
@@ -29,8 +31,20 @@ func main() {
 	duration := flag.Duration("duration", 0, "load of each face in the end-to-end section (default 10s)")
 	requests := flag.Int("requests", 0, "at most this many requests a face in the end-to-end section (default: no limit but -duration)")
 	sizeRounds := flag.Int("size-rounds", 0, "interleaved rounds at each session size of the sizes section (default 15)")
-	sections := flag.String("sections", "", "comma-separated subset of overhead,roundtrips,scale,memory,endtoend,sizes (default all)")
+	sections := flag.String("sections", "", "comma-separated subset of overhead,roundtrips,scale,memory,endtoend,sizes,peers (default all)")
+	sizes := flag.String("sizes", "", "comma-separated numbers of stored sessions of the scale and peers sections, increasing (default 1000,10000; -large adds 100000)")
 	flag.Parse()
+	var sizeList []int
+	if *sizes != "" {
+		for _, f := range strings.Split(*sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 || (len(sizeList) > 0 && n <= sizeList[len(sizeList)-1]) {
+				fmt.Fprintf(os.Stderr, "mongosession-bench: -sizes: %q is not a list of increasing positive numbers\n", *sizes)
+				os.Exit(2)
+			}
+			sizeList = append(sizeList, n)
+		}
+	}
 
 	uri, stop, err := bench.URIFromEnv(os.Stdout)
 	if err != nil {
@@ -58,6 +72,9 @@ func main() {
 	}
 	if *sizeRounds > 0 {
 		cfg.SizeRounds = *sizeRounds
+	}
+	if sizeList != nil {
+		cfg.Sizes = sizeList
 	}
 	if *sections != "" {
 		cfg.Sections = strings.Split(*sections, ",")
