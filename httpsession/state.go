@@ -1,6 +1,7 @@
 package httpsession
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -301,15 +302,12 @@ func (m *Manager) openAgent(id string, v bson.RawValue) string {
 func (m *Manager) cookie(st *state) *http.Cookie {
 	c := &http.Cookie{
 		Name:        m.cookieName(),
-		Path:        m.Cookie.Path,
+		Path:        cmp.Or(m.Cookie.Path, "/"),
 		Domain:      m.Cookie.Domain,
 		Secure:      m.Cookie.Secure,
 		HttpOnly:    m.Cookie.HttpOnly,
 		SameSite:    m.Cookie.SameSite,
 		Partitioned: m.Cookie.Partitioned,
-	}
-	if c.Path == "" {
-		c.Path = "/"
 	}
 	switch {
 	case st.token != "":

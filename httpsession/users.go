@@ -98,15 +98,14 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 		st.mu.Unlock()
 	}
 	now := time.Now()
-	exp := m.exp
 	var out []Info
 	err := m.do(ctx, "listing a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
 		out = nil
 		filter := bson.D{
 			{Key: fieldUser, Value: user},
-			{Key: exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
+			{Key: m.exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
 		}
-		proj := bson.D{{Key: fieldLastSeen, Value: 1}, {Key: fieldAgent, Value: 1}, {Key: exp, Value: 1}}
+		proj := bson.D{{Key: fieldLastSeen, Value: 1}, {Key: fieldAgent, Value: 1}, {Key: m.exp, Value: 1}}
 		cur, err := coll.Find(ctx, filter, options.Find().SetProjection(proj))
 		if err != nil {
 			return err
@@ -121,13 +120,11 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 			}
 			info := Info{ID: id, Created: created, Current: id == current}
 			info.LastSeen, _ = raw.Lookup(fieldLastSeen).TimeOK()
-			info.Expires, _ = raw.Lookup(exp).TimeOK()
+			info.Expires, _ = raw.Lookup(m.exp).TimeOK()
 			if !m.deadline(info.Created, info.LastSeen).After(now) {
 				continue // expired under the current settings
 			}
-			if v, err := raw.LookupErr(fieldAgent); err == nil {
-				info.UserAgent = m.openAgent(id, v)
-			}
+			info.UserAgent = m.openAgent(id, raw.Lookup(fieldAgent))
 			out = append(out, info)
 		}
 		return cur.Err()
