@@ -60,10 +60,9 @@ const (
 	DefaultLifetime = 24 * time.Hour
 	// DefaultCookieName is the name of the session cookie.
 	DefaultCookieName = "session"
+	// DefaultMaxKeys is the default of Manager.MaxKeys.
+	DefaultMaxKeys = 1000
 )
-
-// DefaultMaxKeys is the default of Manager.MaxKeys.
-const DefaultMaxKeys = 1000
 
 // Field names of a stored session document, besides _id (the selector) and
 // the store's ExpiresKey.
