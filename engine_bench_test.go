@@ -81,7 +81,10 @@ func (e *benchEnv) insert(b *testing.B, tokens []string) {
 		n := min(len(tokens), 1000)
 		docs := make([]any, n)
 		for i, t := range tokens[:n] {
-			docs[i] = bson.D{{Key: "_id", Value: t}, {Key: "session", Value: bson.Binary{Data: benchData}}, {Key: "expires", Value: expires}}
+			docs[i] = bson.D{
+				{Key: "_id", Value: mongosession.HashID(t)}, {Key: "session", Value: bson.Binary{Data: benchData}},
+				{Key: "expires", Value: expires}, {Key: "hashed", Value: true},
+			}
 		}
 		if _, err := e.coll.InsertMany(context.Background(), docs); err != nil {
 			b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
@@ -111,45 +112,5 @@ func isUnavailable(err error) bool {
 		mongo.IsNetworkError(err) ||
 		mongo.IsTimeout(err) ||
 		isClientClosed(err) ||
-		hasCode(err, transientCodes...)
+		servererr.Transient(err)
 }
-
-// transientCodes are server errors of a replica set changing hands or a
-// server going down: the driver's retryable-error codes.
-var transientCodes = []int{
-	6,     // HostUnreachable
-	7,     // HostNotFound
-	89,    // NetworkTimeout
-	91,    // ShutdownInProgress
-	189,   // PrimarySteppedDown
-	262,   // ExceededTimeLimit
-	9001,  // SocketException
-	10107, // NotWritablePrimary
-	11600, // InterruptedAtShutdown
-	11602, // InterruptedDueToReplStateChange
-	13435, // NotPrimaryNoSecondaryOk
-	13436, // NotPrimaryOrSecondary
-}
-
-// hasCode reports whether err is a server error with one of the codes.
-func hasCode(err error, codes ...int) bool {
-	var se mongo.ServerError
-	if !errors.As(err, &se) {
-		return false
-	}
-	for _, c := range codes {
-		if se.HasErrorCode(c) {
-			return true
-		}
-	}
-	return false
-}
-
-// Server error codes the store branches on.
-const (
-	codeUnauthorized          = 13
-	codeIndexOptionsConflict  = 85
-	codeIndexKeySpecsConflict = 86
-	codeCommandNotFound       = 59
-	codeNotImplemented        = 238
-)

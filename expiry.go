@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -27,12 +28,12 @@ func (s *Store) prepareExpiry(ctx context.Context) error {
 	switch {
 	case err == nil:
 		return nil
-	case hasCode(err, codeNotImplemented, codeCommandNotFound):
+	case servererr.Has(err, servererr.NotImplemented, servererr.CommandNotFound):
 		s.cfg.Logger.Warn("mongosession: the server has no TTL indexes; deleting expired sessions with a reaper instead",
 			"collection", s.cfg.Collection, "interval", s.cfg.CleanupInterval.String())
 		s.reaping = true
 		return nil
-	case hasCode(err, codeUnauthorized):
+	case servererr.Has(err, servererr.Unauthorized):
 		s.cfg.Logger.Warn("mongosession: not allowed to create the TTL index; expired sessions stay in the collection until an administrator creates it (reads still ignore them)",
 			"collection", s.cfg.Collection, "index", s.ttlIndexName())
 		return nil
@@ -52,7 +53,7 @@ func (s *Store) ensureTTLIndex(ctx context.Context) error {
 		Options: options.Index().SetExpireAfterSeconds(secs),
 	}
 	_, err := s.coll.Indexes().CreateOne(ctx, model)
-	if err == nil || !hasCode(err, codeIndexOptionsConflict, codeIndexKeySpecsConflict) {
+	if err == nil || !servererr.Has(err, servererr.IndexOptionsConflict, servererr.IndexKeySpecsConflict) {
 		return err
 	}
 	// An index on the same key exists with other options (another

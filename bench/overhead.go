@@ -78,7 +78,10 @@ func insertSessions(ctx context.Context, coll *mongo.Collection, tokens []string
 		n := min(len(tokens), 1000)
 		docs := make([]any, n)
 		for i, t := range tokens[:n] {
-			docs[i] = bson.D{{Key: "_id", Value: mongosession.HashID(t)}, {Key: "session", Value: bson.Binary{Data: sessionData}}, {Key: "expires", Value: expires}, {Key: "hashed", Value: true}}
+			docs[i] = bson.D{
+				{Key: "_id", Value: mongosession.HashID(t)}, {Key: "session", Value: bson.Binary{Data: sessionData}},
+				{Key: "expires", Value: expires}, {Key: "hashed", Value: true},
+			}
 		}
 		if _, err := coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false)); err != nil {
 			return err

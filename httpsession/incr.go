@@ -4,40 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"time"
 
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Incr adds n to the integer value of key (a missing key counts from 0)
-// and returns the new value. The addition is one findAndModify on the
-// token's filter ($inc of this key, the last-seen time and expiry), which
-// also returns the session's values: a request that only calls Incr of an
-// existing key sends that one command (a new key, a find and one more),
-// and concurrent Incr calls never lose a count. A value
-// this request Put, removed or cleared is its own: Incr changes it locally.
-// A request without a stored session (no cookie, or one naming no live
-// session, which a missed findAndModify and one find reveal) stores a new
-// one at once (one insert), or fails with ErrHeadersWritten once the
-// response's headers are out. A session that ended or was renewed by
-// another request fails with ErrSessionEnded, writing nothing.
-//
-// With EncryptionKeys the server cannot add to a ciphertext: Incr reads the
-// session and compares and swaps the sealed value, failing with
-// ErrContention after 64 tries or the store's Timeout. Not an integer:
-// ErrNotInteger; a sum beyond int64: ErrOverflow; a new key beyond
-// MaxKeys: ErrTooManyKeys; nothing is written then. A store failure
-// returns the store's error.
+// and returns the new value: one findAndModify on the token's filter ($inc
+// of this key, the last-seen time and expiry) that also returns the
+// session's values, so concurrent Incr calls never lose a count (a new key
+// costs a find and one more). A value this request Put, removed or cleared
+// is its own: Incr changes it locally. Without a stored session (no cookie,
+// or one naming no live session) Incr stores a new one at once (one
+// insert), or fails with ErrHeadersWritten once the response's headers are
+// out; a session another request ended or renewed fails with
+// ErrSessionEnded. With EncryptionKeys, Incr reads the session and compares
+// and swaps the sealed value, failing with ErrContention after 64 tries or
+// the store's Timeout. ErrNotInteger, ErrOverflow and ErrTooManyKeys say
+// why nothing was written; a store failure returns the store's error.
 func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		return 0, ErrNoSession
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	if st.renew {
@@ -115,20 +110,11 @@ func (m *Manager) incrLocal(ctx context.Context, st *state, key string, n int64,
 	if insert && st.committed {
 		return 0, ErrHeadersWritten
 	}
-	prev, had := st.vals[key]
-	prevDirty, wasDirty := st.dirty[key]
+	vals, dirty := maps.Clone(st.vals), maps.Clone(st.dirty)
 	st.vals[key], st.dirty[key] = int64Value(total), true
 	if insert {
 		if err := m.insert(ctx, st, time.Now()); err != nil {
-			// Not counted: the request's session is as it was.
-			delete(st.vals, key)
-			delete(st.dirty, key)
-			if had {
-				st.vals[key] = prev
-			}
-			if wasDirty {
-				st.dirty[key] = prevDirty
-			}
+			st.vals, st.dirty = vals, dirty // not counted
 			return 0, err
 		}
 	}
@@ -167,10 +153,9 @@ func (m *Manager) incrServer(ctx context.Context, st *state, key string, n int64
 		}
 		return err
 	})
-	var se mongo.ServerError
 	switch {
-	case errors.As(err, &se) && (se.HasErrorCode(14) || se.HasErrorCode(2)):
-		// TypeMismatch / BadValue: $inc of a value that is not a number.
+	case servererr.Has(err, servererr.TypeMismatch, servererr.BadValue):
+		// $inc of a value that is not a number.
 		return 0, true, fmt.Errorf("%w: Incr of %q: %v", ErrNotInteger, key, err)
 	case err != nil || raw == nil:
 		return 0, err != nil, err
@@ -196,7 +181,7 @@ const casAttempts = 64
 // incrSealed is Incr on an encrypted store, of a live session: compare
 // and swap of the sealed value.
 func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.opTimeout())
+	ctx, cancel := context.WithTimeout(ctx, m.be.Timeout())
 	defer cancel()
 	field := encodeKey(key)
 	path := fieldSession + "." + field

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -59,10 +60,9 @@ const (
 	DefaultLifetime = 24 * time.Hour
 	// DefaultCookieName is the name of the session cookie.
 	DefaultCookieName = "session"
+	// DefaultMaxKeys is the default of Manager.MaxKeys.
+	DefaultMaxKeys = 1000
 )
-
-// DefaultMaxKeys is the default of Manager.MaxKeys.
-const DefaultMaxKeys = 1000
 
 // Field names of a stored session document, besides _id (the selector) and
 // the store's ExpiresKey.
@@ -187,6 +187,7 @@ type Manager struct {
 	store     *mongosession.Store
 	be        mongosession.Backend // store's face-author surface
 	encrypted bool
+	exp       string // the store's ExpiresKey
 	key       *contextKey
 	noExpr    atomic.Bool // the server has no $expr: writes that add keys read the session first
 }
@@ -216,17 +217,18 @@ func New(store *mongosession.Store) *Manager {
 			SameSite: http.SameSiteLaxMode,
 		},
 		store: store,
+		exp:   mongosession.DefaultExpiresKey,
 		key:   &contextKey{"httpsession"},
 	}
 	if store == nil {
 		return m
 	}
 	m.be = store.Backend()
-	m.encrypted = m.be.Encrypted()
-	switch m.be.ExpiresKey() {
+	m.encrypted, m.exp = m.be.Encrypted(), m.be.ExpiresKey()
+	switch m.exp {
 	case fieldVerifier, fieldPrevious, fieldRenewed, fieldLastSeen, fieldUser, fieldAgent, fieldSession:
 		m.be.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, m.be.ExpiresKey()))
+			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, m.exp))
 	}
 	m.ensureUserIndex()
 	return m
@@ -239,12 +241,12 @@ func (m *Manager) ensureUserIndex() {
 	err := m.be.Do(context.Background(), "creating the user index", func(ctx context.Context, coll *mongo.Collection) error {
 		model := mongo.IndexModel{Keys: bson.D{{Key: fieldUser, Value: 1}}, Options: options.Index().SetSparse(true)}
 		_, err := coll.Indexes().CreateOne(ctx, model)
-		var se mongo.ServerError
-		if errors.As(err, &se) && (se.HasErrorCode(238) || se.HasErrorCode(85) || se.HasErrorCode(86)) {
-			// NotImplemented (no sparse indexes), or an index on the key
-			// exists with other options: use or keep a plain one.
+		conflict := []int{servererr.IndexOptionsConflict, servererr.IndexKeySpecsConflict}
+		if servererr.Has(err, append(conflict, servererr.NotImplemented)...) {
+			// No sparse indexes, or an index on the key exists with other
+			// options: use or keep a plain one.
 			_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: fieldUser, Value: 1}}})
-			if errors.As(err, &se) && (se.HasErrorCode(85) || se.HasErrorCode(86)) {
+			if servererr.Has(err, conflict...) {
 				err = nil
 			}
 		}
@@ -286,37 +288,24 @@ func (m *Manager) errorFunc(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
 
-// state returns the session of ctx, or nil when ctx is not from
+// lock returns the session of ctx, locked, or nil when ctx is not from
 // LoadAndSave.
-func (m *Manager) state(ctx context.Context) *state {
+func (m *Manager) lock(ctx context.Context) *state {
 	if ctx == nil {
 		return nil
 	}
 	st, _ := ctx.Value(m.key).(*state)
+	if st != nil {
+		st.mu.Lock()
+	}
 	return st
 }
 
-// do runs one operation on the store; without a store, it fails with
-// ErrNoSession's sibling, mongosession.ErrClosed.
+// do runs one operation on the store; without a store it fails with
+// mongosession.ErrClosed.
 func (m *Manager) do(ctx context.Context, op string, fn func(ctx context.Context, coll *mongo.Collection) error) error {
 	if m.store == nil {
 		return mongosession.ErrClosed
 	}
 	return m.be.Do(ctx, "httpsession: "+op, fn)
-}
-
-// expiresKey is the store's expiry field.
-func (m *Manager) expiresKey() string {
-	if m.store == nil {
-		return mongosession.DefaultExpiresKey
-	}
-	return m.be.ExpiresKey()
-}
-
-// opTimeout is the store's Timeout.
-func (m *Manager) opTimeout() time.Duration {
-	if m.store == nil {
-		return mongosession.DefaultTimeout
-	}
-	return m.be.Timeout()
 }

@@ -1,135 +1,82 @@
 package httpsession
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"maps"
-	"net"
 	"net/http"
+
+	"github.com/mongosession/mongosession/internal/savewriter"
 )
 
-// errSaveFailed is returned by Write after the session could not be saved
-// and ErrorFunc answered instead.
-var errSaveFailed = errors.New("httpsession: the session could not be saved; ErrorFunc answered the request")
-
-// responseWriter saves the session before the first byte of the response
-// header is sent.
-type responseWriter struct {
-	http.ResponseWriter
-	m      *Manager
-	r      *http.Request
-	st     *state
-	outer  http.Header // the headers set before LoadAndSave, for the error page
-	saved  bool
-	failed bool
+// LoadAndSave is the middleware that gives next's requests their session.
+// It reads nothing itself: the session is read when next first reads it
+// (one find by _id), written blind when next only writes (see Put and
+// Incr), and not touched when next does neither. What the request changed
+// is saved just before the response's header is sent (next's first
+// WriteHeader with a final status, Write, Flush or Hijack; a 1xx goes out
+// without saving), or when next returns without writing, so that the
+// cookie can still be set. What next changes after it wrote is saved when
+// next returns, by one more update without a cookie; a failure then goes
+// to the store's logger and OnError.
+//
+// When the session cannot be read or saved, ErrorFunc answers instead of
+// next (see Manager.ErrorFunc), and next's later writes are discarded with
+// an error. A missing, malformed, unknown or expired cookie is not an
+// error: the request gets a new, empty session, stored (under a new
+// cookie) only if the request writes to it. Responses that set the cookie
+// carry "Cache-Control: no-store" and "Vary: Cookie", so no cache keeps a
+// session token.
+//
+// Saving does not depend on the client waiting for the answer: it uses
+// the request's context without its cancellation, bounded by the store's
+// Timeout.
+func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := newState(m, r)
+		r = r.WithContext(context.WithValue(r.Context(), m.key, st))
+		ctx := context.WithoutCancel(r.Context())
+		sw := savewriter.New(w, func(h http.Header) error {
+			st.mu.Lock()
+			err := m.save(ctx, st)
+			c := m.cookie(st)
+			st.committed = true
+			st.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				h.Add("Set-Cookie", c.String())
+				h.Set("Cache-Control", "no-store")
+				h.Add("Vary", "Cookie")
+			}
+			return nil
+		}, func(w http.ResponseWriter, err error) { m.errorFunc(w, r, err) })
+		next.ServeHTTP(sw, r)
+		switch sw.State() {
+		case savewriter.Pending:
+			sw.Commit()
+		case savewriter.Saved:
+			m.saveLate(ctx, st)
+		}
+	})
 }
 
-// save runs once: it writes the session's changes and the cookie, or on
-// failure hands the response to ErrorFunc.
-func (w *responseWriter) save() {
-	if w.saved {
-		return
-	}
-	w.saved = true
-	w.st.mu.Lock()
-	err := w.m.save(context.WithoutCancel(w.r.Context()), w.st)
-	c := w.m.cookie(w.st)
-	w.st.committed = true
-	w.st.mu.Unlock()
-	if err != nil {
-		w.failed = true
-		// The handler's headers (Location, Content-Encoding, caching, its
-		// own cookies) describe a response that will not be sent; those of
-		// middleware outside LoadAndSave still hold.
-		h := w.ResponseWriter.Header()
-		clear(h)
-		maps.Copy(h, w.outer)
-		h.Set("Cache-Control", "no-store")
-		w.m.errorFunc(w.ResponseWriter, w.r, err)
-		return
-	}
-	if c != nil {
-		h := w.ResponseWriter.Header()
-		h.Add("Set-Cookie", c.String())
-		h.Set("Cache-Control", "no-store")
-		h.Add("Vary", "Cookie")
-	}
-}
-
-// saveLate saves what the handler changed after the response's headers
-// were sent (after a Write, Flush or Hijack), when next has returned: one
-// update of a stored session, as save does, with no cookie. ErrorFunc can
-// no longer answer, so a failure goes to the store's logger and OnError;
-// changes that would need a new session (none is stored) are reported
-// likewise and dropped.
-func (w *responseWriter) saveLate() {
-	if w.failed {
-		return
-	}
-	w.st.mu.Lock()
-	defer w.st.mu.Unlock()
-	st := w.st
+// saveLate saves what the handler changed after the response's header was
+// sent, when next has returned: one update of a stored session, as save
+// does, with no cookie. ErrorFunc can no longer answer, so a failure goes
+// to the store's logger and OnError; changes that would need a new session
+// (none is stored) are reported likewise and dropped.
+func (m *Manager) saveLate(ctx context.Context, st *state) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	if st.phase == fenced || st.phase == renewed || (!st.changed() && st.err == nil) {
 		return
 	}
 	const msg = "saving a session changed after the response was written"
 	if st.phase == fresh || st.phase == ended {
-		w.m.report(msg, ErrHeadersWritten)
+		m.report(msg, ErrHeadersWritten)
 		return
 	}
-	if err := w.m.save(context.WithoutCancel(w.r.Context()), st); err != nil {
-		w.m.report(msg, err)
+	if err := m.save(ctx, st); err != nil {
+		m.report(msg, err)
 	}
 }
-
-// WriteHeader saves the session, then sends the header (informational 1xx
-// headers pass through without saving).
-func (w *responseWriter) WriteHeader(code int) {
-	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
-		w.ResponseWriter.WriteHeader(code)
-		return
-	}
-	w.save()
-	if w.failed {
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Write saves the session before the first write. After a failed save it
-// discards b and returns an error.
-func (w *responseWriter) Write(b []byte) (int, error) {
-	w.save()
-	if w.failed {
-		return 0, errSaveFailed
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush saves the session, then flushes the underlying writer if it can.
-func (w *responseWriter) Flush() {
-	w.save()
-	if w.failed {
-		return
-	}
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Hijack saves the session, then hands over the connection (websockets).
-func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.save()
-	if w.failed {
-		return nil, nil, errSaveFailed
-	}
-	h, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, http.ErrNotSupported
-	}
-	return h.Hijack()
-}
-
-// Unwrap returns the underlying writer, for http.ResponseController.
-func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -2,53 +2,14 @@ package httpsession
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
-
-// LoadAndSave is the middleware that gives next's requests their session.
-// It reads nothing itself: the session named by the request's cookie is
-// read when next first reads it (one find by _id), written blind when
-// next only writes (see Put and Incr), and not touched at all when next
-// does neither. What the request changed is saved just before the
-// response's headers are sent (or after next returns, when next wrote
-// nothing), so that the cookie can still be set. What next changes after
-// it wrote (Put, Remove, SetUser, ...) is saved when next returns, by one
-// more update without a cookie; a failure then goes to the store's logger
-// and OnError, since the response is already on its way.
-//
-// When the session cannot be read or saved, ErrorFunc writes the response
-// instead of next, with "Cache-Control: no-store" set and none of the
-// headers next had set: the header map is put back as it was when
-// LoadAndSave was called, so headers that middleware outside it set (HSTS,
-// CSP, CORS, a request ID) are kept. A missing, malformed, unknown or
-// expired cookie is not an error: the request gets a new, empty session,
-// stored (under a new cookie) only if the request writes to it. Responses
-// that set the cookie carry "Cache-Control: no-store" and "Vary: Cookie",
-// so no cache keeps a session token.
-//
-// Saving does not depend on the client waiting for the answer: it uses
-// the request's context without its cancellation, bounded by the store's
-// Timeout.
-func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := newState(m, r)
-		r = r.WithContext(context.WithValue(r.Context(), m.key, st))
-		sw := &responseWriter{ResponseWriter: w, m: m, r: r, st: st, outer: w.Header().Clone()}
-		next.ServeHTTP(sw, r)
-		if !sw.saved {
-			sw.save()
-			return
-		}
-		sw.saveLate()
-	})
-}
 
 // save writes what the request changed. It is called once per request,
 // before the response's headers are sent, and again when the handler
@@ -84,21 +45,13 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		}
 	}
 	now := time.Now()
-	switch st.phase {
-	case fresh, ended:
-		if !st.changed() {
-			return nil
-		}
+	ta := m.touchAfter()
+	switch {
+	case !st.changed() && (st.phase != live || ta <= 0 || now.Sub(st.seen) < ta):
+		return nil
+	case st.phase == fresh || st.phase == ended:
 		return m.insert(ctx, st, now)
-	case pending:
-		if !st.changed() {
-			return nil
-		}
-	case live:
-		if ta := m.touchAfter(); !st.changed() && (ta <= 0 || now.Sub(st.seen) < ta) {
-			return nil
-		}
-	default:
+	case st.phase != pending && st.phase != live:
 		return nil
 	}
 	var set, unset bson.D
@@ -118,18 +71,11 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	}
 	filter := m.filter(st, now)
 	if st.phase == pending {
-		if g := m.keysGuard(st, st.puts()); g != nil {
-			filter = append(filter, g...)
-		}
+		filter = append(filter, m.keysGuard(st, st.puts())...)
 	}
 	matched, err := m.updateOne(ctx, "saving a session", filter, update)
 	switch {
-	case err != nil && st.phase == pending && m.exprRefused(err):
-		if err := m.load(ctx, st); err != nil {
-			return err
-		}
-		return m.save(ctx, st)
-	case err != nil:
+	case err != nil && (st.phase != pending || !m.exprRefused(err)):
 		return err
 	case matched:
 		if st.renew {
@@ -141,6 +87,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		st.forget(fenced)
 		return nil
 	}
+	// Missed, or the guard refused: one find tells why, and save again.
 	if err := m.load(ctx, st); err != nil {
 		return err
 	}
@@ -161,7 +108,7 @@ func (m *Manager) updateOne(ctx context.Context, op string, filter, update bson.
 // stamps is the $set of the expiry and the last-seen time at now.
 func (m *Manager) stamps(st *state, now time.Time) bson.D {
 	return bson.D{
-		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
+		{Key: m.exp, Value: bson.NewDateTimeFromTime(m.deadline(st.created, now))},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
 	}
 }
@@ -210,8 +157,7 @@ func (m *Manager) keysGuard(st *state, n int) bson.D {
 // $expr (FerretDB 1.x: NotImplemented), and if so remembers it: later
 // writes that add keys read the session first.
 func (m *Manager) exprRefused(err error) bool {
-	var se mongo.ServerError
-	if errors.As(err, &se) && (se.HasErrorCode(238) || se.HasErrorCode(168) || se.HasErrorCode(31325)) {
+	if servererr.Has(err, servererr.NotImplemented, servererr.InvalidPipelineOperator, servererr.UnknownExpression) {
 		m.noExpr.Store(true)
 		return true
 	}
@@ -258,7 +204,8 @@ func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (bson.D, 
 }
 
 // sessionDoc returns the "session" sub-document holding all of st's values,
-// sealed for the document id and st's user.
+// sealed for the document id and st's user (the ciphertexts are kept in
+// st.sealed, for Incr; a stale one only makes Incr read the session).
 func (m *Manager) sessionDoc(st *state, id string) (bson.D, error) {
 	doc := make(bson.D, 0, len(st.vals))
 	for key, v := range st.vals {
@@ -266,6 +213,9 @@ func (m *Manager) sessionDoc(st *state, id string) (bson.D, error) {
 		sv, err := m.storeValue(id, field, st.user, v)
 		if err != nil {
 			return nil, err
+		}
+		if b, ok := sv.(bson.Binary); ok {
+			st.sealed[key] = b
 		}
 		doc = append(doc, bson.E{Key: field, Value: sv})
 	}
@@ -294,7 +244,7 @@ func (m *Manager) insert(ctx context.Context, st *state, now time.Time) error {
 		{Key: "_id", Value: sel},
 		{Key: fieldVerifier, Value: hash},
 		{Key: fieldSession, Value: values},
-		{Key: m.expiresKey(), Value: bson.NewDateTimeFromTime(m.deadline(now, now))},
+		{Key: m.exp, Value: bson.NewDateTimeFromTime(m.deadline(now, now))},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
 		{Key: fieldAgent, Value: agent},
 	}
@@ -313,14 +263,6 @@ func (m *Manager) insert(ctx context.Context, st *state, now time.Time) error {
 	}
 	st.phase, st.sel, st.hash, st.created, st.token = live, sel, hash, now, sel+verifier
 	st.saved(now)
-	st.sealed = map[string]bson.Binary{}
-	for _, e := range values {
-		if b, ok := e.Value.(bson.Binary); ok && m.encrypted {
-			if key, ok := decodeKey(e.Key); ok {
-				st.sealed[key] = b
-			}
-		}
-	}
 	return nil
 }
 

@@ -1,9 +1,11 @@
 package httpsession
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -77,7 +79,7 @@ func newState(m *Manager, r *http.Request) *state {
 	if len(agent) > maxUserAgent {
 		agent = strings.ToValidUTF8(agent[:maxUserAgent], "")
 	}
-	st := &state{phase: fresh, agent: agent, vals: map[string]bson.RawValue{}, dirty: map[string]bool{}}
+	st := &state{phase: fresh, agent: agent, vals: map[string]bson.RawValue{}, dirty: map[string]bool{}, sealed: map[string]bson.Binary{}}
 	if c, err := r.Cookie(m.cookieName()); err == nil {
 		if sel, hash, created, ok := parseToken(c.Value); ok && m.deadline(created, time.Now()).After(time.Now()) {
 			st.phase, st.sel, st.hash, st.created = pending, sel, hash, created
@@ -97,7 +99,7 @@ func (st *state) forget(p phase) {
 	}
 	st.phase, st.token, st.renew = p, "", false
 	st.user, st.owner, st.userSet = "", "", false
-	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, nil, map[string]bool{}, false
+	st.vals, st.sealed, st.dirty, st.clear = map[string]bson.RawValue{}, map[string]bson.Binary{}, map[string]bool{}, false
 }
 
 // filter names the request's session while its token is current and it
@@ -106,7 +108,7 @@ func (m *Manager) filter(st *state, now time.Time) bson.D {
 	return bson.D{
 		{Key: "_id", Value: st.sel},
 		{Key: fieldVerifier, Value: st.hash},
-		{Key: m.expiresKey(), Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
+		{Key: m.exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
 	}
 }
 
@@ -151,17 +153,12 @@ func (m *Manager) load(ctx context.Context, st *state) error {
 	}
 	// An unknown or expired session: the request's own Puts (and user)
 	// start a new one.
-	vals, dirty, user := st.vals, st.dirty, st.user
-	userSet := st.userSet && user != ""
+	vals, dirty, user, userSet := st.vals, st.dirty, st.user, st.userSet && st.user != ""
 	st.forget(fresh)
-	st.vals, st.user, st.userSet = vals, user, userSet
-	if !userSet {
-		st.user = ""
-	}
-	for k, put := range dirty {
-		if put {
-			st.dirty[k] = true
-		}
+	maps.DeleteFunc(dirty, func(_ string, put bool) bool { return !put })
+	st.vals, st.dirty = vals, dirty
+	if userSet {
+		st.user, st.userSet = user, true
 	}
 	return nil
 }
@@ -169,7 +166,7 @@ func (m *Manager) load(ctx context.Context, st *state) error {
 // alive reports whether the stored session raw has expired neither by its
 // stored expiry nor under the manager's current settings.
 func (m *Manager) alive(st *state, raw bson.Raw, now time.Time) bool {
-	expires, ok := raw.Lookup(m.expiresKey()).TimeOK()
+	expires, ok := raw.Lookup(m.exp).TimeOK()
 	if !ok || !expires.After(now) {
 		return false
 	}
@@ -259,13 +256,9 @@ func (m *Manager) openValue(id, field, user string, v bson.RawValue) (bson.RawVa
 	if err != nil {
 		return bson.RawValue{}, err
 	}
-	doc := bson.Raw(plain)
-	if err := doc.Validate(); err != nil {
-		return bson.RawValue{}, fmt.Errorf("%w: a decrypted value is not BSON", mongosession.ErrCorrupt)
-	}
-	val, err := doc.LookupErr("v")
-	if err != nil {
-		return bson.RawValue{}, fmt.Errorf("%w: a decrypted value has no \"v\"", mongosession.ErrCorrupt)
+	val, err := bson.Raw(plain).LookupErr("v")
+	if err != nil || bson.Raw(plain).Validate() != nil {
+		return bson.RawValue{}, fmt.Errorf("%w: a decrypted value is not a BSON document {v: value}", mongosession.ErrCorrupt)
 	}
 	return val, nil
 }
@@ -309,15 +302,12 @@ func (m *Manager) openAgent(id string, v bson.RawValue) string {
 func (m *Manager) cookie(st *state) *http.Cookie {
 	c := &http.Cookie{
 		Name:        m.cookieName(),
-		Path:        m.Cookie.Path,
+		Path:        cmp.Or(m.Cookie.Path, "/"),
 		Domain:      m.Cookie.Domain,
 		Secure:      m.Cookie.Secure,
 		HttpOnly:    m.Cookie.HttpOnly,
 		SameSite:    m.Cookie.SameSite,
 		Partitioned: m.Cookie.Partitioned,
-	}
-	if c.Path == "" {
-		c.Path = "/"
 	}
 	switch {
 	case st.token != "":

@@ -37,12 +37,11 @@ type Info struct {
 // the user with the new token in one update. Without a session in ctx,
 // SetUser does nothing and the mistake is reported to the store's logger.
 func (m *Manager) SetUser(ctx context.Context, user string) {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		m.report("SetUser", ErrNoSession)
 		return
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.phase != pending && st.user == user {
 		return
@@ -74,8 +73,7 @@ func (m *Manager) RevokeUser(ctx context.Context, user string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if st := m.state(ctx); st != nil {
-		st.mu.Lock()
+	if st := m.lock(ctx); st != nil {
 		if st.phase == live && st.owner == user {
 			st.forget(ended)
 		}
@@ -100,15 +98,14 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 		st.mu.Unlock()
 	}
 	now := time.Now()
-	exp := m.expiresKey()
 	var out []Info
 	err := m.do(ctx, "listing a user's sessions", func(ctx context.Context, coll *mongo.Collection) error {
 		out = nil
 		filter := bson.D{
 			{Key: fieldUser, Value: user},
-			{Key: exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
+			{Key: m.exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}},
 		}
-		proj := bson.D{{Key: fieldLastSeen, Value: 1}, {Key: fieldAgent, Value: 1}, {Key: exp, Value: 1}}
+		proj := bson.D{{Key: fieldLastSeen, Value: 1}, {Key: fieldAgent, Value: 1}, {Key: m.exp, Value: 1}}
 		cur, err := coll.Find(ctx, filter, options.Find().SetProjection(proj))
 		if err != nil {
 			return err
@@ -123,13 +120,11 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 			}
 			info := Info{ID: id, Created: created, Current: id == current}
 			info.LastSeen, _ = raw.Lookup(fieldLastSeen).TimeOK()
-			info.Expires, _ = raw.Lookup(exp).TimeOK()
+			info.Expires, _ = raw.Lookup(m.exp).TimeOK()
 			if !m.deadline(info.Created, info.LastSeen).After(now) {
 				continue // expired under the current settings
 			}
-			if v, err := raw.LookupErr(fieldAgent); err == nil {
-				info.UserAgent = m.openAgent(id, v)
-			}
+			info.UserAgent = m.openAgent(id, raw.Lookup(fieldAgent))
 			out = append(out, info)
 		}
 		return cur.Err()
@@ -154,8 +149,7 @@ func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
 	if err != nil {
 		return err
 	}
-	if st := m.state(ctx); st != nil {
-		st.mu.Lock()
+	if st := m.lock(ctx); st != nil {
 		if n > 0 && st.sel == id && (st.phase == pending || st.phase == live) {
 			st.forget(ended)
 		}

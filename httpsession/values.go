@@ -10,23 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Values are stored as BSON values and come back as what BSON holds:
-//
-//	string          string
-//	bool            bool
-//	int, int8..32   int32 when it fits (Get returns int), else int64
-//	int64           int64 (Get returns int64)
-//	float32/64      float64
-//	[]byte          binary ([]byte)
-//	time.Time       date (UTC, millisecond precision)
-//	struct, map     document (Get returns bson.D; use Decode)
-//	slice           array (Get returns bson.A; use Decode)
-//
-// The typed getters convert between the integer and float forms where no
-// precision is lost, so primitives round-trip as they do in scs. A map's
-// keys become field names of a sub-document: use keys that are valid
-// MongoDB field names (no leading "$", no "."), or the save fails.
-
 // Put sets key to val in the request's session, saved with the request
 // ($set of this key only; without a read of the session unless the store
 // encrypts values). A value BSON cannot encode (a channel, a func), or a
@@ -37,13 +20,12 @@ import (
 // change to a session another request ended or renewed meanwhile is
 // dropped. Without a session in ctx, Put only reports the mistake.
 func (m *Manager) Put(ctx context.Context, key string, val any) {
-	st := m.state(ctx)
+	t, data, err := bson.MarshalValue(val)
+	st := m.lock(ctx)
 	if st == nil {
 		m.report("Put", ErrNoSession)
 		return
 	}
-	t, data, err := bson.MarshalValue(val)
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err != nil {
 		if st.err == nil {
@@ -67,11 +49,10 @@ func (m *Manager) Put(ctx context.Context, key string, val any) {
 // when the session is saved). A key missing from the session as this
 // request has read it is a no-op.
 func (m *Manager) Remove(ctx context.Context, key string) {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		return
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	_, ok := st.vals[key]
 	switch st.phase {
@@ -91,11 +72,10 @@ func (m *Manager) Remove(ctx context.Context, key string) {
 // are replaced as a whole when the session is saved, with any Put after
 // Clear). The session itself, its token and its user stay.
 func (m *Manager) Clear(ctx context.Context) {
-	st := m.state(ctx)
+	st := m.lock(ctx)
 	if st == nil {
 		return
 	}
-	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.vals = map[string]bson.RawValue{}
 	st.dirty = map[string]bool{}
@@ -128,12 +108,8 @@ func (m *Manager) Keys(ctx context.Context) []string {
 // to read is kept for the save, which hands it to ErrorFunc; the request
 // sees an empty session meanwhile. nil when ctx has no session.
 func (m *Manager) view(ctx context.Context) *state {
-	st := m.state(ctx)
-	if st == nil {
-		return nil
-	}
-	st.mu.Lock()
-	if st.phase == pending && st.err == nil {
+	st := m.lock(ctx)
+	if st != nil && st.phase == pending && st.err == nil {
 		if err := m.load(context.WithoutCancel(ctx), st); err != nil {
 			st.err = err
 		}
@@ -152,8 +128,23 @@ func (m *Manager) raw(ctx context.Context, key string) (bson.RawValue, bool) {
 	return v, ok
 }
 
-// Get returns the value of key, or nil when it is missing, converted from
-// BSON as the table above says.
+// Get returns the value of key, or nil when it is missing. Values are
+// stored as BSON values and come back as what BSON holds:
+//
+//	string          string
+//	bool            bool
+//	int, int8..32   int32 when it fits (Get returns int), else int64
+//	int64           int64 (Get returns int64)
+//	float32/64      float64
+//	[]byte          binary ([]byte)
+//	time.Time       date (UTC, millisecond precision)
+//	struct, map     document (Get returns bson.D; use Decode)
+//	slice           array (Get returns bson.A; use Decode)
+//
+// The typed getters convert between the integer and float forms where no
+// precision is lost, so primitives round-trip as they do in scs. A map's
+// keys become field names of a sub-document: use keys that are valid
+// MongoDB field names (no leading "$", no "."), or the save fails.
 func (m *Manager) Get(ctx context.Context, key string) any {
 	v, ok := m.raw(ctx, key)
 	if !ok {

@@ -1,14 +1,18 @@
 package httpsession_test
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"testing"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
 	"github.com/mongosession/mongosession/internal/securitytest"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // afterWrite serves, besides e's usual routes, /late: a handler that
@@ -205,5 +209,69 @@ func TestIncrAfterWriteLeavesState(t *testing.T) {
 	e.srv.Close() // waits for the handler's late save
 	if got := reported.All(); len(got) != 0 {
 		t.Errorf("OnError got %v, want nothing", got)
+	}
+}
+
+// TestEarlyHintsAndFlush: through LoadAndSave, a 103 Early Hints goes out
+// without saving the session or carrying its cookie, and a Flush saves it
+// and streams: the final header carries the new cookie, and the browser
+// reads the first chunk while the handler still runs.
+func TestEarlyHintsAndFlush(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	read := make(chan struct{})
+	var storedAt103 int64 = -1
+	mux := http.NewServeMux()
+	mux.Handle("/", e.handler(t))
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		e.m.Put(r.Context(), "k", "v")
+		w.Header().Set("Link", "</app.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		if n, err := e.coll.CountDocuments(r.Context(), bson.D{}); err == nil {
+			storedAt103 = n
+		}
+		io.WriteString(w, "first\n")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Error(err)
+			return
+		}
+		select {
+		case <-read:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "second\n")
+	})
+	e.srv.Config.Handler = e.m.LoadAndSave(mux)
+	var early []textproto.MIMEHeader
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		early = append(early, h)
+		return nil
+	}}
+	c := e.client(t)
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), "GET", e.srv.URL+"/stream", nil)
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	if line, err := br.ReadString('\n'); err != nil || line != "first\n" {
+		t.Fatalf("first chunk %q, %v", line, err)
+	}
+	close(read)
+	if rest, _ := io.ReadAll(br); string(rest) != "second\n" {
+		t.Fatalf("rest %q", rest)
+	}
+	if storedAt103 != 0 {
+		t.Errorf("%d sessions stored when the 103 was sent, want 0", storedAt103)
+	}
+	if len(early) != 1 || early[0].Get("Link") == "" || early[0].Get("Set-Cookie") != "" {
+		t.Errorf("1xx responses %v: want one 103 with the Link and without the session's cookie", early)
+	}
+	if e.token(c) == "" {
+		t.Fatal("the flushed response carries no session cookie")
+	}
+	if got := e.mustGet(t, c, "/get?k=k"); got != "v" {
+		t.Errorf("the value put before the flush: %q, want v", got)
 	}
 }

@@ -2,15 +2,13 @@ package nodesession
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/token"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -95,29 +93,6 @@ func FromContext(ctx context.Context) *Session {
 	return s
 }
 
-// validSID keeps junk off the wire: a verified id is still the client's
-// string (any value signed with a secret).
-func validSID(sid string) bool {
-	if sid == "" || len(sid) > mongosession.MaxTokenLength || !utf8.ValidString(sid) {
-		return false
-	}
-	for i := 0; i < len(sid); i++ {
-		if c := sid[i]; c < 0x20 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// newSID is uid-safe(24): 24 random bytes, base64url without padding.
-func newSID() (string, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
 // Load returns the request's session: the stored one when the cookie
 // verifies and the session exists and has not expired, else a new empty
 // one (IsNew). A missing, malformed, tampered or unknown cookie is a new
@@ -127,7 +102,7 @@ func newSID() (string, error) {
 // it: Handler does.
 func (m *Manager) Load(r *http.Request) (*Session, error) {
 	sid, idx, ok := m.ck.readSID(r)
-	if !ok || !validSID(sid) {
+	if !ok || !token.Plausible(sid) {
 		return newSession(m), nil
 	}
 	raw, err := m.find(r.Context(), sid)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/mongosession/mongosession/internal/token"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -75,10 +76,7 @@ func (m *Manager) destroy(ctx context.Context, h http.Header, s *Session) error 
 
 // create stores s whole under a fresh id and issues its cookie.
 func (m *Manager) create(ctx context.Context, h http.Header, s *Session, now time.Time) error {
-	sid, err := newSID()
-	if err != nil {
-		return err
-	}
+	sid := token.Random(24) // uid-safe(24), as express-session's genid
 	w := m.write(s, now, true)
 	v, err := m.ly.codec.value(m, s)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/servererr"
 )
 
 // The commands every collection has: count, stats, indexes.
@@ -225,7 +226,7 @@ func listIndexes(ctx context.Context, s *mongosession.Store) ([]indexInfo, error
 		}
 		return cur.All(ctx, &idx)
 	})
-	if hasCode(err, 26) { // NamespaceNotFound: no collection yet, so no index
+	if servererr.Has(err, servererr.NamespaceNotFound) { // no collection yet, so no index
 		return nil, nil
 	}
 	sort.Slice(idx, func(i, j int) bool { return idx[i].Name < idx[j].Name })
@@ -313,10 +314,4 @@ func indexes(ctx context.Context, e *env) (result, error) {
 		return r, fmt.Errorf("the TTL index has expireAfterSeconds %d, not %d (see the log above)", *ttl.ExpireAfterSeconds, int64(c.expireAfter/time.Second))
 	}
 	return r, nil
-}
-
-// hasCode reports whether err is a server error with the given code.
-func hasCode(err error, code int) bool {
-	var se mongo.ServerError
-	return errors.As(err, &se) && se.HasErrorCode(code)
 }
