@@ -41,7 +41,7 @@ func TestRootBuildListIsLight(t *testing.T) {
 	run("mod", "tidy")
 	mods := run("list", "-m", "all")
 	deps := run("list", "-deps", ".")
-	for _, heavy := range []string{"FerretDB", "gofiber", "gin-gonic", "labstack", "gorilla", "chromedp", "mongosession/testserver", "progressbar"} {
+	for _, heavy := range []string{"FerretDB", "gofiber", "gin-gonic", "labstack", "gorilla", "chromedp", "mongosession/testserver", "progressbar", "porcupine", "golang.org/x/mod"} {
 		if strings.Contains(mods, heavy) {
 			t.Errorf("go list -m all of a program importing only the root package lists %s:\n%s", heavy, mods)
 		}

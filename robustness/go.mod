@@ -13,9 +13,9 @@ require (
 	github.com/anishathalye/porcupine v1.3.1
 	github.com/gofiber/fiber/v3 v3.1.0
 	github.com/gorilla/sessions v1.4.0
-	github.com/mongosession/mongosession v0.0.0
-	github.com/mongosession/mongosession/fiberstore v0.0.0-00010101000000-000000000000
-	github.com/mongosession/mongosession/gorillastore v0.0.0-00010101000000-000000000000
+	github.com/mongosession/mongosession v0.1.0
+	github.com/mongosession/mongosession/fiberstore v0.1.0
+	github.com/mongosession/mongosession/gorillastore v0.1.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
