@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v3"
 	fiberrecover "github.com/gofiber/fiber/v3/middleware/recover"
 	fibersession "github.com/gofiber/fiber/v3/middleware/session"
+	"github.com/gorilla/sessions"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -102,51 +103,15 @@ func seedApp(ctx context.Context, face string, client *mongo.Client, cfg Config,
 	const week = 7 * 24 * time.Hour
 	switch face {
 	case "scs": // examples/hello
-		sm := scs.New()
-		sm.Store = s
-		sm.Lifetime = week
-		return serve(sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			views := sm.GetInt(r.Context(), "views") + 1
-			sm.Put(r.Context(), "views", views)
-			fmt.Fprint(w, hello(int64(views)))
-		}))), nil
+		return serve(scsSeedApp(s, week)), nil
 
 	case "gorilla": // examples/gorilla, without SESSION_KEY
-		gs := gorillastore.New(s)
-		return serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			sess, err := gs.Get(r, "session")
-			if err != nil {
-				http.Error(w, "session unavailable", http.StatusInternalServerError)
-				return
-			}
-			views, _ := sess.Values["views"].(int)
-			views++
-			sess.Values["views"] = views
-			if err := sess.Save(r, w); err != nil {
-				http.Error(w, "session unavailable", http.StatusInternalServerError)
-				return
-			}
-			fmt.Fprint(w, hello(int64(views)))
-		})), nil
+		return serve(gorillaSeedApp(gorillastore.New(s), "session")), nil
 
 	case "fiber": // examples/fiber
-		app := fiber.New()
-		app.Use(fiberrecover.New())
-		app.Use(fibersession.New(fibersession.Config{
-			Storage:        fiberstore.New(s),
-			IdleTimeout:    week,
-			CookieHTTPOnly: true,
-		}))
-		app.Get("/", func(c fiber.Ctx) error {
-			sess := fibersession.FromContext(c)
-			views, _ := sess.Get("views").(int)
-			views++
-			sess.Set("views", views)
-			return c.SendString(hello(int64(views)))
-		})
-		go func() { _ = app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
+		stop := serveFiberSeedApp(ln, fiberstore.New(s), week, 5*time.Second)
 		return func() {
-			_ = app.ShutdownWithTimeout(5 * time.Second)
+			stop()
 			_ = s.Close()
 		}, nil
 
@@ -170,6 +135,60 @@ func seedApp(ctx context.Context, face string, client *mongo.Client, cfg Config,
 	}
 	_ = s.Close()
 	return nil, fmt.Errorf("unknown face %q", face)
+}
+
+// scsSeedApp is examples/hello's app on store: count a view through scs.
+func scsSeedApp(store scs.Store, lifetime time.Duration) http.Handler {
+	sm := scs.New()
+	sm.Store = store
+	sm.Lifetime = lifetime
+	return sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		views := sm.GetInt(r.Context(), "views") + 1
+		sm.Put(r.Context(), "views", views)
+		fmt.Fprint(w, hello(int64(views)))
+	}))
+}
+
+// gorillaSeedApp is examples/gorilla's app on st, with the session named
+// name. A failure answers 500 with its reason, for the bench's report.
+func gorillaSeedApp(st sessions.Store, name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, err := st.Get(r, name)
+		if err != nil {
+			http.Error(w, "session unavailable: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		views, _ := sess.Values["views"].(int)
+		views++
+		sess.Values["views"] = views
+		if err := sess.Save(r, w); err != nil {
+			http.Error(w, "session not saved: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, hello(int64(views)))
+	})
+}
+
+// serveFiberSeedApp serves examples/fiber's app on st (fiber's session
+// middleware) on ln until the returned function shuts it down, waiting up
+// to shutdown for the handlers still running.
+func serveFiberSeedApp(ln net.Listener, st fiber.Storage, idle, shutdown time.Duration) func() {
+	app := fiber.New()
+	app.Use(fiberrecover.New())
+	app.Use(fibersession.New(fibersession.Config{
+		Storage:        st,
+		IdleTimeout:    idle,
+		CookieHTTPOnly: true,
+	}))
+	app.Get("/", func(c fiber.Ctx) error {
+		sess := fibersession.FromContext(c)
+		views, _ := sess.Get("views").(int)
+		views++
+		sess.Set("views", views)
+		return c.SendString(hello(int64(views)))
+	})
+	go func() { _ = app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
+	return func() { _ = app.ShutdownWithTimeout(shutdown) }
 }
 
 // collName is the collection of face's sessions.

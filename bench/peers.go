@@ -17,8 +17,6 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/gofiber/fiber/v3"
-	fiberrecover "github.com/gofiber/fiber/v3/middleware/recover"
-	fibersession "github.com/gofiber/fiber/v3/middleware/session"
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -383,16 +381,7 @@ func scsSide(st scs.Store, name, expiry string, coll *mongo.Collection) *peerSid
 			}
 			return nil
 		},
-		serve: func(ln net.Listener) func() {
-			sm := scs.New()
-			sm.Store = st
-			sm.Lifetime = peerWeek
-			return serveOn(ln, sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				views := sm.GetInt(r.Context(), "views") + 1
-				sm.Put(r.Context(), "views", views)
-				fmt.Fprint(w, hello(int64(views)))
-			})))
-		},
+		serve: func(ln net.Listener) func() { return serveOn(ln, scsSeedApp(st, peerWeek)) },
 	}
 }
 
@@ -427,24 +416,7 @@ func fiberSide(st fiber.Storage, name, expiry string, coll *mongo.Collection) *p
 			}
 			return nil
 		},
-		serve: func(ln net.Listener) func() {
-			app := fiber.New()
-			app.Use(fiberrecover.New())
-			app.Use(fibersession.New(fibersession.Config{
-				Storage:        st,
-				IdleTimeout:    peerWeek,
-				CookieHTTPOnly: true,
-			}))
-			app.Get("/", func(c fiber.Ctx) error {
-				sess := fibersession.FromContext(c)
-				views, _ := sess.Get("views").(int)
-				views++
-				sess.Set("views", views)
-				return c.SendString(hello(int64(views)))
-			})
-			go func() { _ = app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
-			return func() { _ = app.ShutdownWithTimeout(benchTimeout) }
-		},
+		serve: func(ln net.Listener) func() { return serveFiberSeedApp(ln, st, peerWeek, benchTimeout) },
 	}
 }
 
@@ -506,23 +478,7 @@ func gorillaSide(st sessions.Store, codecs []securecookie.Codec, name, expiry st
 		}
 		return nil
 	}
-	side.serve = func(ln net.Listener) func() {
-		return serveOn(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			sess, err := st.Get(r, peerCookieName)
-			if err != nil {
-				http.Error(w, "session unavailable: "+err.Error(), http.StatusInternalServerError)
-				return
-			}
-			views, _ := sess.Values["views"].(int)
-			views++
-			sess.Values["views"] = views
-			if err := sess.Save(r, w); err != nil {
-				http.Error(w, "session not saved: "+err.Error(), http.StatusInternalServerError)
-				return
-			}
-			fmt.Fprint(w, hello(int64(views)))
-		}))
-	}
+	side.serve = func(ln net.Listener) func() { return serveOn(ln, gorillaSeedApp(st, peerCookieName)) }
 	return side
 }
 
