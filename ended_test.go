@@ -3,11 +3,9 @@ package mongosession_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/securitytest"
 )
 
 // Ended stays ended: Delete leaves a marker in place of the session, which
@@ -178,24 +177,15 @@ func TestSCSLogoutSticksAgainstSlowRequest(t *testing.T) {
 	}
 
 	// The thief's slow request, with a copy of the cookie.
-	slowDone := make(chan string)
-	go func() {
+	finish := securitytest.HoldOpen(t, entered, func() (*http.Response, error) {
 		req, _ := http.NewRequest("GET", srv.URL+"/slow", nil)
 		req.AddCookie(&http.Cookie{Name: "session", Value: token})
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			slowDone <- err.Error()
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		slowDone <- resp.Status
-	}()
-	<-entered
+		return http.DefaultClient.Do(req)
+	})
 	victim.get("/logout")
 	close(release)
-	if st := <-slowDone; !strings.HasPrefix(st, "200") {
-		t.Fatalf("the slow request answered %s; want 200 (its commit writes nothing and does not fail it)", st)
+	if got := finish(); got != "200 " {
+		t.Fatalf("the slow request answered %q; want 200 (its commit writes nothing and does not fail it)", got)
 	}
 
 	thief := newBrowser(t, srv.URL)

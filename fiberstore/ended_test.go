@@ -1,8 +1,6 @@
 package fiberstore_test
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/fiberstore"
+	"github.com/mongosession/mongosession/internal/securitytest"
 )
 
 // TestLogoutSticksAgainstSlowRequest is the attack of issue 12 through
@@ -54,27 +53,14 @@ func TestLogoutSticksAgainstSlowRequest(t *testing.T) {
 	}
 
 	// The thief's slow request, with a copy of the cookie.
-	slow := make(chan string, 1)
-	go func() {
+	finish := securitytest.HoldOpen(t, entered, func() (*http.Response, error) {
 		req := httptest.NewRequest(http.MethodGet, "http://example.com/slow", nil)
 		req.AddCookie(&http.Cookie{Name: cookieName, Value: id})
-		resp, err := app.Test(req, fiber.TestConfig{Timeout: 0}) // no timeout: it waits for release
-		if err != nil {
-			slow <- err.Error()
-			return
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		slow <- fmt.Sprintf("%d %s", resp.StatusCode, body)
-	}()
-	select {
-	case <-entered:
-	case got := <-slow:
-		t.Fatalf("the slow request answered %q without loading the session", got)
-	}
+		return app.Test(req, fiber.TestConfig{Timeout: 0}) // no timeout: it waits for release
+	})
 	victim.expect("/logout", "")
 	close(release)
-	if got := <-slow; got != "200 " {
+	if got := finish(); got != "200 " {
 		t.Fatalf("the slow request answered %q; want 200 (its save writes nothing and does not fail it)", got)
 	}
 

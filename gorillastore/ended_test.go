@@ -3,7 +3,6 @@ package gorillastore_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/gorillastore"
+	"github.com/mongosession/mongosession/internal/securitytest"
 )
 
 // TestLogoutSticksAgainstSlowRequest is the attack of issue 12 through
@@ -69,27 +69,14 @@ func TestLogoutSticksAgainstSlowRequest(t *testing.T) {
 	}
 
 	// The thief's slow request, with a copy of the cookie.
-	slow := make(chan string, 1)
-	go func() {
+	finish := securitytest.HoldOpen(t, entered, func() (*http.Response, error) {
 		req, _ := http.NewRequest(http.MethodGet, victim.srv.URL+"/slow", nil)
 		req.AddCookie(&http.Cookie{Name: cookieName, Value: cookie.Value})
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			slow <- err.Error()
-			return
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		slow <- fmt.Sprintf("%d %s", resp.StatusCode, body)
-	}()
-	select {
-	case <-entered:
-	case got := <-slow:
-		t.Fatalf("the slow request answered %q without loading the session", got)
-	}
+		return http.DefaultClient.Do(req)
+	})
 	victim.expect("/logout", "")
 	close(release)
-	if got := <-slow; got != "200 " {
+	if got := finish(); got != "200 " {
 		t.Fatalf("the slow request answered %q; want 200 (its save writes nothing and does not fail it)", got)
 	}
 
