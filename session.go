@@ -367,8 +367,9 @@ type Record struct {
 }
 
 // Iter streams the sessions that have not expired or ended, in no set
-// order, from one cursor: memory stays constant however many there are. Documents the
-// store cannot read are skipped and reported through OnError. An error
+// order, from one cursor: memory stays constant however many there are.
+// Documents the store cannot read are skipped and reported through
+// OnError. An error
 // (the server failing, ctx ending, ErrClosed) is yielded once, last.
 // Breaking out of the loop closes the cursor; Close ends an iteration in
 // flight with ErrClosed at its next record. ctx bounds the whole
