@@ -2,6 +2,8 @@ package httpsession_test
 
 import (
 	"context"
+	"io"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -71,7 +73,9 @@ func TestCommandsPerRequest(t *testing.T) {
 	tokenFilter := func(what string, q bson.Raw) {
 		t.Helper()
 		got := fieldNames(t, q)
-		got = slices.DeleteFunc(got, func(f string) bool { return f == "$expr" || strings.HasPrefix(f, "session.") })
+		got = slices.DeleteFunc(got, func(f string) bool {
+			return f == "$or" || strings.HasPrefix(f, "keys.") || strings.HasPrefix(f, "session.")
+		})
 		if !slices.Equal(got, []string{"_id", "expires", "v"}) {
 			t.Errorf("%s filters on %v, want _id, v and expires (the token's filter)", what, got)
 		}
@@ -94,13 +98,19 @@ func TestCommandsPerRequest(t *testing.T) {
 	if cmds := e.rec.Take(); names(cmds) != "find" || res.Header.Get("Set-Cookie") != "" {
 		t.Errorf("read-only request: %s, cookie %q; want find and no cookie", names(cmds), res.Header.Get("Set-Cookie"))
 	}
-	// A Put with no read: one update (a find first where the server has no
-	// $expr for the MaxKeys guard).
-	cmds = step("/put?k=a&v=1", putCost(t))
-	q, u := updateSpec(t, cmds[len(cmds)-1])
+	// A Put with no read: one update, guarded by MaxKeys through the keys
+	// array, which it extends.
+	cmds = step("/put?k=a&v=1", "update")
+	q, u := updateSpec(t, cmds[0])
 	tokenFilter("a Put", q)
 	if got := fieldNames(t, u.Lookup("$set").Document()); !slices.Equal(got, []string{"expires", "seen", "session.a"}) {
 		t.Errorf("$set of %v, want expires, seen, session.a", got)
+	}
+	if got := fieldNames(t, q); !slices.Contains(got, "keys.999") {
+		t.Errorf("a Put with no read filters on %v; want the MaxKeys guard keys.999", got)
+	}
+	if got := u.Lookup("$addToSet", "keys", "$each").String(); got != `["a"]` {
+		t.Errorf("a Put with no read adds %s to keys, want [\"a\"]", got)
 	}
 	// Read, then write: find, one update of that key.
 	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -125,8 +135,9 @@ func TestCommandsPerRequest(t *testing.T) {
 	}
 	// Removing a key with no read: one update, $unset of that key.
 	cmds = step("/remove?k=a", "update")
-	if _, u := updateSpec(t, cmds[0]); !slices.Equal(fieldNames(t, u.Lookup("$unset").Document()), []string{"session.a"}) {
-		t.Errorf("remove: %v, want $unset of session.a", u)
+	if _, u := updateSpec(t, cmds[0]); !slices.Equal(fieldNames(t, u.Lookup("$unset").Document()), []string{"session.a"}) ||
+		u.Lookup("$pullAll", "keys").String() != `["a"]` {
+		t.Errorf("remove: %v, want $unset of session.a and $pullAll of a from keys", u)
 	}
 	// After TouchAfter, a read-only request writes the expiry and last-seen
 	// time only; within it, nothing.
@@ -137,11 +148,12 @@ func TestCommandsPerRequest(t *testing.T) {
 		t.Errorf("touch: %v, want $set of expires and seen", u)
 	}
 	step("/get?k=b", "find")
-	// Login on the existing session (SetUser, RenewToken, Put): a find and
-	// one update that sets the new v with the user and the value.
+	// Login on the existing session (SetUser, RenewToken, Put), which it
+	// does not read: one update that sets the new v with the user and the
+	// value.
 	old := e.token(c)
-	cmds = step("/login", "find,update")
-	q, u = updateSpec(t, cmds[1])
+	cmds = step("/login", "update")
+	q, u = updateSpec(t, cmds[0])
 	tokenFilter("RenewToken", q)
 	if got := fieldNames(t, u.Lookup("$set").Document()); !slices.Equal(got, []string{"expires", "renewed", "seen", "session.csrf", "user", "v"}) {
 		t.Errorf("renewal sets %v", got)
@@ -159,21 +171,68 @@ func TestCommandsPerRequest(t *testing.T) {
 	}
 }
 
-// TestPutWithoutReadIsOneUpdate: without a MaxKeys bound to check, a Put
-// in a request that did not read the session is one update on every
-// server (with the bound, servers without $expr read first: see
-// TestCommandsPerRequest).
-func TestPutWithoutReadIsOneUpdate(t *testing.T) {
-	e := newEnv(t, envConfig{configure: func(m *httpsession.Manager) { m.MaxKeys = -1 }})
+// TestKeysNameTheStoredKeys: the keys array that guards MaxKeys on writes
+// that have not read the session names exactly the stored keys after
+// every kind of write: a new session, Puts and Removes with and without a
+// read, both in one write, Incr of a new key, Clear.
+func TestKeysNameTheStoredKeys(t *testing.T) {
+	e := newEnv(t, envConfig{})
 	c := e.client(t)
-	e.mustGet(t, c, "/put?k=a&v=1")
-	e.rec.Reset()
-	e.mustGet(t, c, "/put?k=b&v=2")
-	if got := names(e.rec.Take()); got != "update" {
-		t.Errorf("a Put with no read: %s, want update", got)
-	}
-	if got := e.mustGet(t, c, "/get?k=a") + e.mustGet(t, c, "/get?k=b"); got != "12" {
-		t.Errorf("values %q after the blind Put, want 1 and 2", got)
+	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Has("read") {
+			e.m.Keys(r.Context())
+		}
+		if q.Has("clear") {
+			e.m.Clear(r.Context())
+		}
+		for _, k := range q["put"] {
+			e.m.Put(r.Context(), k, "v")
+		}
+		for _, k := range q["rm"] {
+			e.m.Remove(r.Context(), k)
+		}
+		for _, k := range q["incr"] {
+			if _, err := e.m.Incr(r.Context(), k, 1); err != nil {
+				t.Errorf("Incr: %v", err)
+			}
+		}
+		io.WriteString(w, "ok")
+	}))
+	for _, step := range []struct{ path, want, cmds string }{
+		{"/?put=a&put=b", "a,b", "insert"},
+		{"/?put=c", "a,b,c", "update"},
+		{"/?rm=a", "b,c", "update"},
+		{"/?put=a.b&rm=b", "a.b,c", "update,update"}, // add and pull: two updates
+		{"/?read=1&put=d&rm=c", "a.b,d", "find,update,update"},
+		{"/?incr=n", "a.b,d,n", "findAndModify"},
+		{"/?rm=none", "a.b,d,n", "update"},
+		{"/?clear=1&put=x", "x", "update"},
+	} {
+		e.rec.Reset()
+		e.mustGet(t, c, step.path)
+		if got := names(e.rec.Take()); got != step.cmds {
+			t.Errorf("GET %s: %s, want %s", step.path, got, step.cmds)
+		}
+		raw, err := e.coll.FindOne(context.Background(), bson.D{}).Raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Session bson.M   `bson:"session"`
+			Keys    []string `bson:"keys"`
+		}
+		if err := bson.Unmarshal(raw, &doc); err != nil {
+			t.Fatal(err)
+		}
+		stored := slices.Sorted(maps.Keys(doc.Session))
+		slices.Sort(doc.Keys)
+		if strings.Join(doc.Keys, ",") != strings.Join(stored, ",") {
+			t.Errorf("GET %s: keys %v, but the session stores %v", step.path, doc.Keys, stored)
+		}
+		if got := e.mustGetKeys(t, c); got != step.want {
+			t.Errorf("GET %s: Keys %q, want %q", step.path, got, step.want)
+		}
 	}
 }
 

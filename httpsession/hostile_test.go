@@ -132,14 +132,22 @@ func TestHostileKeys(t *testing.T) {
 	// Per-key writes of hostile keys, on an existing session.
 	e.mustGet(t, c, "/put")
 	cmds := e.rec.Take()
-	if names(cmds) != putCost(t) {
-		t.Fatalf("second put: %s, want %s", names(cmds), putCost(t))
+	if names(cmds) != "update" {
+		t.Fatalf("second put: %s, want update", names(cmds))
 	}
-	_, u := updateSpec(t, cmds[len(cmds)-1])
-	for _, f := range fieldNames(t, u) {
-		if f != "$set" {
-			t.Errorf("update operator %q", f)
+	_, u := updateSpec(t, cmds[0])
+	if got := fieldNames(t, u); !slices.Equal(got, []string{"$addToSet", "$set"}) {
+		t.Errorf("update operators %q, want $set and the $addToSet of keys", got)
+	}
+	added, _ := u.Lookup("$addToSet", "keys", "$each").Array().Values()
+	for _, a := range added {
+		f := a.StringValue()
+		if f != "%" && (strings.ContainsAny(f, ".\x00") || strings.HasPrefix(f, "$") || !utf8.ValidString(f)) {
+			t.Errorf("keys gets %q, not an escaped field name", f)
 		}
+	}
+	if len(added) != len(keys) {
+		t.Errorf("keys gets %d names, want %d", len(added), len(keys))
 	}
 	for _, f := range fieldNames(t, u.Lookup("$set").Document()) {
 		if f == "expires" || f == "seen" {
@@ -154,7 +162,7 @@ func TestHostileKeys(t *testing.T) {
 	// The stored document has exactly the expected top-level fields, and
 	// every stored key is a plain field name.
 	doc := e.doc(t, e.token(c))
-	if got := fieldNames(t, doc); !slices.Equal(got, []string{"_id", "expires", "seen", "session", "ua", "v"}) {
+	if got := fieldNames(t, doc); !slices.Equal(got, []string{"_id", "expires", "keys", "seen", "session", "ua", "v"}) {
 		t.Errorf("top-level fields %v", got)
 	}
 	stored := fieldNames(t, doc.Lookup("session").Document())
@@ -175,5 +183,34 @@ func TestHostileKeys(t *testing.T) {
 	n, _ := e.coll.CountDocuments(context.Background(), bson.D{})
 	if n != 1 {
 		t.Errorf("%d documents", n)
+	}
+}
+
+// TestMalformedSessionMeetsBlindWrite: a database writer turned "session"
+// into a string or "keys" into a number. A Put or an Incr that has not
+// read the session is refused by the server; the request then reads it,
+// finds it corrupt, and starts a new session instead of failing.
+func TestMalformedSessionMeetsBlindWrite(t *testing.T) {
+	for _, tamper := range []bson.E{{Key: "session", Value: "not a document"}, {Key: "keys", Value: 7}} {
+		for _, path := range []string{"/put?k=b&v=2", "/incr?k=n"} {
+			e := newEnv(t, envConfig{})
+			c := e.client(t)
+			e.mustGet(t, c, "/put?k=a&v=1")
+			old := e.token(c)
+			if _, err := e.coll.UpdateOne(context.Background(), bson.D{}, bson.D{{Key: "$set", Value: bson.D{tamper}}}); err != nil {
+				t.Fatal(err)
+			}
+			e.rec.Reset()
+			e.mustGet(t, c, path)
+			if got := names(e.rec.Take()); !strings.HasSuffix(got, ",find,insert") {
+				t.Errorf("%s=%v, GET %s: %s; want the refused write, find, insert", tamper.Key, tamper.Value, path, got)
+			}
+			if e.token(c) == old {
+				t.Errorf("%s=%v, GET %s: the cookie still names the malformed session", tamper.Key, tamper.Value, path)
+			}
+			if got := e.mustGet(t, c, "/get?k=a"); got != "" {
+				t.Errorf("%s=%v: the new session has a = %q", tamper.Key, tamper.Value, got)
+			}
+		}
 	}
 }

@@ -18,8 +18,7 @@ import (
 // Incr adds n to the integer value of key (a missing key counts from 0)
 // and returns the new value: one findAndModify on the token's filter ($inc
 // of this key, the last-seen time and expiry) that also returns the
-// session's values, so concurrent Incr calls never lose a count (a new key
-// costs a find and one more). A value this request Put, removed or cleared
+// session's values, so concurrent Incr calls never lose a count. A value this request Put, removed or cleared
 // is its own: Incr changes it locally. Without a stored session (no cookie,
 // or one naming no live session) Incr stores a new one at once (one
 // insert), or fails with ErrHeadersWritten once the response's headers are
@@ -136,14 +135,19 @@ func (m *Manager) incrServer(ctx context.Context, st *state, key string, n int64
 	case n < 0:
 		cond = bson.D{{Key: "$not", Value: bson.D{{Key: "$lt", Value: int64(math.MinInt64) - n}}}}
 	}
-	if st.phase == pending && m.maxKeys() >= 0 {
-		// Count on an existing key only: a new key is decided after a find.
-		cond = append(cond, bson.E{Key: "$exists", Value: true})
-	}
 	if len(cond) > 0 {
 		filter = append(filter, bson.E{Key: path, Value: cond})
 	}
-	update := bson.D{{Key: "$inc", Value: bson.D{{Key: path, Value: n}}}, {Key: "$set", Value: m.stamps(st, now)}}
+	if guard := m.keysGuard(st, 1); guard != nil {
+		// An existing key, or a new one within MaxKeys.
+		exists := bson.D{{Key: path, Value: bson.D{{Key: "$exists", Value: true}}}}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{exists, guard}})
+	}
+	update := bson.D{
+		{Key: "$inc", Value: bson.D{{Key: path, Value: n}}},
+		{Key: "$set", Value: m.stamps(st, now)},
+		{Key: "$addToSet", Value: bson.D{{Key: fieldKeys, Value: encodeKey(key)}}},
+	}
 	var raw bson.Raw
 	err = m.do(ctx, "incrementing a counter", func(ctx context.Context, coll *mongo.Collection) error {
 		var err error
@@ -154,6 +158,8 @@ func (m *Manager) incrServer(ctx context.Context, st *state, key string, n int64
 		return err
 	})
 	switch {
+	case st.phase == pending && shapeRefused(err):
+		return 0, false, nil // a miss: the find that follows tells
 	case servererr.Has(err, servererr.TypeMismatch, servererr.BadValue):
 		// $inc of a value that is not a number.
 		return 0, true, fmt.Errorf("%w: Incr of %q: %v", ErrNotInteger, key, err)
@@ -214,7 +220,10 @@ func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64
 		} else {
 			filter = append(filter, bson.E{Key: path, Value: bson.D{{Key: "$exists", Value: false}}})
 		}
-		update := bson.D{{Key: "$set", Value: append(bson.D{{Key: path, Value: sv}}, m.stamps(st, now)...)}}
+		update := bson.D{
+			{Key: "$set", Value: append(bson.D{{Key: path, Value: sv}}, m.stamps(st, now)...)},
+			{Key: "$addToSet", Value: bson.D{{Key: fieldKeys, Value: field}}},
+		}
 		matched, err := m.updateOne(ctx, "incrementing a counter", filter, update)
 		if err != nil {
 			return 0, err

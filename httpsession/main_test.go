@@ -102,16 +102,6 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 		default:
 		}
 	})
-	// Two writes of one session let the manager find out whether the
-	// server evaluates the $expr of its MaxKeys guard (FerretDB 1.x does
-	// not; the manager then reads before writes that add keys), so that
-	// the tests' command counts do not depend on which test comes first.
-	warm := e.client(t)
-	e.mustGet(t, warm, "/put?k=warm&v=1")
-	e.mustGet(t, warm, "/put?k=warm2&v=1")
-	if _, err := e.coll.DeleteMany(context.Background(), bson.D{}); err != nil {
-		t.Fatal(err)
-	}
 	e.rec.Reset()
 	return e
 }
@@ -287,46 +277,6 @@ func (e *env) count(t *testing.T) int64 {
 		t.Fatal(err)
 	}
 	return n
-}
-
-var (
-	exprOnce sync.Once
-	exprOK   bool
-)
-
-// exprSupported reports whether the server evaluates the manager's MaxKeys
-// guard ($expr with $objectToArray), so that a Put that has not read the
-// session is one update; without it (FerretDB 1.x answers NotImplemented),
-// it is a find and an update.
-func exprSupported(t *testing.T) bool {
-	exprOnce.Do(func() {
-		client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Disconnect(context.Background())
-		coll := client.Database(mongotest.Database).Collection(mongotest.Collection(t))
-		ctx := context.Background()
-		defer coll.Drop(ctx)
-		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "session", Value: bson.D{}}}); err != nil {
-			t.Fatal(err)
-		}
-		size := bson.D{{Key: "$size", Value: bson.D{{Key: "$objectToArray", Value: "$session"}}}}
-		err = coll.FindOne(ctx, bson.D{{Key: "$expr", Value: bson.D{{Key: "$lte", Value: bson.A{size, 5}}}}}).Err()
-		exprOK = err == nil
-	})
-	if !exprOK {
-		t.Log("the server has no $expr: a Put that has not read the session reads it first (find, update)")
-	}
-	return exprOK
-}
-
-// putCost is what a request that only Puts sends on this server.
-func putCost(t *testing.T) string {
-	if exprSupported(t) {
-		return "update"
-	}
-	return "find,update"
 }
 
 var (

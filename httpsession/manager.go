@@ -44,7 +44,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/mongosession/mongosession"
@@ -74,6 +73,7 @@ const (
 	fieldLastSeen = "seen"
 	fieldUser     = "user"
 	fieldAgent    = "ua"
+	fieldKeys     = "keys" // the stored field names of "session", for the MaxKeys guard (see keysGuard)
 )
 
 // maxUserAgent bounds the stored User-Agent, in bytes.
@@ -189,7 +189,6 @@ type Manager struct {
 	encrypted bool
 	exp       string // the store's ExpiresKey
 	key       *contextKey
-	noExpr    atomic.Bool // the server has no $expr: writes that add keys read the session first
 }
 
 type contextKey struct{ name string }
@@ -202,7 +201,7 @@ type contextKey struct{ name string }
 //
 // The store must not be shared with a byte-level face (see the package
 // documentation), and its ExpiresKey must not be one of the manager's own
-// fields, "v", "pv", "renewed", "seen", "user", "ua" or "session" (New
+// fields, "v", "pv", "renewed", "seen", "user", "ua", "keys" or "session" (New
 // reports that mistake). Closing the store ends the manager: its
 // operations then fail with mongosession.ErrClosed.
 func New(store *mongosession.Store) *Manager {
@@ -226,9 +225,9 @@ func New(store *mongosession.Store) *Manager {
 	m.be = store.Backend()
 	m.encrypted, m.exp = m.be.Encrypted(), m.be.ExpiresKey()
 	switch m.exp {
-	case fieldVerifier, fieldPrevious, fieldRenewed, fieldLastSeen, fieldUser, fieldAgent, fieldSession:
+	case fieldVerifier, fieldPrevious, fieldRenewed, fieldLastSeen, fieldUser, fieldAgent, fieldKeys, fieldSession:
 		m.be.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, session", mongosession.ErrInvalidOptions, m.exp))
+			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, keys, session", mongosession.ErrInvalidOptions, m.exp))
 	}
 	m.ensureUserIndex()
 	return m

@@ -3,6 +3,7 @@ package httpsession
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/mongosession/mongosession"
@@ -18,16 +19,18 @@ import (
 //   - fresh or ended, with changes: one insert under a new token;
 //   - pending, with changes: one update of the changed keys, the user,
 //     the last-seen time and the expiry, on the token's filter, without
-//     having read the session (with EncryptionKeys, or when the server
-//     cannot check MaxKeys in the filter, a find first). When it matches
-//     nothing, one find tells why: an unknown or expired session makes
-//     the changes a new one (insert), a live one that the MaxKeys check
-//     refused fails with ErrTooManyKeys, a renewed one stores nothing;
+//     having read the session (with EncryptionKeys, a find first). When it
+//     matches nothing, one find tells why: an unknown or expired session
+//     makes the changes a new one (insert), a live one that the MaxKeys
+//     guard refused fails with ErrTooManyKeys, a renewed one stores nothing;
 //   - live: one update when something changed, or, once per TouchAfter,
 //     of the last-seen time and expiry only; when it matches nothing the
 //     session ended or was renewed meanwhile: it stays so, the request is
 //     fenced and its cookie left alone;
 //   - fenced, renewed, or nothing changed: nothing.
+//
+// A write that both adds and removes keys sends one more update, for the
+// names it removes from the keys array (see changes).
 //
 // A RenewToken is written with the changes, as part of the update: a new
 // v, its time, and pv (the old v) only when the request read the session
@@ -36,7 +39,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	if st.err != nil {
 		return st.err
 	}
-	if st.phase == pending && st.changed() && !m.blind(st) {
+	if st.phase == pending && st.changed() && m.encrypted { // sealing needs the user
 		if err := m.load(ctx, st); err != nil {
 			return err
 		}
@@ -65,7 +68,7 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 			unset = bson.D{{Key: fieldPrevious, Value: ""}}
 		}
 	}
-	update, err := m.changes(st, now, set, unset)
+	update, pull, err := m.changes(st, now, set, unset)
 	if err != nil {
 		return err
 	}
@@ -74,12 +77,19 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		filter = append(filter, m.keysGuard(st, st.puts())...)
 	}
 	matched, err := m.updateOne(ctx, "saving a session", filter, update)
-	switch {
-	case err != nil && (st.phase != pending || !m.exprRefused(err)):
+	if err != nil && (st.phase != pending || !shapeRefused(err)) {
 		return err
+	}
+	switch {
 	case matched:
 		if st.renew {
 			st.hash, st.token, st.renew = hash, st.sel+verifier, false
+		}
+		if pull != nil {
+			// Filtered on the new v: the session as this request just left it.
+			if _, err := m.updateOne(ctx, "saving a session's keys", m.filter(st, now), pull); err != nil {
+				return err
+			}
 		}
 		st.saved(now)
 		return nil
@@ -87,7 +97,8 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 		st.forget(fenced)
 		return nil
 	}
-	// Missed, or the guard refused: one find tells why, and save again.
+	// Missed, refused by the guard or by a malformed document: one find
+	// tells why (a malformed session is unknown), and save again.
 	if err := m.load(ctx, st); err != nil {
 		return err
 	}
@@ -130,65 +141,65 @@ func (st *state) puts() int {
 	return n
 }
 
-// blind reports whether st's changes can be written without reading the
-// session first: values are not encrypted (sealing needs the user), and
-// MaxKeys can be checked in the write's filter, or needs no check.
-func (m *Manager) blind(st *state) bool {
-	return !m.encrypted && (m.maxKeys() < 0 || st.clear || st.puts() == 0 || !m.noExpr.Load())
+// shapeRefused reports whether err is the server's refusal of a write to
+// a document whose fields do not have the shape this package writes
+// ("session" not a document, "keys" not an array, a value not a number).
+// For a write that has not read the session, that is a miss: the find
+// that follows tells.
+func shapeRefused(err error) bool {
+	return servererr.Has(err, servererr.PathNotViable, servererr.BadValue, servererr.TypeMismatch)
 }
 
 // keysGuard returns the filter condition that lets a write adding up to n
 // keys to a session it has not read match only while the session keeps
-// within MaxKeys, or nil when no check is needed. It counts every key as
-// new: near the limit the write misses, and save reads the session to
-// decide exactly. It needs $expr; see exprRefused.
+// within MaxKeys, or nil when no check is needed: the keys array, which
+// names every stored key, must have no element at index max-n. It counts
+// every key as new: near the limit the write misses, and save reads the
+// session to decide exactly. n <= max: Put fails the request earlier.
 func (m *Manager) keysGuard(st *state, n int) bson.D {
 	max := m.maxKeys()
 	if max < 0 || n == 0 || st.clear {
 		return nil
 	}
-	size := bson.D{{Key: "$size", Value: bson.D{{Key: "$objectToArray", Value: bson.D{
-		{Key: "$ifNull", Value: bson.A{"$" + fieldSession, bson.D{}}},
-	}}}}}
-	return bson.D{{Key: "$expr", Value: bson.D{{Key: "$lte", Value: bson.A{size, max - n}}}}}
-}
-
-// exprRefused reports whether err is a server's refusal of keysGuard's
-// $expr (FerretDB 1.x: NotImplemented), and if so remembers it: later
-// writes that add keys read the session first.
-func (m *Manager) exprRefused(err error) bool {
-	if servererr.Has(err, servererr.NotImplemented, servererr.InvalidPipelineOperator, servererr.UnknownExpression) {
-		m.noExpr.Store(true)
-		return true
-	}
-	return false
+	return bson.D{{Key: fieldKeys + "." + strconv.Itoa(max-n), Value: bson.D{{Key: "$exists", Value: false}}}}
 }
 
 // changes returns the update that writes st's pending changes, the
-// last-seen time and the expiry at now, plus set and unset. With
-// EncryptionKeys, values are sealed to the user they are stored with: a
-// change of user writes every value anew (st is live then: see blind).
-func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (bson.D, error) {
+// last-seen time and the expiry at now, plus set and unset; and pull, nil
+// unless a second update is needed. With EncryptionKeys, values are sealed
+// to the user they are stored with: a change of user writes every value
+// anew (st is live then: see save).
+//
+// Every write keeps the keys array naming exactly the stored keys, in the
+// same command: $addToSet of the keys it adds, $pullAll of those it
+// removes, or $set of them all with the whole session. One update cannot
+// both add to and pull from one array, so a write that does both pulls in
+// a second update (pull); in between, keys names too many, which only
+// makes keysGuard stricter.
+func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (update, pull bson.D, err error) {
 	set = append(set, m.stamps(st, now)...)
+	var added, removed bson.A
 	if st.clear || (m.encrypted && st.userSet && st.user != st.owner) {
 		doc, err := m.sessionDoc(st, st.sel)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		set = append(set, bson.E{Key: fieldSession, Value: doc})
+		set = append(set, bson.E{Key: fieldSession, Value: doc}, bson.E{Key: fieldKeys, Value: fieldNames(doc)})
 	} else {
 		for key, put := range st.dirty {
 			field := encodeKey(key)
 			path := fieldSession + "." + field
 			if !put {
 				unset = append(unset, bson.E{Key: path, Value: ""})
+				removed = append(removed, field)
 				continue
 			}
 			v, err := m.storeValue(st.sel, field, st.user, st.vals[key])
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			set = append(set, bson.E{Key: path, Value: v})
+			added = append(added, field)
 		}
 	}
 	if st.userSet && st.user == "" {
@@ -196,11 +207,28 @@ func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (bson.D, 
 	} else if st.userSet {
 		set = append(set, bson.E{Key: fieldUser, Value: st.user})
 	}
-	update := bson.D{{Key: "$set", Value: set}}
+	update = bson.D{{Key: "$set", Value: set}}
 	if len(unset) > 0 {
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
-	return update, checkSize(update)
+	if len(removed) > 0 {
+		pull = bson.D{{Key: "$pullAll", Value: bson.D{{Key: fieldKeys, Value: removed}}}}
+	}
+	if len(added) > 0 {
+		update = append(update, bson.E{Key: "$addToSet", Value: bson.D{{Key: fieldKeys, Value: bson.D{{Key: "$each", Value: added}}}}})
+	} else if pull != nil {
+		update, pull = append(update, pull...), nil
+	}
+	return update, pull, checkSize(update)
+}
+
+// fieldNames returns the names of doc's fields.
+func fieldNames(doc bson.D) bson.A {
+	names := make(bson.A, len(doc))
+	for i, e := range doc {
+		names[i] = e.Key
+	}
+	return names
 }
 
 // sessionDoc returns the "session" sub-document holding all of st's values,
@@ -244,6 +272,7 @@ func (m *Manager) insert(ctx context.Context, st *state, now time.Time) error {
 		{Key: "_id", Value: sel},
 		{Key: fieldVerifier, Value: hash},
 		{Key: fieldSession, Value: values},
+		{Key: fieldKeys, Value: fieldNames(values)},
 		{Key: m.exp, Value: bson.NewDateTimeFromTime(m.deadline(now, now))},
 		{Key: fieldLastSeen, Value: bson.NewDateTimeFromTime(now)},
 		{Key: fieldAgent, Value: agent},

@@ -97,9 +97,9 @@ func secCheckNativeFilter(f bson.Raw) error {
 					return err
 				}
 			}
-		case k == "$expr": // the MaxKeys guard of a write that has not read the session
-			if !strings.Contains(v.String(), `"$objectToArray"`) {
-				return fmt.Errorf("$expr %.100s", v)
+		case strings.HasPrefix(k, "keys."): // the MaxKeys guard: {keys.<n>: {$exists: false}}
+			if _, err := strconv.Atoi(strings.TrimPrefix(k, "keys.")); err != nil || v.String() != `{"$exists": false}` {
+				return fmt.Errorf("MaxKeys guard %.60q: %.100s", k, v)
 			}
 		case k == mongosession.DefaultExpiresKey || k == "renewed":
 			d, ok := v.DocumentOK()
@@ -139,6 +139,11 @@ func secCheckNativeUpdate(u bson.Raw) error {
 	for _, op := range ops {
 		switch op.Key() {
 		case "$set", "$unset", "$inc":
+		case "$addToSet", "$pullAll": // of field names to keys
+			if err := secCheckKeys(op.Value().Document().Lookup("keys")); err != nil {
+				return fmt.Errorf("%s: %w", op.Key(), err)
+			}
+			continue
 		default:
 			return fmt.Errorf("update operator %.100q", op.Key())
 		}
@@ -146,11 +151,45 @@ func secCheckNativeUpdate(u bson.Raw) error {
 		for _, p := range paths {
 			switch k := p.Key(); k {
 			case mongosession.DefaultExpiresKey, "seen", "user", "session", "v", "pv", "renewed", "ua":
+			case "keys":
+				if err := secCheckKeys(p.Value()); err != nil {
+					return err
+				}
 			default:
 				if rest, ok := strings.CutPrefix(k, "session."); !ok || !secSafeField(rest) {
 					return fmt.Errorf("%s path %.100q escapes the session or holds an operator", op.Key(), k)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// secCheckKeys returns why v is not what the manager may write to its
+// keys array: one escaped field name, {$each: names} or an array of them.
+func secCheckKeys(v bson.RawValue) error {
+	if name, ok := v.StringValueOK(); ok {
+		if name != "%" && !secSafeField(name) {
+			return fmt.Errorf("keys name %.100q", name)
+		}
+		return nil
+	}
+	if d, ok := v.DocumentOK(); ok && len(d) > 0 {
+		if elems, _ := d.Elements(); len(elems) == 1 && elems[0].Key() == "$each" {
+			return secCheckKeys(elems[0].Value())
+		}
+	}
+	a, ok := v.ArrayOK()
+	if !ok {
+		return fmt.Errorf("keys written as %.100s", v)
+	}
+	names, _ := a.Values()
+	for _, n := range names {
+		if n.Type != bson.TypeString {
+			return fmt.Errorf("keys element %.100s", n)
+		}
+		if err := secCheckKeys(n); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -175,6 +214,10 @@ func secCheckNativeInsert(d bson.Raw) error {
 				if f.Key() != "%" && !secSafeField(f.Key()) {
 					return fmt.Errorf("inserted session field %.100q", f.Key())
 				}
+			}
+		case "keys":
+			if err := secCheckKeys(e.Value()); err != nil {
+				return err
 			}
 		case mongosession.DefaultExpiresKey, "seen", "ua":
 		default:

@@ -189,6 +189,9 @@ func (m *Manager) adopt(st *state, raw bson.Raw) error {
 			return corrupt("%q is BSON %s, not a string", fieldUser, v.Type)
 		}
 	}
+	if v, err := raw.LookupErr(fieldKeys); err == nil && v.Type != bson.TypeArray {
+		return corrupt("%q is BSON %s, not an array", fieldKeys, v.Type)
+	}
 	vals, sealed := map[string]bson.RawValue{}, map[string]bson.Binary{}
 	if sv, err := raw.LookupErr(fieldSession); err == nil {
 		doc, ok := sv.DocumentOK()

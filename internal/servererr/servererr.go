@@ -12,16 +12,15 @@ import (
 // Codes of the server's errors (MongoDB's error_codes.yml; FerretDB answers
 // with the same codes).
 const (
-	BadValue                = 2
-	Unauthorized            = 13
-	TypeMismatch            = 14
-	NamespaceNotFound       = 26
-	CommandNotFound         = 59
-	IndexOptionsConflict    = 85
-	IndexKeySpecsConflict   = 86
-	InvalidPipelineOperator = 168
-	NotImplemented          = 238
-	UnknownExpression       = 31325 // an aggregation operator the server does not know (Location31325)
+	BadValue              = 2
+	Unauthorized          = 13
+	TypeMismatch          = 14
+	NamespaceNotFound     = 26
+	PathNotViable         = 28 // an update's path goes through a field that is not a document
+	CommandNotFound       = 59
+	IndexOptionsConflict  = 85
+	IndexKeySpecsConflict = 86
+	NotImplemented        = 238
 )
 
 // Has reports whether err is, or wraps, a server error with one of codes.
