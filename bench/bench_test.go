@@ -57,6 +57,15 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: a read-only request sent %q, want one find", face, got)
 		}
 	}
+	for kind, want := range map[string]string{
+		"one value changed":           "findAndModify",
+		"value set, session not read": "update",
+		"logout":                      "delete",
+	} {
+		if got := cmds["native/"+kind]; got != want {
+			t.Errorf("native, %s: sent %q, want %s", kind, got, want)
+		}
+	}
 	if got := cmds["native/read-only, idle timeout"]; got != "find" {
 		t.Errorf("native: a read-only request with an idle timeout, within the touch window, sent %q, want one find", got)
 	}

@@ -34,13 +34,14 @@ const (
 	kindNew       = "first write (new session)"
 	kindRead      = "read-only"
 	kindChange    = "one value changed"
+	kindSet       = "value set, session not read"
 	kindLogin     = "login with ID renewal"
 	kindLogout    = "logout"
 	kindIdleRead  = "read-only, idle timeout"
 	kindIdleTouch = "read-only, idle timeout, touch window passed"
 )
 
-var requestKinds = []string{kindNew, kindRead, kindChange, kindLogin, kindLogout, kindIdleRead, kindIdleTouch}
+var requestKinds = []string{kindNew, kindRead, kindChange, kindSet, kindLogin, kindLogout, kindIdleRead, kindIdleTouch}
 
 // Faces of the round-trip section, in table order.
 var faceNames = []string{"scs", "gorilla", "fiber", "native"}
@@ -217,6 +218,9 @@ func newFace(ctx context.Context, face string, client *mongo.Client, cfg Config,
 			sm.Put(r.Context(), "views", n)
 			fmt.Fprint(w, n)
 		})
+		mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+			sm.Put(r.Context(), "theme", "dark")
+		})
 		mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
 			if err := sm.RenewToken(r.Context()); err != nil {
 				http.Error(w, err.Error(), 500)
@@ -265,6 +269,10 @@ func newFace(ctx context.Context, face string, client *mongo.Client, cfg Config,
 			_, err := fmt.Fprint(w, n)
 			return err
 		}))
+		mux.HandleFunc("/set", handle(func(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
+			sess.Values["theme"] = "dark"
+			return sess.Save(r, w)
+		}))
 		// gorilla/sessions has no ID renewal: delete the session (MaxAge
 		// -1), then save its values under a new ID.
 		mux.HandleFunc("/login", handle(func(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
@@ -309,6 +317,10 @@ func newFace(ctx context.Context, face string, client *mongo.Client, cfg Config,
 			sess.Set("views", n)
 			return c.SendString(strconv.Itoa(n))
 		})
+		fa.Get("/set", func(c fiber.Ctx) error {
+			fibersession.FromContext(c).Set("theme", "dark")
+			return nil
+		})
 		fa.Get("/login", func(c fiber.Ctx) error {
 			sess := fibersession.FromContext(c)
 			if err := sess.Regenerate(); err != nil {
@@ -340,6 +352,9 @@ func newFace(ctx context.Context, face string, client *mongo.Client, cfg Config,
 				return
 			}
 			fmt.Fprint(w, n)
+		})
+		mux.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+			m.Put(r.Context(), "theme", "dark")
 		})
 		// SetUser before RenewToken: the renewal writes the user with the
 		// new token in one update (see httpsession.SetUser).
@@ -376,6 +391,7 @@ var mainScenario = []step{
 	{path: "/put", want: "1", kind: kindNew},
 	{path: "/read", want: "1", kind: kindRead},
 	{path: "/put", want: "2", kind: kindChange},
+	{path: "/set", kind: kindSet},
 	{path: "/login", want: "2", kind: kindLogin},
 	{path: "/read", want: "2"},
 	{path: "/logout", kind: kindLogout},
