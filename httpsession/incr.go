@@ -70,11 +70,6 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 		if err := m.load(ctx, st); err != nil {
 			return 0, err
 		}
-		if st.phase == live {
-			if _, err := m.incrCheck(st, key, n); err != nil {
-				return 0, err
-			}
-		}
 	}
 	return 0, fmt.Errorf("%w: Incr of %q", ErrContention, key)
 }
