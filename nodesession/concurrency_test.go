@@ -127,6 +127,26 @@ func allPairings() []pairing {
 	return append(append([]pairing(nil), pairings...), cryptoPairings...)
 }
 
+// pairedApps are the Node app of a pairing and a Go manager sharing one
+// new collection, with the secret "s".
+type pairedApps struct {
+	st     *mongosession.Store
+	node   *nodeApp
+	m      *nodesession.Manager
+	goBase string // the Go app's URL
+}
+
+// start starts p's Node app and a Go app on one new collection.
+func (p pairing) start(t *testing.T) pairedApps {
+	t.Helper()
+	coll := mongotest.Collection(t)
+	st := goStore(t, coll)
+	secrets := []string{"s"}
+	a := pairedApps{st: st, node: startNode(t, p.name, coll, secrets, p.env...), m: p.manager(t, st, secrets)}
+	a.goBase = goServer(t, a.m)
+	return a
+}
+
 func (p pairing) label() string {
 	if p.encrypted {
 		return p.name + "-webcrypto"
@@ -143,12 +163,8 @@ func TestInteropConcurrentWrites(t *testing.T) {
 	needNode(t)
 	for _, p := range allPairings() {
 		t.Run(p.label(), func(t *testing.T) {
-			coll := mongotest.Collection(t)
-			st := goStore(t, coll)
-			secrets := []string{"s"}
-			node := startNode(t, p.name, coll, secrets, p.env...)
-			m := p.manager(t, st, secrets)
-			goBase := goServer(t, m)
+			apps := p.start(t)
+			node, m, goBase := apps.node, apps.m, apps.goBase
 			hs := newHoldServer(t, m)
 
 			c := newClient(t)

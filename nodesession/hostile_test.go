@@ -216,12 +216,8 @@ func TestInteropHostileKeysRefused(t *testing.T) {
 	needNode(t)
 	for _, p := range allPairings() {
 		t.Run(p.label(), func(t *testing.T) {
-			coll := mongotest.Collection(t)
-			st := goStore(t, coll)
-			secrets := []string{"s"}
-			node := startNode(t, p.name, coll, secrets, p.env...)
-			m := p.manager(t, st, secrets)
-			goBase := goServer(t, m)
+			apps := p.start(t)
+			node, m, goBase := apps.node, apps.m, apps.goBase
 			srv := httptest.NewServer(m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s := nodesession.FromContext(r.Context())
 				for _, h := range hostileValues(t) {

@@ -47,12 +47,8 @@ func TestInteropRegenerate(t *testing.T) {
 	needNode(t)
 	for _, p := range allPairings() {
 		t.Run(p.label(), func(t *testing.T) {
-			coll := mongotest.Collection(t)
-			st := goStore(t, coll)
-			secrets := []string{"s"}
-			node := startNode(t, p.name, coll, secrets, p.env...)
-			m := p.manager(t, st, secrets)
-			goBase := goServer(t, m)
+			apps := p.start(t)
+			st, node, m, goBase := apps.st, apps.node, apps.m, apps.goBase
 
 			attacker := newClient(t)
 			attacker.get(node.base, "/set?key=cart&json="+url.QueryEscape(`["sku-1"]`))
