@@ -18,8 +18,8 @@ import (
 // Incr adds n to the integer value of key (a missing key counts from 0)
 // and returns the new value: one findAndModify on the token's filter ($inc
 // of this key, the last-seen time and expiry) that also returns the
-// session's values, so concurrent Incr calls never lose a count. A value this request Put, removed or cleared
-// is its own: Incr changes it locally. Without a stored session (no cookie,
+// session's values, so concurrent Incr calls never lose a count. A value
+// this request Put, removed or cleared is its own: Incr changes it locally. Without a stored session (no cookie,
 // or one naming no live session) Incr stores a new one at once (one
 // insert), or fails with ErrHeadersWritten once the response's headers are
 // out; a session another request ended or renewed fails with
