@@ -19,11 +19,11 @@ import (
 // and returns the new value: one findAndModify on the token's filter ($inc
 // of this key, the last-seen time and expiry) that also returns the
 // session's values, so concurrent Incr calls never lose a count. A value
-// this request Put, removed or cleared is its own: Incr changes it locally. Without a stored session (no cookie,
-// or one naming no live session) Incr stores a new one at once (one
-// insert), or fails with ErrHeadersWritten once the response's headers are
-// out; a session another request ended or renewed fails with
-// ErrSessionEnded. With EncryptionKeys, Incr reads the session and compares
+// this request Put, removed or cleared is its own: Incr changes it locally.
+// Without a stored session (no cookie, or one naming no live session) Incr
+// stores a new one at once (one insert), or fails with ErrHeadersWritten
+// once the response's headers are out; a session another request ended or
+// renewed fails with ErrSessionEnded. With EncryptionKeys, Incr reads the session and compares
 // and swaps the sealed value, failing with ErrContention after 64 tries or
 // the store's Timeout. ErrNotInteger, ErrOverflow and ErrTooManyKeys say
 // why nothing was written; a store failure returns the store's error.
