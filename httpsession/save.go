@@ -86,9 +86,12 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 			st.hash, st.token, st.renew = hash, st.sel+verifier, false
 		}
 		if pull != nil {
-			// Filtered on the new v: the session as this request just left it.
+			// Filtered on the new v: the session as this request just left
+			// it. The changes are saved: a failure here only leaves keys
+			// naming too many (a stricter guard), so it is reported, not
+			// answered with an error page that would lose a new cookie.
 			if _, err := m.updateOne(ctx, "saving a session's keys", m.filter(st, now), pull); err != nil {
-				return err
+				m.report("pulling removed keys from keys", err)
 			}
 		}
 		st.saved(now)
