@@ -42,7 +42,7 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	for range 4 {
 		_, local := st.dirty[key]
 		switch {
-		case st.phase == fenced || st.phase == renewed:
+		case st.phase == fenced:
 			return 0, fmt.Errorf("%w: Incr of %q", ErrSessionEnded, key)
 		case st.phase == fresh || st.phase == ended:
 			return m.incrLocal(ctx, st, key, n, true)

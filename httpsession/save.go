@@ -27,7 +27,7 @@ import (
 //     of the last-seen time and expiry only; when it matches nothing the
 //     session ended or was renewed meanwhile: it stays so, the request is
 //     fenced and its cookie left alone;
-//   - fenced, renewed, or nothing changed: nothing.
+//   - fenced, or nothing changed: nothing.
 //
 // A write that both adds and removes keys sends one more update, for the
 // names it removes from the keys array (see changes).
