@@ -3,6 +3,7 @@ package httpsession
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -95,12 +96,7 @@ func (m *Manager) Keys(ctx context.Context) []string {
 		return nil
 	}
 	defer st.mu.Unlock()
-	keys := make([]string, 0, len(st.vals))
-	for k := range st.vals {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return append([]string{}, slices.Sorted(maps.Keys(st.vals))...) // never nil, as in scs
 }
 
 // view returns the request's session, locked, after reading it if the
@@ -250,15 +246,8 @@ func asInt64(v bson.RawValue) (int64, bool) {
 // missing or not a number.
 func (m *Manager) GetFloat(ctx context.Context, key string) float64 {
 	v, _ := m.raw(ctx, key)
-	switch v.Type {
-	case bson.TypeDouble:
-		return v.Double()
-	case bson.TypeInt32:
-		return float64(v.Int32())
-	case bson.TypeInt64:
-		return float64(v.Int64())
-	}
-	return 0
+	f, _ := v.AsFloat64OK() // double, int32 or int64
+	return f
 }
 
 // GetBytes returns the []byte value of key (a copy), or nil when it is
