@@ -1,13 +1,17 @@
 package httpsession_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"maps"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/mongosession/mongosession/httpsession"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 )
 
 // updateSpec returns the first update statement of an update command:
@@ -233,6 +238,73 @@ func TestKeysNameTheStoredKeys(t *testing.T) {
 		if got := e.mustGetKeys(t, c); got != step.want {
 			t.Errorf("GET %s: Keys %q, want %q", step.path, got, step.want)
 		}
+	}
+}
+
+// TestFailedKeysPullKeepsTheSave: a write that both adds and removes keys
+// sends a second update, for the names it removes from the keys array. When
+// that update fails, the request's changes and its renewed token are
+// already stored: the failure is reported (logger and OnError), the
+// response carries the new cookie, and ErrorFunc is not called (newEnv's
+// cleanup checks).
+func TestFailedKeysPullKeepsTheSave(t *testing.T) {
+	var e *env
+	var armed atomic.Bool
+	reported := make(chan error, 10)
+	e = newEnv(t, envConfig{
+		storeOpts: func(o *mongosession.Options) { o.OnError = func(err error) { reported <- err } },
+		onCommand: func(ev *event.CommandStartedEvent) {
+			if ev.CommandName != "update" || !bytes.Contains(ev.Command, []byte("$pullAll")) || !armed.CompareAndSwap(true, false) {
+				return
+			}
+			// A database writer breaks keys between the two updates, so
+			// that the server refuses the pull.
+			if _, err := e.coll.UpdateOne(context.Background(), bson.D{},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "keys", Value: "not an array"}}}}); err != nil {
+				t.Error(err)
+			}
+		},
+	})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	old := e.token(c)
+	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.m.Remove(r.Context(), "a")
+		e.m.Put(r.Context(), "b", "2")
+		if err := e.m.RenewToken(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	armed.Store(true)
+	e.mustGet(t, c, "/")
+	if armed.Load() {
+		t.Fatal("no update pulled from keys: the fault was not injected")
+	}
+	renewed := e.token(c)
+	if renewed == old || !tokenRE.MatchString(renewed) {
+		t.Fatalf("the response did not carry the renewed token: %q", renewed)
+	}
+	select {
+	case err := <-reported:
+		if !strings.Contains(err.Error(), "keys") {
+			t.Errorf("reported %v, want the failed pull from keys", err)
+		}
+	default:
+		t.Fatal("the failed pull was not reported")
+	}
+	doc := e.doc(t, renewed)
+	// The stored v is SHA-256 of the token's verifier (after the selector).
+	sum := sha256.Sum256([]byte(renewed[selectorLen:]))
+	if v, _ := doc.Lookup("v").StringValueOK(); v != base64.RawURLEncoding.EncodeToString(sum[:]) {
+		t.Fatal("the stored v is not the renewed token's: the renewal was lost")
+	}
+	if _, err := doc.LookupErr("session", "a"); err == nil {
+		t.Error("the removed key a is still stored")
+	}
+	if got, _ := doc.Lookup("session", "b").StringValueOK(); got != "2" {
+		t.Errorf("session.b = %q, want the Put's 2", got)
 	}
 }
 
