@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // documentCodec stores the session as a BSON document (connect-mongodb-
@@ -65,7 +64,9 @@ func (documentCodec) value(m *Manager, s *Session) (any, error) {
 }
 
 // update sets session.<key> for each changed key and unsets each deleted
-// one, with the cookie's touch and the document's new expiry.
+// one, with the cookie's touch and the document's new expiry. A write that
+// would grow the document as loaded past mongosession.MaxDocumentSize is
+// refused before it is sent (see updateOne).
 func (documentCodec) update(ctx context.Context, m *Manager, s *Session, now time.Time) (gone bool, err error) {
 	w := m.write(s, now, false)
 	set := m.ck.touchedBSON(&s.cookie)
@@ -83,12 +84,6 @@ func (documentCodec) update(ctx context.Context, m *Manager, s *Session, now tim
 	for _, k := range removed {
 		w.unset = append(w.unset, bson.E{Key: "session." + k, Value: ""})
 	}
-	err = m.be.Do(ctx, "nodesession: update", func(ctx context.Context, c *mongo.Collection) error {
-		res, err := c.UpdateOne(ctx, m.ly.filter(s.sid), w.doc())
-		if err == nil && res.MatchedCount == 0 {
-			gone = true
-		}
-		return err
-	})
-	return gone, err
+	matched, err := m.updateOne(ctx, "nodesession: update", m.ly.filter(s.sid), &w, s.loaded, false)
+	return err == nil && !matched, err
 }

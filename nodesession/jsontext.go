@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // ErrConflict is the save's error (given to Options.ErrorHandler) when a
@@ -108,12 +107,7 @@ func (c jsonCodec) update(ctx context.Context, m *Manager, s *Session, now time.
 		}
 		w.set = append(bson.D{{Key: "session", Value: text}}, w.set...)
 		filter := append(m.ly.filter(s.sid), bson.E{Key: "session", Value: s.stored})
-		matched := false
-		err = m.be.Do(ctx, "nodesession: update", func(ctx context.Context, coll *mongo.Collection) error {
-			res, err := coll.UpdateOne(ctx, filter, w.doc())
-			matched = err == nil && res.MatchedCount > 0
-			return err
-		})
+		matched, err := m.updateOne(ctx, "nodesession: update", filter, &w, s.loaded, false)
 		if err != nil {
 			return false, err
 		}

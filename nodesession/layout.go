@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // Layout is how the Node store lays out its documents:
@@ -339,8 +338,6 @@ func (r connectMongoRules) touch(ctx context.Context, m *Manager, s *Session, no
 	if r.timestamps {
 		w.currentDate = append(w.currentDate, bson.E{Key: "updatedAt", Value: true})
 	}
-	return m.be.Do(ctx, "nodesession: touch", func(ctx context.Context, c *mongo.Collection) error {
-		_, err := c.UpdateOne(ctx, m.ly.filter(s.sid), w.doc())
-		return err
-	})
+	_, err := m.updateOne(ctx, "nodesession: touch", m.ly.filter(s.sid), &w, s.loaded, false)
+	return err
 }

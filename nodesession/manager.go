@@ -160,6 +160,7 @@ func (m *Manager) open(raw bson.Raw, now time.Time) (s *Session, purge bool, err
 		return nil, purge, nil
 	}
 	s = newSession(m)
+	s.loaded = raw
 	if err := m.decode(s, raw); err != nil {
 		if errors.Is(err, ErrLegacyEncryption) {
 			return nil, false, err

@@ -3,13 +3,13 @@ package nodesession
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/mongosession/mongosession/internal/token"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Save writes what the request changed and issues the cookie the Node
@@ -38,8 +38,7 @@ func (m *Manager) save(ctx context.Context, h http.Header, s *Session) error {
 		if len(s.vals) == 0 {
 			return nil // an empty new session is not stored (saveUninitialized: false)
 		}
-		s.cookie = m.ck.newCookie(now)
-		return m.create(ctx, h, s, now)
+		return m.create(ctx, h, s, newSID(), now)
 	case ph == renewing:
 		return m.regenerate(ctx, h, s, now)
 	case s.modified():
@@ -74,20 +73,18 @@ func (m *Manager) destroy(ctx context.Context, h http.Header, s *Session) error 
 	return nil
 }
 
-// create stores s whole under a fresh id and issues its cookie.
-func (m *Manager) create(ctx context.Context, h http.Header, s *Session, now time.Time) error {
-	sid := token.Random(24) // uid-safe(24), as express-session's genid
-	w := m.write(s, now, true)
-	v, err := m.ly.codec.value(m, s)
+// newSID is a fresh session id: uid-safe(24), as express-session's genid.
+func newSID() string { return token.Random(24) }
+
+// create stores s whole under sid, a fresh id, and issues its cookie. A
+// session too large for one document is refused before anything is sent
+// (mongosession.ErrTooLarge) and nothing is stored.
+func (m *Manager) create(ctx context.Context, h http.Header, s *Session, sid string, now time.Time) error {
+	w, err := m.creation(s, sid, now)
 	if err != nil {
 		return err
 	}
-	w.set = append(bson.D{{Key: m.ly.idField, Value: m.ly.storedID(sid)}, {Key: "session", Value: v}}, w.set...)
-	err = m.be.Do(ctx, "nodesession: insert", func(ctx context.Context, c *mongo.Collection) error {
-		_, err := c.UpdateOne(ctx, m.ly.filter(sid), w.doc(), options.UpdateOne().SetUpsert(true))
-		return err
-	})
-	if err != nil {
+	if _, err := m.updateOne(ctx, "nodesession: insert", m.ly.filter(sid), &w, nil, true); err != nil {
 		return err
 	}
 	s.sid, s.isNew = sid, false
@@ -95,12 +92,42 @@ func (m *Manager) create(ctx context.Context, h http.Header, s *Session, now tim
 	return nil
 }
 
+// creation is the upsert that stores s whole under sid at now, with a new
+// cookie when s has none.
+func (m *Manager) creation(s *Session, sid string, now time.Time) (write, error) {
+	if !s.cookie.present {
+		s.cookie = m.ck.newCookie(now)
+	}
+	w := m.write(s, now, true)
+	v, err := m.ly.codec.value(m, s)
+	if err != nil {
+		return write{}, err
+	}
+	w.set = append(bson.D{{Key: m.ly.idField, Value: m.ly.storedID(sid)}, {Key: "session", Value: v}}, w.set...)
+	return w, nil
+}
+
 // regenerate moves a stored session to a fresh id: it deletes the old
 // document and takes what it holds in one command (findOneAndDelete), so
 // values another writer stored since the load are kept, puts the
 // request's changes on top and stores the result under a new id. A
 // document gone or expired by then stays gone.
+//
+// A session too large for one document is refused before the delete
+// (mongosession.ErrTooLarge): the old session stays, with its old cookie.
+// When the new document cannot be stored after the delete (another writer
+// grew the session past the limit meanwhile, or the insert failed), the
+// old document is inserted back as it was taken, so the session is not
+// lost: the request fails and nothing of it is stored, as if it had not
+// run. (A Node logout in the instant between the two is undone then; a
+// lost session would be worse.)
 func (m *Manager) regenerate(ctx context.Context, h http.Header, s *Session, now time.Time) error {
+	sid := newSID()
+	if w, err := m.creation(s, sid, now); err != nil {
+		return err
+	} else if err := w.fits(nil); err != nil {
+		return err
+	}
 	var raw bson.Raw
 	err := m.be.Do(ctx, "nodesession: regenerate", func(ctx context.Context, c *mongo.Collection) error {
 		var err error
@@ -126,10 +153,26 @@ func (m *Manager) regenerate(ctx context.Context, h http.Header, s *Session, now
 	default:
 		s.rebase(fresh)
 	}
-	if !s.cookie.present {
-		s.cookie = m.ck.newCookie(now)
+	if err := m.create(ctx, h, s, sid, now); err != nil {
+		return errors.Join(err, m.restore(ctx, raw))
 	}
-	return m.create(ctx, h, s, now)
+	return nil
+}
+
+// restore inserts back a document regenerate deleted. One stored meanwhile
+// under its id (the Node store upserts) is kept.
+func (m *Manager) restore(ctx context.Context, raw bson.Raw) error {
+	err := m.be.Do(ctx, "nodesession: restore", func(ctx context.Context, c *mongo.Collection) error {
+		_, err := c.InsertOne(ctx, raw)
+		if mongo.IsDuplicateKeyError(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("nodesession: the session is lost: putting back its old document failed: %w", err)
+	}
+	return nil
 }
 
 // write starts a write of s at now: the cookie is touched as the Node

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // ErrSaved is returned by Session.Set, Delete, Destroy and Regenerate once
@@ -48,6 +50,10 @@ type Session struct {
 	cookieMems []jsonMember
 
 	lastModified *time.Time // connect-mongo touchAfter
+
+	// loaded is the stored document as the request read it (nil for a
+	// new session): what a write's size is computed from.
+	loaded bson.Raw
 
 	phase phase
 }
@@ -297,7 +303,7 @@ func (s *Session) rebase(fresh *Session) {
 	}
 	s.vals, s.order = vals, order
 	s.cookie, s.stored, s.jsonMems, s.cookieMems = fresh.cookie, fresh.stored, fresh.jsonMems, fresh.cookieMems
-	s.lastModified = fresh.lastModified
+	s.lastModified, s.loaded = fresh.lastModified, fresh.loaded
 }
 
 func (s *Session) modified() bool { return len(s.changed) > 0 || len(s.removed) > 0 }
