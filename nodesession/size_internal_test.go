@@ -120,4 +120,3 @@ func BenchmarkWriteSize(b *testing.B) {
 		})
 	}
 }
-
