@@ -166,20 +166,25 @@ func TestTooLargeSession(t *testing.T) {
 		name   string
 		layout nodesession.Layout
 	}{{"document", nodesession.ConnectMongoDBSession{}}, {"json", nodesession.ConnectMongo{}}} {
-		t.Run(ly.name, func(t *testing.T) {
+		t.Run(ly.name+"/new", func(t *testing.T) {
 			e := newBigEnv(t, ly.layout)
 			rec, cookie := e.serve(t, "", func(s *nodesession.Session) { setBig(t, s, big{"a", 9}, big{"b", 9}) })
 			e.refused(t, rec, cookie)
 			if n := mongotest.CountDocuments(t, e.st, bson.D{}); n != 0 {
 				t.Errorf("the refused new session stored %d documents", n)
 			}
-
+		})
+		t.Run(ly.name+"/grown", func(t *testing.T) {
+			e := newBigEnv(t, ly.layout)
 			old := e.store(t, big{"a", 9})
-			rec, cookie = e.serve(t, old, func(s *nodesession.Session) { setBig(t, s, big{"b", 9}) })
+			rec, cookie := e.serve(t, old, func(s *nodesession.Session) { setBig(t, s, big{"b", 9}) })
 			e.refused(t, rec, cookie, "find")
 			e.keys(t, old, big{"a", 9})
-
-			rec, cookie = e.serve(t, old, func(s *nodesession.Session) {
+		})
+		t.Run(ly.name+"/regenerate", func(t *testing.T) {
+			e := newBigEnv(t, ly.layout)
+			old := e.store(t, big{"a", 9})
+			rec, cookie := e.serve(t, old, func(s *nodesession.Session) {
 				if err := s.Regenerate(); err != nil {
 					t.Fatal(err)
 				}
@@ -211,7 +216,7 @@ func TestTooLargeAfterAnotherWrite(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newBigEnv(t, nodesession.ConnectMongoDBSession{})
 			if !regenerate && !serverRefusesLargeDocuments(t, e.st) {
-				t.Skip("the server stores documents over 16 MiB (FerretDB 1.x): an update of a document grown since the load is refused by the server or not at all")
+				t.Skip("the server stores documents over 16 MiB (FerretDB 1.x): this case tests the server's refusal of an update that the check before sending cannot see")
 			}
 			old := e.store(t, big{"a", 5})
 			rec, cookie := e.serve(t, old, func(s *nodesession.Session) {
