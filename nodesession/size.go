@@ -57,8 +57,9 @@ func (w *write) fits(loaded bson.Raw) error {
 // document an update applies to, or nil for an upsert that inserts (an
 // empty document, and $setOnInsert applies; w sets the id field itself,
 // and an _id the server would add beside another id field is counted).
-// It marshals only the values w sets and looks up the fields it replaces
-// or removes, so its cost is that of the bytes the write sends anyway. It
+// It encodes the fields w sets once and looks up the fields it replaces or
+// removes: about the cost of encoding the update, which the driver does
+// again to send it (see BenchmarkWriteSize). It
 // is exact for the writes this package makes (distinct paths, parents that
 // exist or are created by one path); a $set through a field that is not a
 // document, which the server refuses anyway, is counted as a replacement.
@@ -70,20 +71,24 @@ func (w *write) size(doc bson.Raw) (int, error) {
 			n += elemSize("_id", 12) // the ObjectId the server adds
 		}
 	}
-	sets := [][]bson.E{w.set}
+	sets := []bson.D{w.set}
 	if doc == nil {
 		sets = append(sets, w.setOnInsert)
 	}
 	for _, set := range sets {
-		for _, e := range set {
-			var b []byte // nil is a BSON null: no bytes
-			if e.Value != nil {
-				var err error
-				if _, b, err = bson.MarshalValue(e.Value); err != nil {
-					return 0, err
-				}
-			}
-			n += setDelta(doc, strings.Split(e.Key, "."), len(b))
+		if len(set) == 0 {
+			continue
+		}
+		raw, err := bson.Marshal(set) // once, as the driver encodes it
+		if err != nil {
+			return 0, err
+		}
+		els, err := bson.Raw(raw).Elements()
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range els {
+			n += setDelta(doc, strings.Split(e.Key(), "."), len(e.Value().Value))
 		}
 	}
 	for _, e := range w.currentDate {
