@@ -141,7 +141,8 @@ type codec interface {
 	value(m *Manager, s *Session) (any, error)
 	// update writes s's changes to its stored document at now. gone is
 	// true when the document no longer exists (logged out elsewhere);
-	// nothing is recreated.
+	// nothing is recreated. A write that would make the document too
+	// large fails with mongosession.ErrTooLarge (see Manager.updateOne).
 	update(ctx context.Context, m *Manager, s *Session, now time.Time) (gone bool, err error)
 }
 

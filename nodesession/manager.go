@@ -35,7 +35,8 @@ type Options struct {
 
 	// ErrorHandler answers a request whose session could not be loaded or
 	// saved (the database is unavailable, a legacy-encrypted session,
-	// ErrConflict for a JSON-string session that kept changing). It
+	// ErrConflict for a JSON-string session that kept changing,
+	// mongosession.ErrTooLarge for a session over 16 MiB). It
 	// is never called for a bad or unknown cookie: that is a new session.
 	// Optional. Default: 500 Internal Server Error with a plain message
 	// that names no session.

@@ -15,8 +15,10 @@ import (
 // Save writes what the request changed and issues the cookie the Node
 // middleware would issue, once per session: later calls do nothing. It
 // never resurrects a session deleted meanwhile (a logout on the Node side
-// wins). Handler calls it; call it yourself only with a Session from Load,
-// before w's header is written.
+// wins). A session whose document would exceed 16 MiB fails with an
+// error wrapping mongosession.ErrTooLarge, before anything is sent, and
+// the stored session is left as it was. Handler calls it; call it
+// yourself only with a Session from Load, before w's header is written.
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter, s *Session) error {
 	return m.save(ctx, w.Header(), s)
 }

@@ -165,8 +165,10 @@ func (s *Session) Time(key string) (time.Time, bool) {
 }
 
 // Set stores value under key. The value is converted now (see ErrValue
-// for what is refused); the session is written when the response starts.
-// Setting a value on a new session creates it. It returns ErrKey (see
+// for what is refused); the session is written when the response starts
+// (a session too large for MongoDB's 16 MiB is refused then, with
+// mongosession.ErrTooLarge: see Manager.Save). Setting a value on a new
+// session creates it. It returns ErrKey (see
 // there: also for a key inside the value), ErrValue, ErrDestroyed after
 // Destroy, or ErrSaved after the session was saved; nothing is stored then.
 //
