@@ -271,7 +271,9 @@ func (s *Session) Destroy() error {
 // fresh id. Other fields of the old document (connect-mongo's createdAt,
 // your own) are not carried over, as with Node's own regenerate. When the
 // old document is gone by the time of the save (the Node app logged out
-// meanwhile), nothing is stored and no cookie issued: a logout wins.
+// meanwhile), nothing is stored and no cookie issued: a logout wins. A
+// session too large to store (mongosession.ErrTooLarge, see Manager.Save)
+// is not moved: it stays under its old id, and the old cookie keeps it.
 //
 // It returns ErrDestroyed after Destroy and ErrSaved after the save, and
 // changes nothing then.
