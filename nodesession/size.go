@@ -57,12 +57,12 @@ func (w *write) fits(loaded bson.Raw) error {
 // document an update applies to, or nil for an upsert that inserts (an
 // empty document, and $setOnInsert applies; w sets the id field itself,
 // and an _id the server would add beside another id field is counted).
-// It encodes the fields w sets once and looks up the fields it replaces or
-// removes: about the cost of encoding the update, which the driver does
-// again to send it (see BenchmarkWriteSize). It
-// is exact for the writes this package makes (distinct paths, parents that
-// exist or are created by one path); a $set through a field that is not a
-// document, which the server refuses anyway, is counted as a replacement.
+// It encodes the fields w sets once and looks up the fields it replaces
+// or removes: about the cost of encoding the update, which the driver does
+// again to send it (see BenchmarkWriteSize). It is exact for the writes
+// this package makes (distinct paths, parents that exist or are created
+// by one path); a $set through a field that is not a document, which the
+// server refuses anyway, is counted as a replacement.
 func (w *write) size(doc bson.Raw) (int, error) {
 	n := len(doc)
 	if doc == nil {
