@@ -34,7 +34,9 @@ func (s *Store) prepareExpiry(ctx context.Context) error {
 		s.reaping = true
 		return nil
 	case servererr.Has(err, servererr.Unauthorized):
-		s.cfg.Logger.Warn("mongosession: not allowed to create the TTL index; expired sessions stay in the collection until an administrator creates it (reads still ignore them)",
+		// createIndexes refused, or (behind an index conflict) collMod
+		// refused: the readWrite role may create indexes but not collMod.
+		s.cfg.Logger.Warn("mongosession: not allowed to create the TTL index or to change the existing index on the expiry field; expired sessions stay in the collection until an administrator does (reads still ignore them)",
 			"collection", s.cfg.Collection, "index", s.ttlIndexName())
 		return nil
 	case isUnavailable(err):
