@@ -3,6 +3,8 @@ package mongosession_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,6 +111,64 @@ func TestTTLIndexConflictRepaired(t *testing.T) {
 		if sp.Name == "sessions_ttl" && (sp.ExpireAfterSeconds == nil || *sp.ExpireAfterSeconds != 0) {
 			t.Fatalf("conflicting index not repaired: expireAfterSeconds = %v (reported: %v)", sp.ExpireAfterSeconds, reported)
 		}
+	}
+}
+
+// TestTTLIndexPlainConverted: an administrator's plain index on the expiry
+// field is turned into a TTL index with collMod (MongoDB 5.1 and later),
+// and the log says it was converted, not that an expireAfterSeconds
+// changed.
+func TestTTLIndexPlainConverted(t *testing.T) {
+	if !ttlSupported(t) {
+		t.Skip("the server has no TTL indexes (FerretDB 1.x): nothing to convert to")
+	}
+	coll := mongotest.Collection(t)
+	c, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+	must(t, err)
+	defer c.Disconnect(ctx)
+	db := c.Database(mongotest.Database)
+	// Whether the server converts at all, on a scratch collection: MongoDB
+	// before 5.1 refuses expireAfterSeconds on a non-TTL index.
+	probe := db.Collection(coll + "_probe")
+	t.Cleanup(func() { _ = probe.Drop(context.Background()) })
+	_, err = probe.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "e", Value: 1}}})
+	must(t, err)
+	if err := db.RunCommand(ctx, bson.D{{Key: "collMod", Value: coll + "_probe"}, {Key: "index", Value: bson.D{
+		{Key: "name", Value: "e_1"}, {Key: "expireAfterSeconds", Value: 60}}}}).Err(); err != nil {
+		t.Skipf("the server cannot turn a plain index into a TTL one with collMod (MongoDB before 5.1): %v", err)
+	}
+	_, err = db.Collection(coll).Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetName("by_expiry")})
+	must(t, err)
+	logs := &logBuffer{t: t}
+	var mu sync.Mutex
+	var reported []error
+	s := newStore(t, mongosession.Options{Collection: coll, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		OnError: func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }})
+	mu.Lock()
+	if len(reported) > 0 {
+		t.Fatalf("reported %v; want the plain index converted", reported)
+	}
+	mu.Unlock()
+	if s.Backend().Reaping() {
+		t.Fatal("the index was converted, yet the store runs a reaper too")
+	}
+	specs, err := rawCollection(t, s).Indexes().ListSpecifications(ctx)
+	must(t, err)
+	found := false
+	for _, sp := range specs {
+		if sp.Name == "by_expiry" {
+			found = true
+			if sp.ExpireAfterSeconds == nil || *sp.ExpireAfterSeconds != 0 {
+				t.Fatalf("by_expiry expireAfterSeconds = %v; want 0", sp.ExpireAfterSeconds)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no by_expiry index among %v", specs)
+	}
+	if out := logs.String(); !strings.Contains(out, "turned the existing non-TTL index") || strings.Contains(out, "changed the TTL index") {
+		t.Fatalf("log = %q; want it to say a non-TTL index was converted", out)
 	}
 }
 
