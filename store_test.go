@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
@@ -273,8 +271,9 @@ func TestNewHonoursCallerContext(t *testing.T) {
 // database the URI names.
 func TestDatabaseFromURI(t *testing.T) {
 	dbName := "fromuri_" + mongotest.Collection(t)
-	uri := withDatabase(t, mongotest.URI(t), dbName)
-	s2, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: mongotest.Collection(t), Logger: mongotest.Logger(t)})
+	uri, err := mongotest.WithDatabase(mongotest.URI(t), dbName)
+	must(t, err)
+	s2, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: "sessions", Logger: mongotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,68 +286,6 @@ func TestDatabaseFromURI(t *testing.T) {
 	})
 	if got := s2.Collection().Database().Name(); got != dbName {
 		t.Fatalf("database = %q; want the URI's %s", got, dbName)
-	}
-}
-
-// withDatabase returns uri naming the database db: the path between the
-// host list and the options is replaced, the options kept. Where uri has
-// credentials, the database they authenticate against (the old path, an
-// SRV record's or the mechanism's default) is pinned with authSource, or
-// the new path would become it.
-func withDatabase(t *testing.T, uri, db string) string {
-	t.Helper()
-	cs, err := connstring.ParseAndValidate(uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scheme, rest, ok := strings.Cut(uri, "://")
-	if !ok {
-		t.Fatalf("URI %q has no scheme", uri)
-	}
-	// Neither the credentials nor the hosts hold a bare / or ? (the
-	// connection string spec has them percent-encoded).
-	hosts, query := rest, ""
-	if i := strings.IndexAny(rest, "/?"); i >= 0 {
-		hosts = rest[:i]
-		if _, q, ok := strings.Cut(rest[i:], "?"); ok {
-			query = q
-		}
-	}
-	if cs.AuthSource != "" && !cs.AuthSourceSet {
-		if query != "" {
-			query += "&"
-		}
-		query += "authSource=" + url.QueryEscape(cs.AuthSource)
-	}
-	out := scheme + "://" + hosts + "/" + db
-	if query != "" {
-		out += "?" + query
-	}
-	return out
-}
-
-func TestWithDatabase(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"mongodb://h:1", "mongodb://h:1/x"},
-		{"mongodb://h:1/", "mongodb://h:1/x"},
-		{"mongodb://h:1/app", "mongodb://h:1/x"},
-		{"mongodb://h:1,g:2/app?replicaSet=rs&w=majority", "mongodb://h:1,g:2/x?replicaSet=rs&w=majority"},
-		{"mongodb://h:1/?directConnection=true", "mongodb://h:1/x?directConnection=true"},
-		{"mongodb://u:p%2F%3F@h:1", "mongodb://u:p%2F%3F@h:1/x?authSource=admin"},
-		{"mongodb://u:p@h:1/app", "mongodb://u:p@h:1/x?authSource=app"},
-		{"mongodb://u:p@h:1/app?tls=true", "mongodb://u:p@h:1/x?tls=true&authSource=app"},
-		{"mongodb://u:p@h:1/app?authSource=other", "mongodb://u:p@h:1/x?authSource=other"},
-		{"mongodb://CN=me@h:1/app?authMechanism=MONGODB-X509", "mongodb://CN=me@h:1/x?authMechanism=MONGODB-X509&authSource=%24external"},
-	}
-	for _, c := range cases {
-		got := withDatabase(t, c.in, "x")
-		if got != c.want {
-			t.Errorf("withDatabase(%q) = %q; want %q", c.in, got, c.want)
-		}
-		cs, err := connstring.ParseAndValidate(got)
-		if err != nil || cs.Database != "x" {
-			t.Errorf("withDatabase(%q) = %q: database %q, %v; want x", c.in, got, cs.Database, err)
-		}
 	}
 }
 
