@@ -2,6 +2,7 @@ package mongosession_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"strings"
@@ -173,6 +174,61 @@ func TestTTLIndexPlainConverted(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "turned the existing non-TTL index") || strings.Contains(out, "changed the TTL index") {
 		t.Fatalf("log = %q; want it to say a non-TTL index was converted", out)
+	}
+}
+
+// TestTTLIndexConflictWithoutCollModRight: an application user with the
+// readWrite role may create indexes but not run collMod (that is dbAdmin's).
+// With an administrator's index on the expiry field in the way, New's
+// collMod is refused behind the createIndexes conflict; the store warns and
+// carries on, as documented, instead of reporting an error. It needs a
+// server that enforces authorization and a MONGODB_URI allowed to create
+// users.
+func TestTTLIndexConflictWithoutCollModRight(t *testing.T) {
+	if !ttlSupported(t) {
+		t.Skip("the server has no TTL indexes (FerretDB 1.x): nothing to conflict with")
+	}
+	coll := mongotest.Collection(t)
+	admin, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)))
+	must(t, err)
+	defer admin.Disconnect(ctx)
+	db := admin.Database(mongotest.Database)
+	user, pwd := coll, rand.Text()
+	if err := db.RunCommand(ctx, bson.D{{Key: "createUser", Value: user}, {Key: "pwd", Value: pwd},
+		{Key: "roles", Value: bson.A{bson.D{{Key: "role", Value: "readWrite"}, {Key: "db", Value: mongotest.Database}}}}}).Err(); err != nil {
+		t.Skipf("cannot create a readWrite user with MONGODB_URI's rights: %v", err)
+	}
+	t.Cleanup(func() { _ = db.RunCommand(context.Background(), bson.D{{Key: "dropUser", Value: user}}).Err() })
+	_, err = db.Collection(coll).Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "expires", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600).SetName("sessions_ttl")})
+	must(t, err)
+	app, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).
+		SetAuth(options.Credential{Username: user, Password: pwd, AuthSource: mongotest.Database}))
+	must(t, err)
+	t.Cleanup(func() { _ = app.Disconnect(context.Background()) })
+	logs := &logBuffer{t: t}
+	var mu sync.Mutex
+	var reported []error
+	s := newStore(t, mongosession.Options{Client: app, Collection: coll, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		OnError: func(err error) { mu.Lock(); reported = append(reported, err); mu.Unlock() }})
+	specs, err := db.Collection(coll).Indexes().ListSpecifications(ctx)
+	must(t, err)
+	for _, sp := range specs {
+		if sp.Name == "sessions_ttl" && sp.ExpireAfterSeconds != nil && *sp.ExpireAfterSeconds == 0 {
+			t.Skip("the server let a readWrite user run collMod: it does not enforce authorization")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) > 0 {
+		t.Fatalf("reported %v; want a warning only", reported)
+	}
+	if !strings.Contains(logs.String(), "not allowed to create the TTL index or to change the existing index") {
+		t.Fatalf("log = %q; want the warning that the index could not be changed", logs.String())
+	}
+	must(t, s.CommitCtx(ctx, "tok", []byte("v"), hour()))
+	if _, found, err := s.FindCtx(ctx, "tok"); err != nil || !found {
+		t.Fatalf("Find = %v, %v; want the session", found, err)
 	}
 }
 
