@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
@@ -394,6 +395,38 @@ func TestStoreFailureGoesToErrorFunc(t *testing.T) {
 		t.Fatalf("failed save answered %d %q", code, body)
 	}
 	<-e.errs
+}
+
+// TestExpiresKeyClash: a store whose ExpiresKey is one of the manager's own
+// fields would make MongoDB refuse every write ("seen" set twice in one
+// update) or match nothing ("v" filtered twice). Every request that uses
+// the session fails with ErrInvalidOptions (through ErrorFunc, or Incr's
+// error), and nothing is stored. ("session" is refused by the store itself.)
+func TestExpiresKeyClash(t *testing.T) {
+	for _, key := range []string{"seen", "v", "keys"} {
+		t.Run(key, func(t *testing.T) {
+			e := newEnv(t, envConfig{storeOpts: func(o *mongosession.Options) { o.ExpiresKey = key }})
+			for _, path := range []string{"/put?k=a&v=1", "/incr?k=n"} {
+				code, body, _ := e.get(t, e.client(t), path)
+				if code != http.StatusInternalServerError {
+					t.Fatalf("GET %s: status %d, want 500", path, code)
+				}
+				select {
+				case err := <-e.errs:
+					if !errors.Is(err, mongosession.ErrInvalidOptions) || !strings.Contains(err.Error(), key) {
+						t.Errorf("GET %s: ErrorFunc got %v, want ErrInvalidOptions naming %q", path, err, key)
+					}
+				default: // the handler answers Incr's error itself
+					if path != "/incr?k=n" || !strings.Contains(body, mongosession.ErrInvalidOptions.Error()) {
+						t.Errorf("GET %s: answered %q, want ErrInvalidOptions", path, body)
+					}
+				}
+			}
+			if n := e.count(t); n != 0 {
+				t.Errorf("%d documents stored", n)
+			}
+		})
+	}
 }
 
 func TestOutsideLoadAndSave(t *testing.T) {

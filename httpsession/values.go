@@ -13,9 +13,11 @@ import (
 
 // Put sets key to val in the request's session, saved with the request
 // ($set of this key only; without a read of the session unless the store
-// encrypts values). A value BSON cannot encode (a channel, a func), or a
-// new key beyond MaxKeys, fails the save: nothing of the request is
-// stored, and ErrorFunc answers. After the response was written, the
+// encrypts values). A value BSON cannot encode (a channel, a func), a new
+// key beyond MaxKeys, or a session that would exceed 16 MiB
+// (mongosession.ErrTooLarge: refused before it is sent when the request
+// has read the session, by the server otherwise) fails the save: nothing
+// of the request is stored, and ErrorFunc answers. After the response was written, the
 // change is saved when the handler returns (a failure goes to the store's
 // logger and OnError; a session not stored yet cannot start then). A
 // change to a session another request ended or renewed meanwhile is
