@@ -2,6 +2,7 @@ package robustness
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -10,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/mongosession/mongosession/internal/mongotest"
 )
@@ -29,10 +28,11 @@ var fixedSeeds = []uint64{1, 2}
 
 var (
 	serverOnce sync.Once
-	backend    string
+	serverURI  string
 	serialize  bool
 	restart    func() error
 	serverErr  error
+	serverSkip string // why the harness cannot run against MONGODB_URI
 	stopServer func()
 )
 
@@ -44,23 +44,23 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// server returns the backend the proxy forwards to: the server MONGODB_URI
-// names (its first host), or a test server of the harness's own, which it
-// can stop and restart.
+// server chooses the server the proxy stands in front of: the one
+// MONGODB_URI names, or a test server of the harness's own, which it can
+// stop and restart. It skips the test when MONGODB_URI names a deployment
+// the proxy cannot stand in front of (several hosts, SRV, TLS), saying why.
 func server(t *testing.T) {
 	t.Helper()
 	serverOnce.Do(func() {
 		if uri := os.Getenv("MONGODB_URI"); uri != "" {
-			cs, err := connstring.ParseAndValidate(uri)
-			if err != nil {
-				serverErr = err
-				return
+			_, err := parseTarget(uri)
+			switch {
+			case errors.Is(err, ErrNotProxiable):
+				serverSkip = "MONGODB_URI: " + err.Error()
+			case err != nil:
+				serverErr = fmt.Errorf("MONGODB_URI: %w", err)
+			default:
+				serverURI = uri
 			}
-			if cs.Scheme != connstring.SchemeMongoDB || len(cs.Hosts) != 1 || cs.SSL {
-				serverErr = fmt.Errorf("MONGODB_URI must name one host, without TLS or SRV, for the proxy to stand in front of it")
-				return
-			}
-			backend = cs.Hosts[0]
 			return
 		}
 		dir, err := os.MkdirTemp("", "mongosession-robust-")
@@ -75,7 +75,7 @@ func server(t *testing.T) {
 			return
 		}
 		var mu sync.Mutex
-		backend, serialize = s.Addr, true
+		serverURI, serialize = s.URI, true
 		restart = func() error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -96,6 +96,9 @@ func server(t *testing.T) {
 	})
 	if serverErr != nil {
 		t.Fatal(serverErr)
+	}
+	if serverSkip != "" {
+		t.Skip(serverSkip)
 	}
 }
 
@@ -123,7 +126,7 @@ var randomSeed = rand.Uint64()%1_000_000 + 3
 func config(t *testing.T, face string, seed uint64) Config {
 	server(t)
 	return Config{Face: face, Seed: seed, Duration: *duration, Browsers: *browsers, Tabs: 2,
-		Faults: !*noFaults, Backend: backend, Serialize: serialize, Restart: restart,
+		Faults: !*noFaults, URI: serverURI, Serialize: serialize, Restart: restart,
 		Database: mongotest.Database, Collection: mongotest.Collection(t)}
 }
 
