@@ -163,9 +163,10 @@ func (e *bigEnv) keys(t *testing.T, cookie string, want ...big) {
 // still reads the session.
 func TestTooLargeSession(t *testing.T) {
 	for _, ly := range []struct {
-		name   string
-		layout nodesession.Layout
-	}{{"document", nodesession.ConnectMongoDBSession{}}, {"json", nodesession.ConnectMongo{}}} {
+		name       string
+		layout     nodesession.Layout
+		regenerate bool // run the Regenerate case: it differs by layout only in the session value, which "new" covers
+	}{{"document", nodesession.ConnectMongoDBSession{}, true}, {"json", nodesession.ConnectMongo{}, false}} {
 		t.Run(ly.name+"/new", func(t *testing.T) {
 			e := newBigEnv(t, ly.layout)
 			rec, cookie := e.serve(t, "", func(s *nodesession.Session) { setBig(t, s, big{"a", 9}, big{"b", 9}) })
@@ -181,6 +182,9 @@ func TestTooLargeSession(t *testing.T) {
 			e.refused(t, rec, cookie, "find")
 			e.keys(t, old, big{"a", 9})
 		})
+		if !ly.regenerate {
+			continue
+		}
 		t.Run(ly.name+"/regenerate", func(t *testing.T) {
 			e := newBigEnv(t, ly.layout)
 			old := e.store(t, big{"a", 9})
