@@ -41,13 +41,17 @@ func (m *Manager) updateOne(ctx context.Context, op string, filter bson.D, w *wr
 
 // fits fails with an error wrapping mongosession.ErrTooLarge when the
 // document w makes of loaded (nil: a new document) would exceed
-// mongosession.MaxDocumentSize.
+// mongosession.MaxDocumentSize. A write that does not grow a document
+// already over the limit (one a server without the limit stored, such as
+// FerretDB 1.x) is let through: refusing it would fail every request of
+// that session, down to the touch of one that changed nothing, and a write
+// that shrinks it is the way back under the limit.
 func (w *write) fits(loaded bson.Raw) error {
 	n, err := w.size(loaded)
 	if err != nil {
 		return fmt.Errorf("nodesession: encoding the session: %w", err)
 	}
-	if n > mongosession.MaxDocumentSize {
+	if n > mongosession.MaxDocumentSize && n > len(loaded) {
 		return fmt.Errorf("%w: the session would make a %d-byte document (limit %d)", mongosession.ErrTooLarge, n, mongosession.MaxDocumentSize)
 	}
 	return nil

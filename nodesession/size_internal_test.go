@@ -2,6 +2,7 @@ package nodesession
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -126,5 +127,44 @@ func BenchmarkWriteSize(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFitsOverLimit: a write is refused when its document would exceed
+// 16 MiB and it grows the document; one that does not grow a stored
+// document already over the limit (FerretDB 1.x stores such documents) is
+// let through, so a touch or a shrinking write still works.
+func TestFitsOverLimit(t *testing.T) {
+	now := bson.NewDateTimeFromTime(time.Now())
+	over, err := bson.Marshal(bson.D{{Key: "_id", Value: "s"}, {Key: "session", Value: bson.D{
+		{Key: "a", Value: strings.Repeat("a", 9<<20)}, {Key: "b", Value: strings.Repeat("b", 8<<20)}}}, {Key: "expires", Value: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	under, err := bson.Marshal(bson.D{{Key: "_id", Value: "s"}, {Key: "session", Value: bson.D{
+		{Key: "a", Value: strings.Repeat("a", 9<<20)}}}, {Key: "expires", Value: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	touch := write{set: bson.D{{Key: "expires", Value: now}}}
+	grow := write{set: bson.D{{Key: "session.c", Value: "c"}}}
+	shrink := write{unset: bson.D{{Key: "session.a", Value: ""}}, set: bson.D{{Key: "session.b", Value: "b"}}}
+	for _, tc := range []struct {
+		name    string
+		w       write
+		loaded  bson.Raw
+		refused bool
+	}{
+		{"touch over the limit", touch, over, false},
+		{"shrink over the limit", shrink, over, false},
+		{"grow over the limit", grow, over, true},
+		{"grow past the limit", write{set: bson.D{{Key: "session.b", Value: strings.Repeat("b", 7<<20)}}}, under, true},
+		{"grow within the limit", write{set: bson.D{{Key: "session.b", Value: strings.Repeat("b", 6<<20)}}}, under, false},
+		{"new over the limit", write{set: bson.D{{Key: "session", Value: strings.Repeat("s", 16<<20)}}}, nil, true},
+	} {
+		err := tc.w.fits(tc.loaded)
+		if refused := errors.Is(err, mongosession.ErrTooLarge); refused != tc.refused || (err != nil && !refused) {
+			t.Errorf("%s: fits = %v, want refused %v", tc.name, err, tc.refused)
+		}
 	}
 }
