@@ -3,7 +3,6 @@ package nodesession
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -119,10 +118,9 @@ func (m *Manager) creation(s *Session, sid string, now time.Time) (write, error)
 // (mongosession.ErrTooLarge): the old session stays, with its old cookie.
 // When the new document cannot be stored after the delete (another writer
 // grew the session past the limit meanwhile, or the insert failed), the
-// old document is inserted back as it was taken, so the session is not
-// lost: the request fails and nothing of it is stored, as if it had not
-// run. (A Node logout in the instant between the two is undone then; a
-// lost session would be worse.)
+// request fails and the session stays ended: a deleted document is never
+// put back, since a logout that raced the move (and found nothing left to
+// delete) would be undone.
 func (m *Manager) regenerate(ctx context.Context, h http.Header, s *Session, now time.Time) error {
 	sid := newSID()
 	if w, err := m.creation(s, sid, now); err != nil {
@@ -155,26 +153,7 @@ func (m *Manager) regenerate(ctx context.Context, h http.Header, s *Session, now
 	default:
 		s.rebase(fresh)
 	}
-	if err := m.create(ctx, h, s, sid, now); err != nil {
-		return errors.Join(err, m.restore(ctx, raw))
-	}
-	return nil
-}
-
-// restore inserts back a document regenerate deleted. One stored meanwhile
-// under its id (the Node store upserts) is kept.
-func (m *Manager) restore(ctx context.Context, raw bson.Raw) error {
-	err := m.be.Do(ctx, "nodesession: restore", func(ctx context.Context, c *mongo.Collection) error {
-		_, err := c.InsertOne(ctx, raw)
-		if mongo.IsDuplicateKeyError(err) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("nodesession: the session is lost: putting back its old document failed: %w", err)
-	}
-	return nil
+	return m.create(ctx, h, s, sid, now)
 }
 
 // write starts a write of s at now: the cookie is touched as the Node
