@@ -22,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/fiberstore"
@@ -49,9 +50,19 @@ type PeerResult struct {
 	// EndToEnd is the framework's seed app on the store, loaded after the
 	// largest size was measured (so on a collection holding that many
 	// sessions), every answer checked as in section 5. Its Commands are
-	// the server's own count (serverStatus metrics.commands) during the
-	// load, nil when the server refused serverStatus.
+	// the server's own count during the load (see PerCollection), nil
+	// when the server refused both top and serverStatus.
 	EndToEnd EndToEndResult
+	// PerCollection says what EndToEnd.Commands covers. True: the
+	// operations on the store's collection only, by kind, from the
+	// server's top command (find, getMore, insert, update, delete, and
+	// "other commands" such as aggregate or count). False: where the
+	// server refuses top (mongos, FerretDB, a user without the top
+	// privilege), every command the server ran meanwhile, for any client
+	// and for itself, from serverStatus metrics.commands, handshakes and
+	// heartbeats left out; exact only on a server that the bench has to
+	// itself.
+	PerCollection bool
 }
 
 // peerSide is one store of the peers section, opened on a collection of
@@ -106,6 +117,7 @@ func runPeers(ctx context.Context, cfg Config, client *mongo.Client, w io.Writer
 	}
 	defer v1.close()
 	env := peerEnv{cfg: cfg, client: client, v1: v1}
+	counter := newOpCounter(ctx, client)
 
 	builders := []func(context.Context, peerEnv) (*peerSide, error){
 		oursSCS, scsPeer(false), scsPeer(true),
@@ -178,15 +190,16 @@ func runPeers(ctx context.Context, cfg Config, client *mongo.Client, w io.Writer
 	}
 	var results []PeerResult
 	for _, s := range sides {
-		r := PeerResult{Face: s.face, Store: s.store, Expiry: s.expiry, NotRun: s.notRun, Find: s.find50}
+		r := PeerResult{Face: s.face, Store: s.store, Expiry: s.expiry, NotRun: s.notRun, Find: s.find50,
+			PerCollection: counter.perCollection()}
 		if s.notRun == "" {
-			if r.EndToEnd, err = s.loadApp(ctx, client, l); err != nil {
+			if r.EndToEnd, err = s.loadApp(ctx, counter, l); err != nil {
 				return nil, fmt.Errorf("%s, %s: end to end: %w", s.face, s.store, err)
 			}
 		}
 		results = append(results, r)
 	}
-	printPeers(w, cfg, l, results)
+	printPeers(w, cfg, l, counter, results)
 	return results, nil
 }
 
@@ -233,11 +246,11 @@ func (s *peerSide) seed(ctx context.Context, size int) error {
 }
 
 // loadApp serves the side's seed app on a loopback listener under l and
-// counts the commands the server received meanwhile. The app is shut down
-// before the count is read, waiting for every handler to return: a request
-// that its client gave up on still runs on the server, and its commands
-// are this store's, not the next one's.
-func (s *peerSide) loadApp(ctx context.Context, client *mongo.Client, l load) (EndToEndResult, error) {
+// counts, with c, the commands the server ran meanwhile. The app is shut
+// down before the count is read, waiting for every handler to return: a
+// request that its client gave up on still runs on the server, and its
+// commands are this store's, not the next one's.
+func (s *peerSide) loadApp(ctx context.Context, c *opCounter, l load) (EndToEndResult, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return EndToEndResult{}, err
@@ -248,12 +261,13 @@ func (s *peerSide) loadApp(ctx context.Context, client *mongo.Client, l load) (E
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	cpu0 := processCPU()
-	before, cerr := serverCommands(ctx, client)
+	ns := s.coll.Database().Name() + "." + s.coll.Name()
+	before, cerr := c.read(ctx, ns)
 	lr := l.run(ctx, "http://"+ln.Addr().String()+"/")
 	cpu := processCPU() - cpu0
 	runtime.ReadMemStats(&m1)
 	stop()
-	after, cerr2 := serverCommands(ctx, client)
+	after, cerr2 := c.read(ctx, ns)
 
 	var cmds map[string]int64
 	if cerr == nil && cerr2 == nil {
@@ -276,10 +290,101 @@ func (s *peerSide) loadApp(ctx context.Context, client *mongo.Client, l load) (E
 	}, nil
 }
 
-// notCounted are the commands that are not a session store's work: the
-// drivers' handshakes, heartbeats and authentication, and the bench's own
-// serverStatus. FerretDB 1.x counts every legacy OP_QUERY message (driver
-// v1's handshake and heartbeats) as "unknown".
+// opCounter reads the server's own count of the commands it ran: the
+// peers are other libraries' stores, some on driver v1 and one on a client
+// it dials itself, so no command monitor of ours sees their commands.
+// Where the server answers top (mongod), it counts the operations on one
+// collection, which no other client or internal job of the server (a
+// replica set's heartbeats and oplog reads, the session cache's refresh)
+// touches; elsewhere it falls back to serverStatus metrics.commands, a
+// count over the whole server, and says why.
+type opCounter struct {
+	client *mongo.Client
+	// noTop is why top cannot be used (its error), empty when it can.
+	noTop string
+}
+
+// newOpCounter asks the server for top once, to choose the source.
+func newOpCounter(ctx context.Context, client *mongo.Client) *opCounter {
+	c := &opCounter{client: client}
+	if _, err := c.top(ctx); err != nil {
+		c.noTop = err.Error()
+	}
+	return c
+}
+
+func (c *opCounter) perCollection() bool { return c.noTop == "" }
+
+// method says, for the section's header, how the commands are counted.
+func (c *opCounter) method() string {
+	if c.perCollection() {
+		return "commands counted by the server on each store's collection alone (`top`), per request"
+	}
+	return "commands counted by the server, per request, over all its clients and jobs (serverStatus metrics.commands, handshakes and heartbeats left out; " +
+		"exact only on a server the bench has to itself), since `top`, which counts per collection, was refused: " + c.noTop
+}
+
+// read returns the server's counts of the commands it has run, by name:
+// with top, those on the namespace ns; without, all of them.
+func (c *opCounter) read(ctx context.Context, ns string) (map[string]int64, error) {
+	if !c.perCollection() {
+		return serverCommands(ctx, c.client)
+	}
+	totals, err := c.top(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return topCounts(totals, ns)
+}
+
+// top runs the top command on the primary and returns its totals
+// document, whose fields are namespaces.
+func (c *opCounter) top(ctx context.Context) (bson.Raw, error) {
+	raw, err := c.client.Database("admin").RunCommand(ctx, bson.D{{Key: "top", Value: 1}},
+		options.RunCmd().SetReadPreference(readpref.Primary())).Raw()
+	if err != nil {
+		return nil, err
+	}
+	totals, ok := raw.Lookup("totals").DocumentOK()
+	if !ok {
+		return nil, errors.New("top's answer has no totals")
+	}
+	return totals, nil
+}
+
+// topKinds names top's operation kinds as the commands that make them.
+var topKinds = []struct{ field, command string }{
+	{"queries", "find"}, {"getmore", "getMore"}, {"insert", "insert"},
+	{"update", "update"}, {"remove", "delete"}, {"commands", "other commands"},
+}
+
+// topCounts returns the counts of the namespace ns in top's totals, by
+// command name; none when the namespace is absent (nothing ran on it).
+func topCounts(totals bson.Raw, ns string) (map[string]int64, error) {
+	counts := map[string]int64{}
+	doc, ok := totals.Lookup(ns).DocumentOK()
+	if !ok {
+		return counts, nil
+	}
+	for _, k := range topKinds {
+		v := doc.Lookup(k.field, "count")
+		if v.Type == 0 {
+			continue
+		}
+		n, ok := v.AsInt64OK()
+		if !ok {
+			return nil, fmt.Errorf("top: %s.%s.count is a %s, not a number", ns, k.field, v.Type)
+		}
+		counts[k.command] = n
+	}
+	return counts, nil
+}
+
+// notCounted are the commands of serverStatus metrics.commands that are
+// not a session store's work: the drivers' handshakes, heartbeats and
+// authentication, and the bench's own serverStatus. FerretDB 1.x counts
+// every legacy OP_QUERY message (driver v1's handshake and heartbeats) as
+// "unknown".
 var notCounted = map[string]bool{
 	"hello": true, "isMaster": true, "ismaster": true, "ping": true, "endSessions": true,
 	"saslStart": true, "saslContinue": true, "buildInfo": true, "serverStatus": true,
@@ -290,7 +395,8 @@ var notCounted = map[string]bool{
 // received, by name (serverStatus metrics.commands, which MongoDB and
 // FerretDB both keep), whichever client sent them.
 func serverCommands(ctx context.Context, client *mongo.Client) (map[string]int64, error) {
-	raw, err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "serverStatus", Value: 1}}).Raw()
+	raw, err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "serverStatus", Value: 1}},
+		options.RunCmd().SetReadPreference(readpref.Primary())).Raw()
 	if err != nil {
 		return nil, err
 	}
@@ -494,7 +600,7 @@ func serveOn(ln net.Listener, h http.Handler) func() {
 	}
 }
 
-func printPeers(w io.Writer, cfg Config, l load, rs []PeerResult) {
+func printPeers(w io.Writer, cfg Config, l load, c *opCounter, rs []PeerResult) {
 	fmt.Fprintf(w, "## 7. Peers: the stores a user would otherwise install\n\n")
 	limit := ""
 	if l.limit > 0 {
@@ -503,9 +609,9 @@ func printPeers(w io.Writer, cfg Config, l load, rs []PeerResult) {
 	fmt.Fprintf(w, "Each store on a collection of its own, seeded with sessions in its own format (clones of one it wrote). "+
 		"Find: median of %d loads a store (half of that from 100 000) of random stored sessions, every store in turn; each answer checked "+
 		"(found, with what was stored). End to end: the framework's seed app on the store after the largest size, %d clients with a cookie jar each for %s%s, "+
-		"every answer checked as in section 5; commands counted by the server (serverStatus), per request. "+
+		"every answer checked as in section 5; %s. "+
 		"(×N): the store's figure over ours through the same framework in the same run.\n\n",
-		cfg.Lookups, l.clients, l.duration, limit)
+		cfg.Lookups, l.clients, l.duration, limit, c.method())
 	head := []string{"face", "store"}
 	for _, n := range cfg.Sizes {
 		head = append(head, fmt.Sprintf("find ms at %d", n))
@@ -548,7 +654,7 @@ func printPeers(w io.Writer, cfg Config, l load, rs []PeerResult) {
 			cells = append(cells, ms(d)+ratio(float64(d), b))
 		}
 		e := r.EndToEnd
-		cmds := "n/a (serverStatus refused)"
+		cmds := "n/a (top and serverStatus refused)"
 		if e.Commands != nil {
 			cmds = fmt.Sprintf("%.2f (%s)", e.CommandsPerRequest(), wireReading{count: e.Commands}.perRequest(e.Requests))
 		}

@@ -1,13 +1,18 @@
 package httpsession_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
 	"io"
 	"maps"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +20,7 @@ import (
 	"github.com/mongosession/mongosession/httpsession"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 )
 
 // updateSpec returns the first update statement of an update command:
@@ -236,6 +242,73 @@ func TestKeysNameTheStoredKeys(t *testing.T) {
 	}
 }
 
+// TestFailedKeysPullKeepsTheSave: a write that both adds and removes keys
+// sends a second update, for the names it removes from the keys array. When
+// that update fails, the request's changes and its renewed token are
+// already stored: the failure is reported (logger and OnError), the
+// response carries the new cookie, and ErrorFunc is not called (newEnv's
+// cleanup checks).
+func TestFailedKeysPullKeepsTheSave(t *testing.T) {
+	var e *env
+	var armed atomic.Bool
+	reported := make(chan error, 10)
+	e = newEnv(t, envConfig{
+		storeOpts: func(o *mongosession.Options) { o.OnError = func(err error) { reported <- err } },
+		onCommand: func(ev *event.CommandStartedEvent) {
+			if ev.CommandName != "update" || !bytes.Contains(ev.Command, []byte("$pullAll")) || !armed.CompareAndSwap(true, false) {
+				return
+			}
+			// A database writer breaks keys between the two updates, so
+			// that the server refuses the pull.
+			if _, err := e.coll.UpdateOne(context.Background(), bson.D{},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "keys", Value: "not an array"}}}}); err != nil {
+				t.Error(err)
+			}
+		},
+	})
+	c := e.client(t)
+	e.mustGet(t, c, "/put?k=a&v=1")
+	old := e.token(c)
+	e.srv.Config.Handler = e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.m.Remove(r.Context(), "a")
+		e.m.Put(r.Context(), "b", "2")
+		if err := e.m.RenewToken(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	armed.Store(true)
+	e.mustGet(t, c, "/")
+	if armed.Load() {
+		t.Fatal("no update pulled from keys: the fault was not injected")
+	}
+	renewed := e.token(c)
+	if renewed == old || !tokenRE.MatchString(renewed) {
+		t.Fatalf("the response did not carry the renewed token: %q", renewed)
+	}
+	select {
+	case err := <-reported:
+		if !strings.Contains(err.Error(), "keys") {
+			t.Errorf("reported %v, want the failed pull from keys", err)
+		}
+	default:
+		t.Fatal("the failed pull was not reported")
+	}
+	doc := e.doc(t, renewed)
+	// The stored v is SHA-256 of the token's verifier (after the selector).
+	sum := sha256.Sum256([]byte(renewed[selectorLen:]))
+	if v, _ := doc.Lookup("v").StringValueOK(); v != base64.RawURLEncoding.EncodeToString(sum[:]) {
+		t.Fatal("the stored v is not the renewed token's: the renewal was lost")
+	}
+	if _, err := doc.LookupErr("session", "a"); err == nil {
+		t.Error("the removed key a is still stored")
+	}
+	if got, _ := doc.Lookup("session", "b").StringValueOK(); got != "2" {
+		t.Errorf("session.b = %q, want the Put's 2", got)
+	}
+}
+
 var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{75}$`)
 
 func TestCookieAndStoredID(t *testing.T) {
@@ -322,6 +395,38 @@ func TestStoreFailureGoesToErrorFunc(t *testing.T) {
 		t.Fatalf("failed save answered %d %q", code, body)
 	}
 	<-e.errs
+}
+
+// TestExpiresKeyClash: a store whose ExpiresKey is one of the manager's own
+// fields would make MongoDB refuse every write ("seen" set twice in one
+// update) or match nothing ("v" filtered twice). Every request that uses
+// the session fails with ErrInvalidOptions (through ErrorFunc, or Incr's
+// error), and nothing is stored. ("session" is refused by the store itself.)
+func TestExpiresKeyClash(t *testing.T) {
+	for _, key := range []string{"seen", "v", "keys"} {
+		t.Run(key, func(t *testing.T) {
+			e := newEnv(t, envConfig{storeOpts: func(o *mongosession.Options) { o.ExpiresKey = key }})
+			for _, path := range []string{"/put?k=a&v=1", "/incr?k=n"} {
+				code, body, _ := e.get(t, e.client(t), path)
+				if code != http.StatusInternalServerError {
+					t.Fatalf("GET %s: status %d, want 500", path, code)
+				}
+				select {
+				case err := <-e.errs:
+					if !errors.Is(err, mongosession.ErrInvalidOptions) || !strings.Contains(err.Error(), key) {
+						t.Errorf("GET %s: ErrorFunc got %v, want ErrInvalidOptions naming %q", path, err, key)
+					}
+				default: // the handler answers Incr's error itself
+					if path != "/incr?k=n" || !strings.Contains(body, mongosession.ErrInvalidOptions.Error()) {
+						t.Errorf("GET %s: answered %q, want ErrInvalidOptions", path, body)
+					}
+				}
+			}
+			if n := e.count(t); n != 0 {
+				t.Errorf("%d documents stored", n)
+			}
+		})
+	}
 }
 
 func TestOutsideLoadAndSave(t *testing.T) {

@@ -23,9 +23,9 @@ import (
 // Without a stored session (no cookie, or one naming no live session) Incr
 // stores a new one at once (one insert), or fails with ErrHeadersWritten
 // once the response's headers are out; a session another request ended or
-// renewed fails with ErrSessionEnded. With EncryptionKeys, Incr reads the session and compares
-// and swaps the sealed value, failing with ErrContention after 64 tries or
-// the store's Timeout. ErrNotInteger, ErrOverflow and ErrTooManyKeys say
+// renewed fails with ErrSessionEnded. With EncryptionKeys, Incr reads the
+// session and compares and swaps the sealed value, failing with
+// ErrContention after 64 tries or the store's Timeout. ErrNotInteger, ErrOverflow and ErrTooManyKeys say
 // why nothing was written; a store failure returns the store's error.
 func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) {
 	st := m.lock(ctx)
@@ -34,15 +34,20 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 	}
 	defer st.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
+	if m.encrypted { // bounds the compare-and-swap loop
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, m.be.Timeout())
+		defer cancel()
+	}
 	if st.renew {
 		if err := m.save(ctx, st); err != nil {
 			return 0, err
 		}
 	}
-	for range 4 {
+	for attempt := range casAttempts {
 		_, local := st.dirty[key]
 		switch {
-		case st.phase == fenced || st.phase == renewed:
+		case st.phase == fenced:
 			return 0, fmt.Errorf("%w: Incr of %q", ErrSessionEnded, key)
 		case st.phase == fresh || st.phase == ended:
 			return m.incrLocal(ctx, st, key, n, true)
@@ -53,20 +58,35 @@ func (m *Manager) Incr(ctx context.Context, key string, n int64) (int64, error) 
 				return 0, err
 			}
 			continue
-		case st.phase == live:
-			if _, err := m.incrCheck(st, key, n); err != nil {
+		}
+		var total int64
+		var done bool
+		var err error
+		if st.phase == live {
+			if total, err = m.incrCheck(st, key, n); err != nil {
 				return 0, err
 			}
-			if m.encrypted {
-				return m.incrSealed(ctx, st, key, n)
-			}
 		}
-		total, done, err := m.incrServer(ctx, st, key, n)
+		if m.encrypted {
+			done, err = m.incrSealed(ctx, st, key, total)
+		} else {
+			total, done, err = m.incrServer(ctx, st, key, n)
+		}
 		if done || err != nil {
 			return total, err
 		}
-		// Missed: the session ended, was renewed, is unknown, or a guard
-		// (overflow, MaxKeys) refused. One find tells; the next turn acts.
+		// Missed: the session ended, was renewed, is unknown, a guard
+		// (overflow, MaxKeys) refused, or (encrypted) another request
+		// changed the key. One find tells; the next turn acts. Racing
+		// compare-and-swaps back off first, jittered, growing to at most
+		// 20 ms, so that they spread out instead of colliding again.
+		if m.encrypted {
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(min(attempt+1, 20)) * int64(time.Millisecond)))):
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
 		if err := m.load(ctx, st); err != nil {
 			return 0, err
 		}
@@ -176,61 +196,35 @@ func int64Value(n int64) bson.RawValue {
 	return bson.RawValue{Type: t, Value: data}
 }
 
-// casAttempts bounds the compare-and-swap loop of an encrypted Incr.
+// casAttempts bounds Incr's attempts (an encrypted Incr's compare-and-
+// swap loop; unencrypted, a few suffice).
 const casAttempts = 64
 
-// incrSealed is Incr on an encrypted store, of a live session: compare
-// and swap of the sealed value.
-func (m *Manager) incrSealed(ctx context.Context, st *state, key string, n int64) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.be.Timeout())
-	defer cancel()
+// incrSealed is Incr on an encrypted store, of a live session: compare and
+// swap of the sealed value, storing total. done is false when it matched
+// nothing: the key changed, or the session ended.
+func (m *Manager) incrSealed(ctx context.Context, st *state, key string, total int64) (done bool, err error) {
 	field := encodeKey(key)
 	path := fieldSession + "." + field
-	for attempt := range casAttempts {
-		if attempt > 0 {
-			// Jittered backoff, growing to at most 20 ms, so that racing
-			// requests spread out instead of colliding again.
-			select {
-			case <-time.After(time.Duration(rand.Int64N(int64(min(attempt, 20)) * int64(time.Millisecond)))):
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			}
-		}
-		if st.phase != live {
-			return 0, fmt.Errorf("%w: Incr of %q", ErrSessionEnded, key)
-		}
-		total, err := m.incrCheck(st, key, n)
-		if err != nil {
-			return 0, err
-		}
-		next := int64Value(total)
-		sv, err := m.storeValue(st.sel, field, st.owner, next)
-		if err != nil {
-			return 0, err
-		}
-		now := time.Now()
-		filter := m.filter(st, now)
-		if old, ok := st.sealed[key]; ok {
-			filter = append(filter, bson.E{Key: path, Value: old})
-		} else {
-			filter = append(filter, bson.E{Key: path, Value: bson.D{{Key: "$exists", Value: false}}})
-		}
-		update := bson.D{
-			{Key: "$set", Value: append(bson.D{{Key: path, Value: sv}}, m.stamps(st, now)...)},
-			{Key: "$addToSet", Value: bson.D{{Key: fieldKeys, Value: field}}},
-		}
-		matched, err := m.updateOne(ctx, "incrementing a counter", filter, update)
-		if err != nil {
-			return 0, err
-		}
-		if matched {
-			st.vals[key], st.sealed[key], st.seen = next, sv.(bson.Binary), now
-			return total, nil
-		}
-		// Another request changed the key, or the session ended: read it.
-		if err := m.load(ctx, st); err != nil {
-			return 0, err
-		}
+	next := int64Value(total)
+	sv, err := m.storeValue(st.sel, field, st.owner, next)
+	if err != nil {
+		return false, err
 	}
-	return 0, fmt.Errorf("%w: Incr of %q", ErrContention, key)
+	now := time.Now()
+	filter := m.filter(st, now)
+	if old, ok := st.sealed[key]; ok {
+		filter = append(filter, bson.E{Key: path, Value: old})
+	} else {
+		filter = append(filter, bson.E{Key: path, Value: bson.D{{Key: "$exists", Value: false}}})
+	}
+	update := bson.D{
+		{Key: "$set", Value: append(bson.D{{Key: path, Value: sv}}, m.stamps(st, now)...)},
+		{Key: "$addToSet", Value: bson.D{{Key: fieldKeys, Value: field}}},
+	}
+	matched, err := m.updateOne(ctx, "incrementing a counter", filter, update)
+	if matched {
+		st.vals[key], st.sealed[key], st.seen = next, sv.(bson.Binary), now
+	}
+	return matched, err
 }

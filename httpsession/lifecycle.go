@@ -28,7 +28,7 @@ func (m *Manager) RenewToken(ctx context.Context) error {
 	switch {
 	case st.committed:
 		return ErrHeadersWritten
-	case st.phase == fenced || st.phase == renewed:
+	case st.phase == fenced:
 		return ErrSessionEnded
 	case st.phase == pending || st.phase == live:
 		st.renew = true
@@ -50,7 +50,7 @@ func (m *Manager) Destroy(ctx context.Context) error {
 	}
 	defer st.mu.Unlock()
 	switch st.phase {
-	case pending, live, renewed:
+	case pending, live, fenced:
 		now := time.Now()
 		filter := bson.D{{Key: "_id", Value: st.sel}, {Key: "$or", Value: bson.A{
 			bson.D{{Key: fieldVerifier, Value: st.hash}, {Key: m.exp, Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}},

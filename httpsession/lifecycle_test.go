@@ -11,6 +11,8 @@ import (
 
 	"github.com/mongosession/mongosession/httpsession"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 func TestIdleExpiry(t *testing.T) {
@@ -268,6 +270,44 @@ func TestRevokeUser(t *testing.T) {
 	}
 	if n, _ := e.m.RevokeUser(context.Background(), ""); n != 0 {
 		t.Errorf("RevokeUser(\"\") deleted %d", n)
+	}
+}
+
+// TestUserIndex: New creates the index on "user" that RevokeUser and
+// Sessions use, sparse (anonymous sessions are not indexed) on servers
+// that build sparse indexes, and New on the same collection again keeps it.
+func TestUserIndex(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ctx := context.Background()
+	// sparseIndex finds the index on field and reports whether it is sparse.
+	sparseIndex := func(field string) bool {
+		t.Helper()
+		specs, err := e.coll.Indexes().ListSpecifications(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, spec := range specs {
+			if keys, _ := spec.KeysDocument.Elements(); len(keys) == 1 && keys[0].Key() == field {
+				return spec.Sparse != nil && *spec.Sparse
+			}
+		}
+		t.Fatalf("no index on %s among %v", field, specs)
+		return false
+	}
+	sparse := sparseIndex("user")
+	// Does the server build sparse indexes (FerretDB 1.x accepts the option
+	// and ignores it)? Try one on a scratch field.
+	probe := mongo.IndexModel{Keys: bson.D{{Key: "sparse_probe", Value: 1}}, Options: options.Index().SetSparse(true)}
+	if _, err := e.coll.Indexes().CreateOne(ctx, probe); err == nil {
+		if canSparse := sparseIndex("sparse_probe"); canSparse != sparse {
+			t.Errorf("user index sparse = %v, but the server builds sparse indexes: %v", sparse, canSparse)
+		}
+	} else if sparse {
+		t.Errorf("user index sparse, but the server refuses sparse indexes: %v", err)
+	}
+	httpsession.New(e.store) // an instance starting on the same collection
+	if again := sparseIndex("user"); again != sparse {
+		t.Errorf("a second New changed the user index (sparse %v -> %v)", sparse, again)
 	}
 }
 

@@ -1,14 +1,20 @@
 package httpsession_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // TestIncrOverflow: an Incr whose sum does not fit int64 fails with
@@ -144,4 +150,114 @@ func (e *env) mustGetKeys(t *testing.T, c *http.Client) string {
 		out += k
 	}
 	return out
+}
+
+// TestTooLargeSession: a save that would make the session's document
+// larger than MongoDB's 16 MiB fails with ErrTooLarge (through ErrorFunc),
+// and the stored session stays as it was. A new session, and a session the
+// request has read, are refused before anything is sent; a write that has
+// not read the session cannot know the stored size, and relies on the
+// server's refusal.
+func TestTooLargeSession(t *testing.T) {
+	// The handler Puts a value of size MiB under k; without k it lists the
+	// keys.
+	handler := func(e *env) http.Handler {
+		return e.m.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			q := r.URL.Query()
+			if q.Has("read") {
+				e.m.Keys(r.Context())
+			}
+			k := q.Get("k")
+			if k == "" {
+				io.WriteString(w, strings.Join(e.m.Keys(r.Context()), ","))
+				return
+			}
+			size, _ := strconv.Atoi(q.Get("size"))
+			e.m.Put(r.Context(), k, strings.Repeat(k, size<<20))
+			io.WriteString(w, "ok")
+		}))
+	}
+	for _, tc := range []struct {
+		name      string
+		encrypted bool
+		read      bool
+		cmds      string // what the refused save sends
+	}{
+		{"read", false, true, "find"},
+		{"read, encrypted", true, true, "find"},
+		{"not read", false, false, "update"},
+		{"not read, encrypted", true, false, "find"}, // sealing reads first
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := envConfig{}
+			if tc.encrypted {
+				cfg.keys = [][]byte{bytes.Repeat([]byte{7}, 32)}
+			}
+			e := newEnv(t, cfg)
+			if tc.cmds == "update" && !serverRefusesLargeDocuments(t, e.coll) {
+				t.Skip("the server stores documents over 16 MiB (FerretDB 1.x): the refusal of a write that has not read the session is the server's")
+			}
+			e.srv.Config.Handler = handler(e)
+			c := e.client(t)
+			e.mustGet(t, c, "/?k=a&size=9")
+			path := "/?k=b&size=9"
+			if tc.read {
+				path += "&read=1"
+			}
+			e.rec.Reset()
+			if code, _, _ := e.get(t, c, path); code != http.StatusInternalServerError {
+				t.Fatalf("status %d, want 500 from ErrorFunc", code)
+			}
+			if err := <-e.errs; !errors.Is(err, mongosession.ErrTooLarge) {
+				t.Fatalf("ErrorFunc got %v, want ErrTooLarge", err)
+			}
+			if got := names(e.rec.Take()); got != tc.cmds {
+				t.Errorf("the refused save sent %s, want %s", got, tc.cmds)
+			}
+			raw := e.doc(t, e.token(c))
+			if raw == nil {
+				t.Fatal("the stored session is gone")
+			}
+			if _, err := raw.LookupErr("session", "b"); err == nil {
+				t.Error("the refused value was stored")
+			}
+			if len(raw) > mongosession.MaxDocumentSize {
+				t.Errorf("a %d-byte document is stored", len(raw))
+			}
+			if got := e.mustGet(t, c, "/"); got != "a" {
+				t.Errorf("Keys after the refused save: %q, want a", got)
+			}
+		})
+	}
+	t.Run("one value", func(t *testing.T) {
+		e := newEnv(t, envConfig{})
+		e.srv.Config.Handler = handler(e)
+		e.rec.Reset()
+		if code, _, _ := e.get(t, e.client(t), "/?k=a&size=17"); code != http.StatusInternalServerError {
+			t.Fatalf("status %d, want 500 from ErrorFunc", code)
+		}
+		if err := <-e.errs; !errors.Is(err, mongosession.ErrTooLarge) {
+			t.Fatalf("ErrorFunc got %v, want ErrTooLarge", err)
+		}
+		if got := names(e.rec.Take()); got != "" {
+			t.Errorf("the refused insert sent %s", got)
+		}
+		if n := e.count(t); n != 0 {
+			t.Errorf("%d documents stored", n)
+		}
+	})
+}
+
+// serverRefusesLargeDocuments reports whether the server refuses an update
+// that makes a document larger than 16 MiB, as MongoDB does.
+func serverRefusesLargeDocuments(t *testing.T, coll *mongo.Collection) bool {
+	t.Helper()
+	ctx := context.Background()
+	id := "large-document-probe"
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "a", Value: strings.Repeat("a", 9<<20)}}); err != nil {
+		t.Fatal(err)
+	}
+	defer coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "b", Value: strings.Repeat("b", 9<<20)}}}})
+	return err != nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mongosession/mongosession/httpsession"
 	"github.com/mongosession/mongosession/internal/mongotest"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -51,6 +52,9 @@ type envConfig struct {
 	configure  func(*httpsession.Manager)
 	storeOpts  func(*mongosession.Options)
 	noHandlers bool
+	// onCommand, if set, sees each command the manager's client starts,
+	// after the recorder, before it is sent: a test injects a fault there.
+	onCommand func(*event.CommandStartedEvent)
 }
 
 func newEnv(t *testing.T, cfg envConfig) *env {
@@ -58,7 +62,14 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	coll := mongotest.Collection(t)
 	e := &env{rec: mongotest.CollectionCommands(coll), errs: make(chan error, 100),
 		onSlow: make(chan struct{}, 1), resume: make(chan struct{})}
-	co := options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(e.rec.Monitor())
+	mon := e.rec.Monitor()
+	if cfg.onCommand != nil {
+		mon.Started = func(ctx context.Context, ev *event.CommandStartedEvent) {
+			e.rec.Started(ctx, ev)
+			cfg.onCommand(ev)
+		}
+	}
+	co := options.Client().ApplyURI(mongotest.URI(t)).SetMonitor(mon)
 	if cfg.poolSize > 0 {
 		co.SetMaxPoolSize(cfg.poolSize)
 	}

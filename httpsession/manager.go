@@ -189,6 +189,7 @@ type Manager struct {
 	encrypted bool
 	exp       string // the store's ExpiresKey
 	key       *contextKey
+	unusable  error // a store this manager cannot work with: every operation fails with it
 }
 
 type contextKey struct{ name string }
@@ -201,9 +202,11 @@ type contextKey struct{ name string }
 //
 // The store must not be shared with a byte-level face (see the package
 // documentation), and its ExpiresKey must not be one of the manager's own
-// fields, "v", "pv", "renewed", "seen", "user", "ua", "keys" or "session" (New
-// reports that mistake). Closing the store ends the manager: its
-// operations then fail with mongosession.ErrClosed.
+// fields, "v", "pv", "renewed", "seen", "user", "ua", "keys" or "session":
+// New reports that mistake, and every operation of the manager on the
+// store then fails with it (an error wrapping mongosession.ErrInvalidOptions),
+// since MongoDB would refuse or misread every write. Closing the store ends
+// the manager: its operations then fail with mongosession.ErrClosed.
 func New(store *mongosession.Store) *Manager {
 	m := &Manager{
 		Lifetime: DefaultLifetime,
@@ -226,8 +229,10 @@ func New(store *mongosession.Store) *Manager {
 	m.encrypted, m.exp = m.be.Encrypted(), m.be.ExpiresKey()
 	switch m.exp {
 	case fieldVerifier, fieldPrevious, fieldRenewed, fieldLastSeen, fieldUser, fieldAgent, fieldKeys, fieldSession:
-		m.be.Report("httpsession: the store's ExpiresKey clashes with a field of the native manager",
-			fmt.Errorf("%w: ExpiresKey %q is one of v, pv, renewed, seen, user, ua, keys, session", mongosession.ErrInvalidOptions, m.exp))
+		m.unusable = fmt.Errorf("httpsession: %w: the store's ExpiresKey %q is one of the manager's fields (v, pv, renewed, seen, user, ua, keys, session)",
+			mongosession.ErrInvalidOptions, m.exp)
+		m.be.Report("httpsession: the store cannot be used", m.unusable)
+		return m
 	}
 	m.ensureUserIndex()
 	return m
@@ -301,10 +306,13 @@ func (m *Manager) lock(ctx context.Context) *state {
 }
 
 // do runs one operation on the store; without a store it fails with
-// mongosession.ErrClosed.
+// mongosession.ErrClosed, with an unusable one with why.
 func (m *Manager) do(ctx context.Context, op string, fn func(ctx context.Context, coll *mongo.Collection) error) error {
-	if m.store == nil {
+	switch {
+	case m.store == nil:
 		return mongosession.ErrClosed
+	case m.unusable != nil:
+		return m.unusable
 	}
 	return m.be.Do(ctx, "httpsession: "+op, fn)
 }

@@ -68,7 +68,7 @@ func (m *Manager) LoadAndSave(next http.Handler) http.Handler {
 func (m *Manager) saveLate(ctx context.Context, st *state) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.phase == fenced || st.phase == renewed || (!st.changed() && st.err == nil) {
+	if st.phase == fenced || (!st.changed() && st.err == nil) {
 		return
 	}
 	const msg = "saving a session changed after the response was written"

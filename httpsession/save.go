@@ -27,7 +27,7 @@ import (
 //     of the last-seen time and expiry only; when it matches nothing the
 //     session ended or was renewed meanwhile: it stays so, the request is
 //     fenced and its cookie left alone;
-//   - fenced, renewed, or nothing changed: nothing.
+//   - fenced, or nothing changed: nothing.
 //
 // A write that both adds and removes keys sends one more update, for the
 // names it removes from the keys array (see changes).
@@ -108,7 +108,9 @@ func (m *Manager) save(ctx context.Context, st *state) error {
 	return m.save(ctx, st)
 }
 
-// updateOne sends one update and reports whether it matched.
+// updateOne sends one update and reports whether it matched. The server's
+// refusal of a document that would exceed its size limit (the session
+// stays as it was) is mongosession.ErrTooLarge.
 func (m *Manager) updateOne(ctx context.Context, op string, filter, update bson.D) (bool, error) {
 	var matched bool
 	err := m.do(ctx, op, func(ctx context.Context, coll *mongo.Collection) error {
@@ -116,6 +118,9 @@ func (m *Manager) updateOne(ctx context.Context, op string, filter, update bson.
 		matched = err == nil && res.MatchedCount > 0
 		return err
 	})
+	if servererr.Has(err, servererr.DocumentTooLarge, servererr.UpdatedDocumentTooLarge) {
+		err = fmt.Errorf("%w: %w", mongosession.ErrTooLarge, err)
+	}
 	return matched, err
 }
 
@@ -182,6 +187,7 @@ func (m *Manager) keysGuard(st *state, n int) bson.D {
 func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (update, pull bson.D, err error) {
 	set = append(set, m.stamps(st, now)...)
 	var added, removed bson.A
+	stored := map[string]int{} // the stored sizes of the values this write sets
 	if st.clear || (m.encrypted && st.userSet && st.user != st.owner) {
 		doc, err := m.sessionDoc(st, st.sel)
 		if err != nil {
@@ -203,6 +209,10 @@ func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (update, 
 			}
 			set = append(set, bson.E{Key: path, Value: v})
 			added = append(added, field)
+			stored[key] = storedSize(v)
+		}
+		if st.phase == live && m.tooLarge(st, stored) {
+			return nil, nil, fmt.Errorf("%w: the session's values would exceed %d bytes", mongosession.ErrTooLarge, mongosession.MaxDocumentSize)
 		}
 	}
 	if st.userSet && st.user == "" {
@@ -223,6 +233,40 @@ func (m *Manager) changes(st *state, now time.Time, set, unset bson.D) (update, 
 		update, pull = append(update, pull...), nil
 	}
 	return update, pull, checkSize(update)
+}
+
+// tooLarge reports whether the document of a live session would exceed
+// mongosession.MaxDocumentSize once the request's per-key changes are
+// stored (stored holds the stored sizes of the values it sets): each value
+// under session and its name in keys, plus at most 1 KiB and the user for
+// the other fields. A write that has not read the session cannot know:
+// the server refuses it (see updateOne), and the stored session stays.
+func (m *Manager) tooLarge(st *state, stored map[string]int) bool {
+	n := 1024 + len(st.user)
+	for key, v := range st.vals {
+		size, ok := stored[key]
+		switch {
+		case ok:
+		case m.encrypted:
+			size = storedSize(st.sealed[key])
+		default:
+			size = len(v.Value)
+		}
+		n += 2*len(encodeKey(key)) + 16 + size // 1+len+1 under session, about len+12 in keys
+	}
+	return n > mongosession.MaxDocumentSize
+}
+
+// storedSize is the size of the BSON value v (a bson.RawValue or the
+// bson.Binary of a sealed one).
+func storedSize(v any) int {
+	switch v := v.(type) {
+	case bson.RawValue:
+		return len(v.Value)
+	case bson.Binary:
+		return 5 + len(v.Data)
+	}
+	return 0
 }
 
 // fieldNames returns the names of doc's fields.

@@ -32,14 +32,12 @@ const (
 	// ended: this request ended the session (Destroy, a revocation). Its
 	// cookie is cleared unless a new session is started after.
 	ended
-	// fenced: another request ended or renewed the session during this
-	// one. Nothing more is stored; the cookie is left alone.
+	// fenced: another request ended or renewed the session, during this
+	// one or less than renewGrace before it (the renewal's response
+	// carries the new cookie). Nothing more is stored and the cookie is
+	// left alone; Destroy still sends its delete, which ends the session
+	// only if a renewal kept the old token as pv.
 	fenced
-	// renewed: the cookie names a session whose token was renewed less
-	// than renewGrace ago: the request raced the renewal, whose response
-	// carries the new cookie. As fenced; Destroy ends the session if the
-	// renewal kept a non-empty user and the cookie holds the old token.
-	renewed
 )
 
 // renewGrace is how long after a renewal a request naming the session
@@ -90,11 +88,11 @@ func newState(m *Manager, r *http.Request) *state {
 
 func (st *state) changed() bool { return len(st.dirty) > 0 || st.clear || st.userSet || st.renew }
 
-// forget drops the session from the request, entering p: what follows in
-// the request starts a new one (fresh, ended) or stores nothing (fenced,
-// renewed). The selector is kept for a renewed phase, whose Destroy needs it.
+// forget drops the session's values from the request, entering p: what
+// follows in the request starts a new session (fresh, ended) or stores
+// nothing (fenced, which keeps the token for Destroy).
 func (st *state) forget(p phase) {
-	if p != renewed {
+	if p != fenced {
 		st.sel, st.hash = "", ""
 	}
 	st.phase, st.token, st.renew = p, "", false
@@ -115,8 +113,9 @@ func (m *Manager) filter(st *state, now time.Time) bson.D {
 // load reads the request's session: one find by _id. A pending request
 // becomes live (its own changes applied on top of the stored values),
 // fresh (no such session, a token that does not match, expired) or
-// renewed. A live request that reads again becomes fenced when its
-// session is gone or its token replaced. Other phases read nothing.
+// fenced (renewed less than renewGrace ago). A live request that reads
+// again becomes fenced when its session is gone or its token replaced.
+// Other phases read nothing.
 func (m *Manager) load(ctx context.Context, st *state) error {
 	if st.phase != pending && st.phase != live {
 		return nil
@@ -138,7 +137,7 @@ func (m *Manager) load(ctx context.Context, st *state) error {
 		v, _ := raw.Lookup(fieldVerifier).StringValueOK()
 		if !sameHash(v, st.hash) {
 			if at, ok := raw.Lookup(fieldRenewed).TimeOK(); ok && now.Sub(at) < renewGrace {
-				st.forget(renewed) // a request that raced the renewal
+				st.forget(fenced) // a request that raced the renewal
 				return nil
 			}
 		} else if err := m.adopt(st, raw); err != nil {

@@ -3,6 +3,7 @@ package httpsession
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -12,9 +13,11 @@ import (
 
 // Put sets key to val in the request's session, saved with the request
 // ($set of this key only; without a read of the session unless the store
-// encrypts values). A value BSON cannot encode (a channel, a func), or a
-// new key beyond MaxKeys, fails the save: nothing of the request is
-// stored, and ErrorFunc answers. After the response was written, the
+// encrypts values). A value BSON cannot encode (a channel, a func), a new
+// key beyond MaxKeys, or a session that would exceed 16 MiB
+// (mongosession.ErrTooLarge: refused before it is sent when the request
+// has read the session, by the server otherwise) fails the save: nothing
+// of the request is stored, and ErrorFunc answers. After the response was written, the
 // change is saved when the handler returns (a failure goes to the store's
 // logger and OnError; a session not stored yet cannot start then). A
 // change to a session another request ended or renewed meanwhile is
@@ -95,12 +98,7 @@ func (m *Manager) Keys(ctx context.Context) []string {
 		return nil
 	}
 	defer st.mu.Unlock()
-	keys := make([]string, 0, len(st.vals))
-	for k := range st.vals {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return append([]string{}, slices.Sorted(maps.Keys(st.vals))...) // never nil, as in scs
 }
 
 // view returns the request's session, locked, after reading it if the
@@ -250,15 +248,8 @@ func asInt64(v bson.RawValue) (int64, bool) {
 // missing or not a number.
 func (m *Manager) GetFloat(ctx context.Context, key string) float64 {
 	v, _ := m.raw(ctx, key)
-	switch v.Type {
-	case bson.TypeDouble:
-		return v.Double()
-	case bson.TypeInt32:
-		return float64(v.Int32())
-	case bson.TypeInt64:
-		return float64(v.Int64())
-	}
-	return 0
+	f, _ := v.AsFloat64OK() // double, int32 or int64
+	return f
 }
 
 // GetBytes returns the []byte value of key (a copy), or nil when it is

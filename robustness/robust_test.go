@@ -2,6 +2,7 @@ package robustness
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -14,7 +15,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/mongosession/mongosession/internal/mongotest"
 )
@@ -32,11 +32,12 @@ var fixedSeeds = []uint64{1, 2}
 
 var (
 	serverOnce sync.Once
-	backend    string
+	serverURI  string
 	serialize  bool
 	serialWhy  string // why the proxy serializes, for judged
 	restart    func() error
 	serverErr  error
+	serverSkip string // why the harness cannot run against MONGODB_URI
 	stopServer func()
 )
 
@@ -48,34 +49,35 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// server returns the backend the proxy forwards to: the server MONGODB_URI
-// names (its first host), or a test server of the harness's own, which it
-// can stop and restart. The proxy sends the test server one command at a
-// time, and a server MONGODB_URI names too when concurrentIncrements shows
-// that its updates of one document are not atomic.
+// server chooses the server the proxy stands in front of: the one
+// MONGODB_URI names, or a test server of the harness's own, which it can
+// stop and restart. It skips the test when MONGODB_URI names a deployment
+// the proxy cannot stand in front of (several hosts, SRV, TLS), saying why.
+// The proxy sends the test server one command at a time, and a server
+// MONGODB_URI names too when concurrentIncrements shows that its updates of
+// one document are not atomic.
 func server(t *testing.T) {
 	t.Helper()
 	serverOnce.Do(func() {
 		if uri := os.Getenv("MONGODB_URI"); uri != "" {
-			cs, err := connstring.ParseAndValidate(uri)
-			if err != nil {
-				serverErr = err
-				return
-			}
-			if cs.Scheme != connstring.SchemeMongoDB || len(cs.Hosts) != 1 || cs.SSL {
-				serverErr = fmt.Errorf("MONGODB_URI must name one host, without TLS or SRV, for the proxy to stand in front of it")
-				return
-			}
-			backend = cs.Hosts[0]
-			counted, sent, err := concurrentIncrements(t, uri)
-			if err != nil {
-				serverErr = fmt.Errorf("probing the server's concurrent updates: %w", err)
-				return
-			}
-			if counted != sent {
-				serialize = true
-				serialWhy = fmt.Sprintf("MONGODB_URI: the server counted %d of %d concurrent $inc on one document "+
-					"(its updates are not atomic, as FerretDB 1.x's are not), so the proxy sends it one command at a time", counted, sent)
+			_, err := parseTarget(uri)
+			switch {
+			case errors.Is(err, ErrNotProxiable):
+				serverSkip = "MONGODB_URI: " + err.Error()
+			case err != nil:
+				serverErr = fmt.Errorf("MONGODB_URI: %w", err)
+			default:
+				serverURI = uri
+				counted, sent, err := concurrentIncrements(t, uri)
+				if err != nil {
+					serverErr = fmt.Errorf("MONGODB_URI: probing the server's concurrent updates: %w", err)
+					return
+				}
+				if counted != sent {
+					serialize = true
+					serialWhy = fmt.Sprintf("MONGODB_URI: the server counted %d of %d concurrent $inc on one document "+
+						"(its updates are not atomic, as FerretDB 1.x's are not), so the proxy sends it one command at a time", counted, sent)
+				}
 			}
 			return
 		}
@@ -91,7 +93,7 @@ func server(t *testing.T) {
 			return
 		}
 		var mu sync.Mutex
-		backend, serialize = s.Addr, true
+		serverURI, serialize = s.URI, true
 		serialWhy = "test server (FerretDB 1.24): its updates are a read and a write without a lock, so the proxy sends it one command at a time"
 		restart = func() error {
 			mu.Lock()
@@ -113,6 +115,9 @@ func server(t *testing.T) {
 	})
 	if serverErr != nil {
 		t.Fatal(serverErr)
+	}
+	if serverSkip != "" {
+		t.Skip(serverSkip)
 	}
 }
 
@@ -188,7 +193,7 @@ var randomSeed = rand.Uint64()%1_000_000 + 3
 func config(t *testing.T, face string, seed uint64) Config {
 	server(t)
 	return Config{Face: face, Seed: seed, Duration: *duration, Browsers: *browsers, Tabs: 2,
-		Faults: !*noFaults, Backend: backend, Serialize: serialize, Restart: restart,
+		Faults: !*noFaults, URI: serverURI, Serialize: serialize, Restart: restart,
 		Database: mongotest.Database, Collection: mongotest.Collection(t)}
 }
 

@@ -29,10 +29,13 @@ type Config struct {
 	Faults   bool          // inject faults through the proxy
 	Bug      string        // a seeded bug (Bug...), "" for none
 
-	// Backend is the server's address (host:port) behind the proxy; the
-	// apps connect with directConnection. Serialize makes the proxy send
-	// one command at a time (see proxy).
-	Backend   string
+	// URI is the server's connection string, naming one host: the proxy
+	// stands in front of that host (port 27017 if it names none), and the
+	// apps connect to the proxy with the same string, its credentials and
+	// options kept and directConnection=true added (see parseTarget for
+	// the strings it refuses). Serialize makes the proxy send one command
+	// at a time (see proxy).
+	URI       string
 	Serialize bool
 	// Restart stops the server and starts it again on the same address
 	// with the same data; nil: a restart fault is the proxy refusing
@@ -65,7 +68,11 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	if f == nil {
 		return nil, fmt.Errorf("robustness: no face %q", cfg.Face)
 	}
-	px, err := newProxy(cfg.Backend, cfg.Serialize)
+	tgt, err := parseTarget(cfg.URI)
+	if err != nil {
+		return nil, err
+	}
+	px, err := newProxy(tgt.Backend, cfg.Serialize)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +88,7 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for i := range 2 {
 		client, err := mongo.Connect(options.Client().
-			ApplyURI("mongodb://" + px.Addr() + "/?directConnection=true").
+			ApplyURI(tgt.appURI(px.Addr())).
 			SetServerSelectionTimeout(2 * time.Second))
 		if err != nil {
 			return nil, err

@@ -21,6 +21,10 @@ const (
 	IndexOptionsConflict  = 85
 	IndexKeySpecsConflict = 86
 	NotImplemented        = 238
+	// An update would make a document larger than 16 MiB: MongoDB's
+	// BSONObjectTooLarge, and 17419 in the versions that had no name for it.
+	DocumentTooLarge        = 10334
+	UpdatedDocumentTooLarge = 17419
 )
 
 // Has reports whether err is, or wraps, a server error with one of codes.
