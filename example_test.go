@@ -1,6 +1,7 @@
 package mongosession_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log"
@@ -16,7 +17,7 @@ func Example() {
 	ctx := context.Background()
 	store, err := mongosession.New(ctx, mongosession.Options{
 		URI:        os.Getenv("MONGODB_URI"), // e.g. mongodb://localhost:27017/myapp
-		Collection: "example_sessions",
+		Collection: cmp.Or(os.Getenv("SESSIONS_COLLECTION"), "sessions"),
 		OnError:    func(err error) { log.Println(err) },
 	})
 	if err != nil {
@@ -35,7 +36,7 @@ func ExampleStore_Iter() {
 	ctx := context.Background()
 	store, err := mongosession.New(ctx, mongosession.Options{
 		URI:        os.Getenv("MONGODB_URI"),
-		Collection: "example_iter",
+		Collection: cmp.Or(os.Getenv("SESSIONS_COLLECTION"), "sessions"),
 		AutoRemove: mongosession.AutoRemoveOff,
 	})
 	if err != nil {

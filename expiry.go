@@ -34,7 +34,9 @@ func (s *Store) prepareExpiry(ctx context.Context) error {
 		s.reaping = true
 		return nil
 	case servererr.Has(err, servererr.Unauthorized):
-		s.cfg.Logger.Warn("mongosession: not allowed to create the TTL index; expired sessions stay in the collection until an administrator creates it (reads still ignore them)",
+		// createIndexes refused, or (behind an index conflict) collMod
+		// refused: the readWrite role may create indexes but not collMod.
+		s.cfg.Logger.Warn("mongosession: not allowed to create the TTL index or to change the existing index on the expiry field; expired sessions stay in the collection until an administrator does (reads still ignore them)",
 			"collection", s.cfg.Collection, "index", s.ttlIndexName())
 		return nil
 	case isUnavailable(err):
@@ -45,7 +47,7 @@ func (s *Store) prepareExpiry(ctx context.Context) error {
 }
 
 // ensureTTLIndex creates {<ExpiresKey>: 1} with expireAfterSeconds, and
-// repairs an existing index on that key whose options differ with collMod.
+// changes an existing index on that key whose options differ with collMod.
 func (s *Store) ensureTTLIndex(ctx context.Context) error {
 	secs := int32(s.cfg.ExpireAfter / time.Second)
 	model := mongo.IndexModel{
@@ -56,14 +58,16 @@ func (s *Store) ensureTTLIndex(ctx context.Context) error {
 	if err == nil || !servererr.Has(err, servererr.IndexOptionsConflict, servererr.IndexKeySpecsConflict) {
 		return err
 	}
-	// An index on the same key exists with other options (another
-	// expireAfterSeconds, typically). collMod changes a TTL index's
-	// expireAfterSeconds in place; it cannot turn a plain index into a TTL
-	// one, and then the conflict is reported for an administrator. The
-	// index is named in collMod, not given by its key pattern: MongoDB
-	// accepts both, FerretDB 2 over DocumentDB only the name, and the
-	// existing index's name may not be the default one.
-	name, nerr := s.indexNameOn(ctx, s.cfg.ExpiresKey)
+	// An index on the same key exists with other options: a TTL index
+	// with another expireAfterSeconds, or a plain index an administrator
+	// made. collMod sets expireAfterSeconds in place on either: MongoDB
+	// 5.1 and later turn a plain single-field index into a TTL one this
+	// way, which is what the store needs (its expiry field must expire);
+	// older servers refuse that, and the conflict is reported for an
+	// administrator. The index is named in collMod, not given by its key
+	// pattern: MongoDB accepts both, FerretDB 2 over DocumentDB only the
+	// name, and the existing index's name may not be the default one.
+	name, was, nerr := s.indexOn(ctx, s.cfg.ExpiresKey)
 	if nerr != nil {
 		return errors.Join(err, nerr)
 	}
@@ -77,17 +81,23 @@ func (s *Store) ensureTTLIndex(ctx context.Context) error {
 	if merr := s.coll.Database().RunCommand(ctx, cmd).Err(); merr != nil {
 		return errors.Join(err, merr)
 	}
-	s.cfg.Logger.Info("mongosession: repaired the TTL index's expireAfterSeconds with collMod",
-		"collection", s.cfg.Collection, "index", name, "expireAfterSeconds", secs)
+	if was == nil {
+		s.cfg.Logger.Warn("mongosession: turned the existing non-TTL index on the expiry field into a TTL index with collMod; the server now deletes expired sessions",
+			"collection", s.cfg.Collection, "index", name, "expireAfterSeconds", secs)
+		return nil
+	}
+	s.cfg.Logger.Info("mongosession: changed the TTL index's expireAfterSeconds with collMod",
+		"collection", s.cfg.Collection, "index", name, "from", *was, "expireAfterSeconds", secs)
 	return nil
 }
 
-// indexNameOn returns the name of the collection's index whose key is
-// {field: 1}, or the default name when there is none.
-func (s *Store) indexNameOn(ctx context.Context, field string) (string, error) {
+// indexOn returns the name of the collection's index whose key is
+// {field: 1} and its expireAfterSeconds (nil when it is not a TTL index),
+// or the default name and nil when there is none.
+func (s *Store) indexOn(ctx context.Context, field string) (string, *int32, error) {
 	specs, err := s.coll.Indexes().ListSpecifications(ctx)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for _, sp := range specs {
 		var key bson.D
@@ -95,10 +105,10 @@ func (s *Store) indexNameOn(ctx context.Context, field string) (string, error) {
 			continue
 		}
 		if n, ok := asNumber(key[0].Value); ok && n == 1 {
-			return sp.Name, nil
+			return sp.Name, sp.ExpireAfterSeconds, nil
 		}
 	}
-	return s.ttlIndexName(), nil
+	return s.ttlIndexName(), nil, nil
 }
 
 // asNumber reads a BSON number of any width.

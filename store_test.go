@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -168,10 +169,24 @@ func TestNewCallerDeadlineIsUnavailable(t *testing.T) {
 // TestSessionsReadFromPrimary: a client passed in Options.Client may
 // prefer secondaries for the application's own reads; the store's reads
 // still go to the primary, or a lagging secondary could undo a logout.
+//
+// What the driver puts on the wire for a primary read depends on the
+// topology (operation.go, createReadPref): nothing to a standalone server
+// or a mongos, nothing to a replica set (OP_MSG never sends "primary"),
+// and primaryPreferred to a single replica-set member reached with
+// directConnection (topology Single), so that it answers even as a
+// secondary. Any other mode is a read that may go to a secondary.
 func TestSessionsReadFromPrimary(t *testing.T) {
 	log := &mongotest.Commands{}
+	var mu sync.Mutex
+	topology := "Unknown"
 	client, err := mongo.Connect(options.Client().ApplyURI(mongotest.URI(t)).
-		SetReadPreference(readpref.SecondaryPreferred()).SetMonitor(log.Monitor()))
+		SetReadPreference(readpref.SecondaryPreferred()).SetMonitor(log.Monitor()).
+		SetServerMonitor(&event.ServerMonitor{TopologyDescriptionChanged: func(e *event.TopologyDescriptionChangedEvent) {
+			mu.Lock()
+			topology = e.NewDescription.Kind
+			mu.Unlock()
+		}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,16 +194,14 @@ func TestSessionsReadFromPrimary(t *testing.T) {
 	// The driver shows a read preference on the wire only to replica sets
 	// and mongos, never to a standalone server: first see whether the raw
 	// client's own read carries it here.
-	readPrefs := func() (modes []string) {
-		for _, c := range log.Take() {
-			if rp, err := c.Body.LookupErr("$readPreference"); err == nil {
-				modes = append(modes, c.Name+":"+rp.Document().Lookup("mode").StringValue())
-			}
-		}
-		return modes
-	}
 	_ = client.Database("admin").Collection("none").FindOne(ctx, bson.D{}).Err()
-	if len(readPrefs()) == 0 {
+	sent := false
+	for _, c := range log.Take() {
+		if _, err := c.Body.LookupErr("$readPreference"); err == nil {
+			sent = true
+		}
+	}
+	if !sent {
 		t.Skip("the driver sends no $readPreference to a standalone server: the store's choice is not visible on the wire here (run with MONGODB_URI naming a replica set)")
 	}
 	s := newStore(t, mongosession.Options{Client: client})
@@ -200,10 +213,29 @@ func TestSessionsReadFromPrimary(t *testing.T) {
 	if _, err := s.Count(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range readPrefs() {
-		if !strings.HasSuffix(m, ":primary") {
-			t.Errorf("sent %s; want every session read from the primary", m)
+	mu.Lock()
+	single := topology == "Single"
+	kind := topology
+	mu.Unlock()
+	seen := map[string]bool{}
+	for _, c := range log.Take() {
+		if coll, _ := c.Body.Lookup(c.Name).StringValueOK(); coll != s.Collection().Name() {
+			continue
 		}
+		seen[c.Name] = true
+		rp, err := c.Body.LookupErr("$readPreference")
+		if err != nil {
+			continue // primary, as the driver sends it to this topology
+		}
+		switch mode, _ := rp.Document().Lookup("mode").StringValueOK(); {
+		case mode == "primary":
+		case mode == "primaryPreferred" && single:
+		default:
+			t.Errorf("the store's %s sent $readPreference %s (topology %s); want every session read from the primary", c.Name, rp, kind)
+		}
+	}
+	if !seen["find"] || !seen["aggregate"] {
+		t.Fatalf("recorded the store's %v; want its find and its aggregate (count)", seen)
 	}
 }
 
@@ -235,18 +267,25 @@ func TestNewHonoursCallerContext(t *testing.T) {
 	}
 }
 
+// TestDatabaseFromURI: with no Options.Database, the store uses the
+// database the URI names.
 func TestDatabaseFromURI(t *testing.T) {
-	uri := strings.TrimSuffix(mongotest.URI(t), "/") + "/fromuri_db"
-	if strings.Contains(mongotest.URI(t), "?") {
-		t.Skip("MONGODB_URI has query options; the path cannot be appended simply")
-	}
-	s2, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: mongotest.Collection(t), Logger: mongotest.Logger(t)})
+	dbName := "fromuri_" + mongotest.Collection(t)
+	uri, err := mongotest.WithDatabase(mongotest.URI(t), dbName)
+	must(t, err)
+	s2, err := mongosession.New(ctx, mongosession.Options{URI: uri, Collection: "sessions", Logger: mongotest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s2.Close()
-	if got := s2.Collection().Database().Name(); got != "fromuri_db" {
-		t.Fatalf("database = %q; want the URI's fromuri_db", got)
+	t.Cleanup(func() {
+		db := s2.Collection().Database()
+		if db.Drop(context.Background()) != nil { // no dropDatabase right (readWriteAnyDatabase)
+			_ = s2.Collection().Drop(context.Background())
+		}
+		_ = s2.Close()
+	})
+	if got := s2.Collection().Database().Name(); got != dbName {
+		t.Fatalf("database = %q; want the URI's %s", got, dbName)
 	}
 }
 

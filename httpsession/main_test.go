@@ -104,7 +104,7 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	e.srv = httptest.NewServer(e.m.LoadAndSave(e.handler(t)))
 	t.Cleanup(func() {
 		e.srv.Close()
-		_, _ = e.coll.DeleteMany(context.Background(), bson.D{})
+		mongotest.Drop(t, e.coll)
 		_ = store.Close()
 		_ = client.Disconnect(context.Background())
 		select {

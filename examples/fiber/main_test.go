@@ -37,7 +37,7 @@ func TestViews(t *testing.T) {
 	}
 	storage := fiberstore.New(store)
 	t.Cleanup(func() {
-		_ = storage.Reset()
+		mongotest.Drop(t, store.Collection())
 		_ = storage.Close()
 	})
 	app := newApp(storage)

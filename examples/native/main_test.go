@@ -36,7 +36,7 @@ func startApp(t *testing.T) (*httptest.Server, *mongosession.Store) {
 	srv := httptest.NewServer(app)
 	t.Cleanup(func() {
 		srv.Close()
-		_ = store.Clear(context.Background())
+		mongotest.Drop(t, store.Collection())
 		_ = store.Close()
 	})
 	return srv, store

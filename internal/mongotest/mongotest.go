@@ -17,6 +17,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 var (
@@ -36,9 +39,10 @@ var (
 	counter atomic.Int64
 )
 
-// Main starts the test server if MONGODB_URI is unset, runs the tests and
-// stops the server. It returns the exit code for os.Exit.
-func Main(m *testing.M) int {
+// Main starts the test server if MONGODB_URI is unset, runs the tests (m
+// is a *testing.M, or one wrapped to set up around its Run) and stops the
+// server. It returns the exit code for os.Exit.
+func Main(m interface{ Run() int }) int {
 	uri = os.Getenv("MONGODB_URI")
 	if uri == "" {
 		dir, err := os.MkdirTemp("", "mongosession-test-")
@@ -80,14 +84,67 @@ func CurrentServer() *Server { return server }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_]+`)
 
+// runID tells this test binary run from others on the same server: CI
+// containers reuse process ids, so the pid alone does not.
+var runID = func() string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 6)
+	for i := range b {
+		b[i] = digits[mrand.IntN(len(digits))]
+	}
+	return string(b)
+}()
+
 // Collection returns a collection name unique to this test binary run and
-// test, so tests never see each other's sessions.
+// test, so tests never see each other's sessions, even with another run
+// on the same server.
 func Collection(tb testing.TB) string {
 	name := unsafeName.ReplaceAllString(tb.Name(), "_")
 	if len(name) > 40 {
 		name = name[:40]
 	}
-	return fmt.Sprintf("t%d_%d_%s", os.Getpid(), counter.Add(1), name)
+	return fmt.Sprintf("t%d_%s_%d_%s", os.Getpid(), runID, counter.Add(1), name)
+}
+
+// RunCollection returns a collection name unique to this test binary run,
+// for what is set up outside a test (the examples' collection): base, made
+// of letters, digits and underscores, names its use.
+func RunCollection(base string) string {
+	return fmt.Sprintf("t%d_%s_%s", os.Getpid(), runID, base)
+}
+
+// WithDatabase returns uri naming the database db: the path between the
+// host list and the options is replaced, the options kept. Where uri has
+// credentials, the database they authenticate against (the old path, an
+// SRV record's or the mechanism's default, as the driver works it out) is
+// pinned with authSource, or the new path would become it.
+func WithDatabase(uri, db string) (string, error) {
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		return "", err
+	}
+	scheme, rest, ok := strings.Cut(uri, "://")
+	if !ok {
+		return "", fmt.Errorf("URI %q has no scheme", uri)
+	}
+	// Neither the credentials nor the hosts hold a bare / or ? (the
+	// connection string spec has them percent-encoded).
+	hosts, query := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		hosts = rest[:i]
+		_, query, _ = strings.Cut(rest[i:], "?")
+	}
+	if cs.AuthSource != "" && !cs.AuthSourceSet {
+		if query != "" {
+			query += "&"
+		}
+		query += "authSource=" + url.QueryEscape(cs.AuthSource)
+	}
+	out := scheme + "://" + hosts + "/" + db
+	if query != "" {
+		out += "?" + query
+	}
+	return out, nil
 }
 
 // Database is the database the tests use.

@@ -3,6 +3,7 @@ package mongotest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func SetupContext(tb testing.TB) context.Context {
 }
 
 // NewStore opens a store on the test server and, when the test ends,
-// clears it and closes it. opts.URI (unless opts.Client is set),
+// drops its collection and closes it. opts.URI (unless opts.Client is set),
 // Database, Collection (a fresh one, see Collection) and Logger (see
 // Logger) are filled in unless set. A failure to open fails the test.
 func NewStore(tb testing.TB, opts mongosession.Options) *mongosession.Store {
@@ -63,15 +64,36 @@ func NewStore(tb testing.TB, opts mongosession.Options) *mongosession.Store {
 		tb.Fatalf("New: %v", err)
 	}
 	tb.Cleanup(func() {
-		_ = s.Clear(context.Background())
+		Drop(tb, s.Collection())
 		_ = s.Close()
 	})
 	return s
 }
 
+// Drop drops coll, a test's collection, so that runs on a shared server
+// leave no empty collections (and their indexes) behind. When coll's
+// client is already disconnected (the test closed a store that owned it),
+// it drops the collection through a client of its own. Failures are
+// logged, not fatal: the test has ended.
+func Drop(tb testing.TB, coll *mongo.Collection) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := coll.Drop(ctx)
+	if errors.Is(err, mongo.ErrClientDisconnected) {
+		var c *mongo.Client
+		if c, err = mongo.Connect(options.Client().ApplyURI(URI(tb))); err == nil {
+			err = c.Database(coll.Database().Name()).Collection(coll.Name()).Drop(ctx)
+			_ = c.Disconnect(ctx)
+		}
+	}
+	if err != nil {
+		tb.Logf("mongotest: dropping %s: %v", coll.Name(), err)
+	}
+}
+
 // NewRecordedStore is NewStore through a client of its own whose commands
 // cmds records: the client connects to URI, replaces opts.Client and is
-// disconnected when the test ends, after the store is cleared and closed.
+// disconnected when the test ends, after the store is dropped and closed.
 // The commands New sent (index builds and the like) are taken from cmds
 // before it returns. A failure to connect or to open fails the test.
 func NewRecordedStore(tb testing.TB, opts mongosession.Options, cmds *Commands) *mongosession.Store {

@@ -323,7 +323,7 @@ func NewEnv(t testing.TB, opts mongosession.Options) *Env {
 		t.Fatalf("mongosession.New: %v", err)
 	}
 	t.Cleanup(func() {
-		_, _ = e.Raw.DeleteMany(context.Background(), bson.D{})
+		mongotest.Drop(t, e.Raw)
 		_ = e.Store.Close()
 	})
 	return e

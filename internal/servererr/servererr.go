@@ -4,8 +4,6 @@
 package servererr
 
 import (
-	"errors"
-
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -28,14 +26,29 @@ const (
 )
 
 // Has reports whether err is, or wraps, a server error with one of codes.
+// It looks at every server error in err's tree, through both Unwrap() error
+// and Unwrap() []error (errors.Join, fmt.Errorf with several %w), not only
+// the first one errors.As would find: an error joining a createIndexes
+// conflict with collMod's Unauthorized has Unauthorized.
 func Has(err error, codes ...int) bool {
-	var se mongo.ServerError
-	if !errors.As(err, &se) {
+	if err == nil {
 		return false
 	}
-	for _, c := range codes {
-		if se.HasErrorCode(c) {
-			return true
+	if se, ok := err.(mongo.ServerError); ok {
+		for _, c := range codes {
+			if se.HasErrorCode(c) {
+				return true
+			}
+		}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return Has(u.Unwrap(), codes...)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if Has(e, codes...) {
+				return true
+			}
 		}
 	}
 	return false
