@@ -649,8 +649,11 @@ func TestCancelMidOperation(t *testing.T) {
 	for _, o := range ops {
 		name, op := o.name, o.op
 		cctx, cancel := context.WithCancel(ctx)
-		timer := time.AfterFunc(after, cancel)
+		// start is read before the timer is armed: the cancel then comes
+		// at least after past it however the scheduler delays this
+		// goroutine in between.
 		start := time.Now()
+		timer := time.AfterFunc(after, cancel)
 		err := op(cctx)
 		el := time.Since(start)
 		timer.Stop()

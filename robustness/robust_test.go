@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/mongosession/mongosession/internal/mongotest"
 )
 
@@ -30,6 +34,7 @@ var (
 	serverOnce sync.Once
 	serverURI  string
 	serialize  bool
+	serialWhy  string // why the proxy serializes, for judged
 	restart    func() error
 	serverErr  error
 	serverSkip string // why the harness cannot run against MONGODB_URI
@@ -48,6 +53,9 @@ func TestMain(m *testing.M) {
 // MONGODB_URI names, or a test server of the harness's own, which it can
 // stop and restart. It skips the test when MONGODB_URI names a deployment
 // the proxy cannot stand in front of (several hosts, SRV, TLS), saying why.
+// The proxy sends the test server one command at a time, and a server
+// MONGODB_URI names too when concurrentIncrements shows that its updates of
+// one document are not atomic.
 func server(t *testing.T) {
 	t.Helper()
 	serverOnce.Do(func() {
@@ -60,6 +68,16 @@ func server(t *testing.T) {
 				serverErr = fmt.Errorf("MONGODB_URI: %w", err)
 			default:
 				serverURI = uri
+				counted, sent, err := concurrentIncrements(t, uri)
+				if err != nil {
+					serverErr = fmt.Errorf("MONGODB_URI: probing the server's concurrent updates: %w", err)
+					return
+				}
+				if counted != sent {
+					serialize = true
+					serialWhy = fmt.Sprintf("MONGODB_URI: the server counted %d of %d concurrent $inc on one document "+
+						"(its updates are not atomic, as FerretDB 1.x's are not), so the proxy sends it one command at a time", counted, sent)
+				}
 			}
 			return
 		}
@@ -76,6 +94,7 @@ func server(t *testing.T) {
 		}
 		var mu sync.Mutex
 		serverURI, serialize = s.URI, true
+		serialWhy = "test server (FerretDB 1.24): its updates are a read and a write without a lock, so the proxy sends it one command at a time"
 		restart = func() error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -105,13 +124,61 @@ func server(t *testing.T) {
 // judged says what the run can and cannot judge on this server.
 func judged(t *testing.T) {
 	if serialize {
-		t.Log("test server (FerretDB 1.24): its updates are a read and a write without a lock, so the proxy sends it one command at a time. " +
-			"Every check runs, on a server whose commands are atomic by construction; NOT judged here, and only with MONGODB_URI: " +
+		t.Log(serialWhy + ". " +
+			"Every check runs, on a server whose commands are atomic by construction; NOT judged here, and only with MONGODB_URI naming a server whose updates are atomic: " +
 			"the server's own atomicity under concurrent commands on one document (native Incr's $inc from two app instances at once, " +
 			"a byte-level commit's exclusion of an ended marker racing the Delete that writes it)")
 	} else {
 		t.Log("MONGODB_URI: commands reach the server concurrently; every check runs, including the server's own atomicity")
 	}
+}
+
+// concurrentIncrements sends concurrent findAndModify $inc commands on one
+// document, as two app instances' native Incr do, and returns how many the
+// document counts and how many were sent. On MongoDB, whose
+// single-document updates are atomic, the two are equal; FerretDB 1.x
+// applies an update as a read and a write without a lock, and loses many.
+func concurrentIncrements(t *testing.T, uri string) (counted, sent int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer client.Disconnect(context.Background())
+	coll := client.Database(mongotest.Database).Collection(mongotest.Collection(t) + "_atomicity")
+	defer coll.Drop(context.Background())
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "probe"}, {Key: "n", Value: 0}}); err != nil {
+		return 0, 0, err
+	}
+	const workers, each = 8, 50
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				inc := bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}}
+				if err := coll.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: "probe"}}, inc).Err(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, 0, err
+	}
+	var doc struct {
+		N int `bson:"n"`
+	}
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: "probe"}}).Decode(&doc); err != nil {
+		return 0, 0, err
+	}
+	return doc.N, workers * each, nil
 }
 
 func seeds(t *testing.T) []uint64 {
