@@ -273,7 +273,9 @@ func (s *Session) Destroy() error {
 // old document is gone by the time of the save (the Node app logged out
 // meanwhile), nothing is stored and no cookie issued: a logout wins. A
 // session too large to store (mongosession.ErrTooLarge, see Manager.Save)
-// is not moved: it stays under its old id, and the old cookie keeps it.
+// is not moved: it stays under its old id, and the old cookie keeps it
+// (one that another writer grew past the limit after the load is found
+// too large only once taken from its old id: the session then ends).
 //
 // It returns ErrDestroyed after Destroy and ErrSaved after the save, and
 // changes nothing then.
