@@ -293,9 +293,6 @@ func TestDeleteExpired(t *testing.T) {
 }
 
 func TestReaperFailureReported(t *testing.T) {
-	if !mongotest.Embedded() {
-		t.Skip("needs the embedded test server, which this test stops")
-	}
 	srv, err := mongotest.StartServer(t.TempDir(), "127.0.0.1:0")
 	must(t, err)
 	defer srv.Stop()

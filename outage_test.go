@@ -15,9 +15,6 @@ import (
 // on the same address and data, and checks that the same store recovers
 // without a restart and that nothing committed before the outage is lost.
 func TestOutageAndRecovery(t *testing.T) {
-	if !mongotest.Embedded() {
-		t.Skip("needs the embedded test server, which this test stops and restarts; MONGODB_URI names a server it cannot control")
-	}
 	dir := t.TempDir()
 	srv, err := mongotest.StartServer(dir, mongotest.RestartableAddr(t)) // restarted on the same address below
 	must(t, err)

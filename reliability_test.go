@@ -181,9 +181,6 @@ func (c *loadClient) last() (result, bool) {
 // view counted before the outage is lost or counted twice, and idle
 // sessions are intact value for value.
 func TestSCSOutageUnderLoad(t *testing.T) {
-	if !mongotest.Embedded() {
-		t.Skip("needs the embedded test server, which this test kills and restarts; MONGODB_URI names a server it cannot control")
-	}
 	const (
 		timeout = time.Second
 		slack   = 2 * time.Second // scheduling on 2 shared cores under -race
@@ -347,9 +344,6 @@ func freeAddr(t *testing.T) string {
 // and a lazily-connecting *mongo.Client on which New is called once it
 // answers. Failed attempts leave no goroutine behind.
 func TestStartBeforeTheDatabase(t *testing.T) {
-	if !mongotest.Embedded() {
-		t.Skip("needs the embedded test server, which this test starts late; MONGODB_URI names a server it cannot control")
-	}
 	dir, addr := t.TempDir(), freeAddr(t)
 	opts := mongosession.Options{URI: "mongodb://" + addr + "/", Collection: "late", Timeout: 500 * time.Millisecond, Logger: mongotest.Logger(t)}
 
