@@ -62,6 +62,7 @@ func Main(m interface{ Run() int }) int {
 		// would.
 		os.Setenv("MONGODB_URI", uri)
 	}
+	defer closeDropClient()
 	return m.Run()
 }
 
@@ -97,13 +98,19 @@ var runID = func() string {
 
 // Collection returns a collection name unique to this test binary run and
 // test, so tests never see each other's sessions, even with another run
-// on the same server.
+// on the same server. When the test ends, after the cleanups registered
+// later (the stores and apps using the collection are closed first), the
+// collection of that name in Database on the server is dropped (see
+// DropNamed), so that a run on a server MONGODB_URI names leaves nothing
+// behind, whoever created the collection.
 func Collection(tb testing.TB) string {
 	name := unsafeName.ReplaceAllString(tb.Name(), "_")
 	if len(name) > 40 {
 		name = name[:40]
 	}
-	return fmt.Sprintf("t%d_%s_%d_%s", os.Getpid(), runID, counter.Add(1), name)
+	coll := fmt.Sprintf("t%d_%s_%d_%s", os.Getpid(), runID, counter.Add(1), name)
+	tb.Cleanup(func() { DropNamed(tb, Database, coll) })
+	return coll
 }
 
 // RunCollection returns a collection name unique to this test binary run,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +119,51 @@ func CountDocuments(tb testing.TB, s *mongosession.Store, filter any) int64 {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// dropClient is the client DropNamed drops through, connected to URI on
+// first use and disconnected when Main returns.
+var dropClient struct {
+	sync.Mutex
+	c *mongo.Client
+}
+
+// DropNamed drops collection coll of database db on the server URI
+// names, through a client of mongotest's own, so that it works after the
+// test's stores and clients are closed. A collection that does not exist
+// is no error. Without Main (uri unset) it does nothing. Failures are
+// logged, not fatal: the test has ended.
+func DropNamed(tb testing.TB, db, coll string) {
+	if uri == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dropClient.Lock()
+	if dropClient.c == nil {
+		c, err := mongo.Connect(options.Client().ApplyURI(uri))
+		if err != nil {
+			dropClient.Unlock()
+			tb.Logf("mongotest: dropping %s: %v", coll, err)
+			return
+		}
+		dropClient.c = c
+	}
+	c := dropClient.c
+	dropClient.Unlock()
+	if err := c.Database(db).Collection(coll).Drop(ctx); err != nil {
+		tb.Logf("mongotest: dropping %s: %v", coll, err)
+	}
+}
+
+// closeDropClient disconnects DropNamed's client, if it connected.
+func closeDropClient() {
+	dropClient.Lock()
+	defer dropClient.Unlock()
+	if dropClient.c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = dropClient.c.Disconnect(ctx)
+		dropClient.c = nil
+	}
 }
