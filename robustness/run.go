@@ -42,6 +42,8 @@ type Config struct {
 	// connections for a while instead.
 	Restart func() error
 
+	// Database and Collection hold the two app instances' sessions; Run
+	// drops the collection when it ends.
 	Database, Collection string
 }
 
@@ -105,7 +107,9 @@ func Run(ctx context.Context, cfg Config) (*History, error) {
 		}
 		defer store.Close()
 		if i == 0 {
-			defer store.Clear(context.Background())
+			// Dropped, not cleared: a run on a server MONGODB_URI names
+			// leaves no empty collection (and its indexes) behind.
+			defer store.Collection().Drop(context.Background())
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
