@@ -62,7 +62,6 @@ func Main(m interface{ Run() int }) int {
 		// would.
 		os.Setenv("MONGODB_URI", uri)
 	}
-	defer closeDropClient()
 	return m.Run()
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,11 +80,8 @@ func Drop(tb testing.TB, coll *mongo.Collection) {
 	defer cancel()
 	err := coll.Drop(ctx)
 	if errors.Is(err, mongo.ErrClientDisconnected) {
-		var c *mongo.Client
-		if c, err = mongo.Connect(options.Client().ApplyURI(URI(tb))); err == nil {
-			err = c.Database(coll.Database().Name()).Collection(coll.Name()).Drop(ctx)
-			_ = c.Disconnect(ctx)
-		}
+		DropNamed(tb, coll.Database().Name(), coll.Name())
+		return
 	}
 	if err != nil {
 		tb.Logf("mongotest: dropping %s: %v", coll.Name(), err)
@@ -121,49 +117,25 @@ func CountDocuments(tb testing.TB, s *mongosession.Store, filter any) int64 {
 	return n
 }
 
-// dropClient is the client DropNamed drops through, connected to URI on
-// first use and disconnected when Main returns.
-var dropClient struct {
-	sync.Mutex
-	c *mongo.Client
-}
-
 // DropNamed drops collection coll of database db on the server URI
-// names, through a client of mongotest's own, so that it works after the
-// test's stores and clients are closed. A collection that does not exist
-// is no error. Without Main (uri unset) it does nothing. Failures are
-// logged, not fatal: the test has ended.
+// names, through a client of its own, connected for the drop and
+// disconnected after it (no goroutine outlives it, for the tests that
+// check none does), so that it works after the test's stores and clients
+// are closed. A collection that does not exist is no error. Without Main
+// (uri unset) it does nothing. Failures are logged, not fatal: the test
+// has ended.
 func DropNamed(tb testing.TB, db, coll string) {
 	if uri == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dropClient.Lock()
-	if dropClient.c == nil {
-		c, err := mongo.Connect(options.Client().ApplyURI(uri))
-		if err != nil {
-			dropClient.Unlock()
-			tb.Logf("mongotest: dropping %s: %v", coll, err)
-			return
-		}
-		dropClient.c = c
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err == nil {
+		err = c.Database(db).Collection(coll).Drop(ctx)
+		_ = c.Disconnect(ctx)
 	}
-	c := dropClient.c
-	dropClient.Unlock()
-	if err := c.Database(db).Collection(coll).Drop(ctx); err != nil {
+	if err != nil {
 		tb.Logf("mongotest: dropping %s: %v", coll, err)
-	}
-}
-
-// closeDropClient disconnects DropNamed's client, if it connected.
-func closeDropClient() {
-	dropClient.Lock()
-	defer dropClient.Unlock()
-	if dropClient.c != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = dropClient.c.Disconnect(ctx)
-		dropClient.c = nil
 	}
 }
