@@ -303,7 +303,7 @@ func TestAdminShape(t *testing.T) {
 		t.Errorf("revoke-user on an empty collection = %d %q %q", code, out, errs)
 	}
 	// A mistyped collection is not created (with a user index) by looking.
-	s := mongotest.NewStore(t, mongosession.Options{Collection: "unused", AutoRemove: mongosession.AutoRemoveOff})
+	s := mongotest.NewStore(t, mongosession.Options{AutoRemove: mongosession.AutoRemoveOff}) // only for its database
 	names, err := s.Collection().Database().ListCollectionNames(ctx, bson.D{{Key: "name", Value: empty[3]}})
 	if err != nil || len(names) != 0 {
 		t.Errorf("the native commands created collection %v (%v)", names, err)
