@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -246,9 +247,10 @@ func secCheckNativeInsert(d bson.Raw) error {
 }
 
 // secCheckCommands fails the test unless every filter, update and inserted
-// document of cmds is one the manager may send; it returns the _id values
-// filtered on, and how many writes addressed a path inside "session".
-func secCheckCommands(t *testing.T, cmds []mongotest.Command) (ids []string, keyPaths int) {
+// document of cmds is one the manager may send; it returns the _id
+// and user values filtered on, and how many writes addressed a path
+// inside "session".
+func secCheckCommands(t *testing.T, cmds []mongotest.Command) (ids, users []string, keyPaths int) {
 	t.Helper()
 	check := func(what string, err error) {
 		if err != nil {
@@ -263,6 +265,9 @@ func secCheckCommands(t *testing.T, cmds []mongotest.Command) (ids []string, key
 		check(name+" filter", secCheckNativeFilter(f))
 		if s, ok := f.Lookup("_id").StringValueOK(); ok {
 			ids = append(ids, s)
+		}
+		if s, ok := f.Lookup("user").StringValueOK(); ok {
+			users = append(users, s)
 		}
 	}
 	update := func(name string, v bson.RawValue) {
@@ -300,7 +305,7 @@ func secCheckCommands(t *testing.T, cmds []mongotest.Command) (ids []string, key
 			}
 		}
 	}
-	return ids, keyPaths
+	return ids, users, keyPaths
 }
 
 // secHandler is the manager's middleware around the operations the
@@ -464,7 +469,7 @@ func TestSecurityDump(t *testing.T) {
 			}
 		}
 	}
-	if ids, _ := secCheckCommands(t, e.rec.Take()); len(ids) < len(docs) {
+	if ids, _, _ := secCheckCommands(t, e.rec.Take()); len(ids) < len(docs) {
 		t.Fatalf("%d lookups; want at least one per stored _id", len(ids))
 	}
 	for i, c := range victims {
@@ -652,27 +657,30 @@ func TestSecurityInjection(t *testing.T) {
 				}
 			}
 
-			ids, keyPaths := secCheckCommands(t, e.rec.Take())
+			ids, users, keyPaths := secCheckCommands(t, e.rec.Take())
 			if keyPaths < len(keys) {
 				t.Fatalf("only %d writes addressed a stored key: the per-key paths were not exercised", keyPaths)
 			}
-			probed := map[string]bool{}
-			for _, ck := range cookies {
-				if len(ck) >= selectorLen {
-					probed[ck[:selectorLen]] = true
+			hostile := map[string]bool{}
+			for _, k := range keys {
+				hostile[k] = true
+			}
+			// A hostile id is no selector: RevokeSession does not send it.
+			// A hostile cookie is no token: nothing is asked of the server.
+			for _, id := range ids {
+				if hostile[id] || slices.ContainsFunc(cookies, func(ck string) bool { return ck != "" && ck == id }) {
+					t.Errorf("the hostile id or cookie %.40q reached the database", id)
 				}
 			}
-			for _, k := range keys {
-				probed[k] = true
-			}
+			// Hostile users do reach it, as values of the user filter.
 			reached := 0
-			for _, id := range ids {
-				if probed[id] {
+			for _, u := range users {
+				if hostile[u] {
 					reached++
 				}
 			}
 			if reached < 3 {
-				t.Fatalf("only %d hostile cookies or ids reached the database: the filter check proves little", reached)
+				t.Fatalf("only %d hostile users reached the database: the filter check proves little", reached)
 			}
 			secExpect(t, e, victim, "/get?k=secEmail", "victim")
 			secExpect(t, e, victim, "/get?k="+url.QueryEscape("$where"), "victim-where")

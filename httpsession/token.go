@@ -69,19 +69,23 @@ func selectorTimeOf(sel string) (time.Time, bool) {
 	return time.UnixMilli(int64(binary.BigEndian.Uint64(t[:]))), true
 }
 
+// validSelector reports whether sel is a selector this package can have
+// made: its length, alphabet and creation time.
+func validSelector(sel string) bool {
+	_, ok := selectorTimeOf(sel)
+	return ok && token.IsRandom(sel, selectorTime+selectorRand)
+}
+
 // parseToken splits a cookie value into its selector, the hash of its
 // verifier and the creation time the selector carries. ok is false for
 // anything this package cannot have made (wrong length, a character out
 // of the base64url alphabet): such a cookie is "no session", without a
 // round trip to the server.
 func parseToken(tok string) (sel, hash string, created time.Time, ok bool) {
-	if len(tok) != tokenLen || !token.IsRandom(tok[:selectorLen], selectorTime+selectorRand) ||
-		!token.IsRandom(tok[selectorLen:], verifierBytes) {
+	if len(tok) != tokenLen || !validSelector(tok[:selectorLen]) || !token.IsRandom(tok[selectorLen:], verifierBytes) {
 		return "", "", time.Time{}, false
 	}
 	sel = tok[:selectorLen]
-	if created, ok = selectorTimeOf(sel); !ok {
-		return "", "", time.Time{}, false
-	}
+	created, _ = selectorTimeOf(sel)
 	return sel, hashVerifier(tok[selectorLen:]), created, true
 }

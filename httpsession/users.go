@@ -139,10 +139,11 @@ func (m *Manager) Sessions(ctx context.Context, user string) ([]Info, error) {
 // RevokeSession deletes the session whose Info.ID is id, if it belongs to
 // user (one delete on _id and user): a user can end their own sessions
 // only, whatever id a form sends. A missing session, or one of another
-// user, is a no-op with a nil error. When it is the request's own session,
-// its cookie is cleared too.
+// user, is a no-op with a nil error, as is an id that no session can have
+// (sent by a hostile form: not even asked of the server). When it is the
+// request's own session, its cookie is cleared too.
 func (m *Manager) RevokeSession(ctx context.Context, user, id string) error {
-	if user == "" || id == "" {
+	if user == "" || !validSelector(id) {
 		return nil
 	}
 	n, err := m.delete(ctx, "revoking a session", bson.D{{Key: "_id", Value: id}, {Key: fieldUser, Value: user}}, false)

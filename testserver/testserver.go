@@ -1,5 +1,6 @@
 // Package testserver runs a MongoDB-compatible server in-process for tests
-// and examples: FerretDB 1.24 with its SQLite backend, listening on loopback.
+// and examples: FerretDB 1.24 with its SQLite backend (or, on request, over
+// a PostgreSQL database), listening on loopback.
 //
 // It lives in a module of its own so that a program importing the root
 // mongosession package never gets FerretDB in its build list. It is not a
@@ -25,8 +26,16 @@ import (
 // Config says where a Server keeps its data and where it listens.
 type Config struct {
 	// Dir is the directory holding the SQLite databases. It is created if
-	// missing; data in it survives a restart of the server. Required.
+	// missing; data in it survives a restart of the server. Required
+	// unless PostgreSQLURL is set.
 	Dir string
+
+	// PostgreSQLURL, if set, keeps the data in that PostgreSQL database
+	// instead (FerretDB's "postgresql" backend, e.g.
+	// "postgres://postgres@127.0.0.1:5432/ferretdb"), and Dir is unused:
+	// a second server to run the suite against (MONGODB_URI), whose
+	// writers to different documents run concurrently. Optional.
+	PostgreSQLURL string
 
 	// Addr is the TCP address to listen on. Optional. Default
 	// "127.0.0.1:0" (a free loopback port).
@@ -49,15 +58,21 @@ type Server struct {
 // Start starts a server and returns once it accepts connections, or with an
 // error naming what failed. ctx bounds the start-up only.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("testserver: Config.Dir is required")
-	}
-	dir, err := filepath.Abs(cfg.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("testserver: Config.Dir: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("testserver: Config.Dir: %w", err)
+	fcfg := ferretdb.Config{Handler: "postgresql", PostgreSQLURL: cfg.PostgreSQLURL}
+	if cfg.PostgreSQLURL == "" {
+		if cfg.Dir == "" {
+			return nil, errors.New("testserver: Config.Dir is required")
+		}
+		dir, err := filepath.Abs(cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("testserver: Config.Dir: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("testserver: Config.Dir: %w", err)
+		}
+		// The SQLite URL is "file:" + an existing directory ending in "/".
+		// (file:...?mode=memory hangs on updates in FerretDB 1.24.)
+		fcfg = ferretdb.Config{Handler: "sqlite", SQLiteURL: "file:" + strings.TrimSuffix(dir, "/") + "/"}
 	}
 	addr := cfg.Addr
 	if addr == "" {
@@ -68,14 +83,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
 
-	// The SQLite URL is "file:" + an existing directory ending in "/".
-	// (file:...?mode=memory hangs on updates in FerretDB 1.24.)
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: addr},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + strings.TrimSuffix(dir, "/") + "/",
-	})
+	fcfg.Listener, fcfg.Logger = ferretdb.ListenerConfig{TCP: addr}, logger
+	f, err := ferretdb.New(&fcfg)
 	if err != nil {
 		return nil, fmt.Errorf("testserver: %w", err)
 	}

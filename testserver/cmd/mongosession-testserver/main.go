@@ -7,6 +7,10 @@
 // is closed (the parent test process exited) or it receives SIGINT/SIGTERM.
 //
 //	mongosession-testserver -dir /tmp/data -addr 127.0.0.1:0
+//	mongosession-testserver -postgresql postgres://postgres@127.0.0.1:54329/ferretdb -addr 127.0.0.1:27099
+//
+// With -postgresql, the data is kept in that PostgreSQL database instead of
+// SQLite files (-dir is unused): a second server for MONGODB_URI.
 package main
 
 import (
@@ -25,10 +29,11 @@ import (
 func main() {
 	dir := flag.String("dir", "", "directory for the SQLite data (required)")
 	addr := flag.String("addr", "127.0.0.1:0", "TCP address to listen on")
+	pg := flag.String("postgresql", "", "keep the data in this PostgreSQL database (URL) instead of SQLite files in -dir")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	srv, err := testserver.Start(ctx, testserver.Config{Dir: *dir, Addr: *addr})
+	srv, err := testserver.Start(ctx, testserver.Config{Dir: *dir, Addr: *addr, PostgreSQLURL: *pg})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
