@@ -13,6 +13,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
+	"github.com/mongosession/mongosession/internal/servererr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -259,5 +260,8 @@ func serverRefusesLargeDocuments(t *testing.T, coll *mongo.Collection) bool {
 	}
 	defer coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "b", Value: strings.Repeat("b", 9<<20)}}}})
+	if err != nil && !servererr.Has(err, servererr.DocumentTooLarge, servererr.UpdatedDocumentTooLarge) {
+		t.Fatalf("probing whether the server refuses documents over 16 MiB: %v", err)
+	}
 	return err != nil
 }
