@@ -13,9 +13,7 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/httpsession"
-	"github.com/mongosession/mongosession/internal/servererr"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
+	"github.com/mongosession/mongosession/internal/mongotest"
 )
 
 // TestIncrOverflow: an Incr whose sum does not fit int64 fails with
@@ -195,7 +193,7 @@ func TestTooLargeSession(t *testing.T) {
 				cfg.keys = [][]byte{bytes.Repeat([]byte{7}, 32)}
 			}
 			e := newEnv(t, cfg)
-			if tc.cmds == "update" && !serverRefusesLargeDocuments(t, e.coll) {
+			if tc.cmds == "update" && !mongotest.RefusesLargeDocuments(t, e.coll) {
 				t.Skip("the server stores documents over 16 MiB (FerretDB 1.x): the refusal of a write that has not read the session is the server's")
 			}
 			e.srv.Config.Handler = handler(e)
@@ -247,21 +245,4 @@ func TestTooLargeSession(t *testing.T) {
 			t.Errorf("%d documents stored", n)
 		}
 	})
-}
-
-// serverRefusesLargeDocuments reports whether the server refuses an update
-// that makes a document larger than 16 MiB, as MongoDB does.
-func serverRefusesLargeDocuments(t *testing.T, coll *mongo.Collection) bool {
-	t.Helper()
-	ctx := context.Background()
-	id := "large-document-probe"
-	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "a", Value: strings.Repeat("a", 9<<20)}}); err != nil {
-		t.Fatal(err)
-	}
-	defer coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
-	_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "b", Value: strings.Repeat("b", 9<<20)}}}})
-	if err != nil && !servererr.Has(err, servererr.DocumentTooLarge, servererr.UpdatedDocumentTooLarge) {
-		t.Fatalf("probing whether the server refuses documents over 16 MiB: %v", err)
-	}
-	return err != nil
 }

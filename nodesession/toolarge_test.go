@@ -11,7 +11,6 @@ import (
 
 	"github.com/mongosession/mongosession"
 	"github.com/mongosession/mongosession/internal/mongotest"
-	"github.com/mongosession/mongosession/internal/servererr"
 	"github.com/mongosession/mongosession/nodesession"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -221,7 +220,7 @@ func TestTooLargeAfterAnotherWrite(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			e := newBigEnv(t, nodesession.ConnectMongoDBSession{})
-			if !regenerate && !serverRefusesLargeDocuments(t, e.st) {
+			if !regenerate && !mongotest.RefusesLargeDocuments(t, e.st.Collection()) {
 				t.Skip("the server stores documents over 16 MiB (FerretDB 1.x): this case tests the server's refusal of an update that the check before sending cannot see")
 			}
 			old := e.store(t, big{"a", 5})
@@ -255,22 +254,4 @@ func TestTooLargeAfterAnotherWrite(t *testing.T) {
 			}
 		})
 	}
-}
-
-// serverRefusesLargeDocuments reports whether the server refuses an update
-// that makes a document larger than 16 MiB, as MongoDB does.
-func serverRefusesLargeDocuments(t *testing.T, st *mongosession.Store) bool {
-	t.Helper()
-	// Unbounded by the store's Timeout: 18 MiB on a busy machine.
-	ctx, c := context.Background(), st.Collection()
-	id := bson.D{{Key: "_id", Value: "large-document-probe"}}
-	if _, err := c.InsertOne(ctx, append(id, bson.E{Key: "a", Value: strings.Repeat("a", 9<<20)})); err != nil {
-		t.Fatal(err)
-	}
-	defer c.DeleteOne(ctx, id)
-	_, err := c.UpdateOne(ctx, id, bson.D{{Key: "$set", Value: bson.D{{Key: "b", Value: strings.Repeat("b", 9<<20)}}}})
-	if err != nil && !servererr.Has(err, servererr.DocumentTooLarge, servererr.UpdatedDocumentTooLarge) {
-		t.Fatalf("probing whether the server refuses documents over 16 MiB: %v", err)
-	}
-	return err != nil
 }

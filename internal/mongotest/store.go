@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongosession/mongosession"
+	"github.com/mongosession/mongosession/internal/servererr"
 )
 
 // LogWriter is an io.Writer that sends each write, its surrounding space
@@ -138,4 +141,23 @@ func DropNamed(tb testing.TB, db, coll string) {
 	if err != nil {
 		tb.Logf("mongotest: dropping %s: %v", coll, err)
 	}
+}
+
+// RefusesLargeDocuments reports whether the server refuses an update that
+// makes a document of coll larger than 16 MiB, as MongoDB does (FerretDB
+// 1.x stores it). It writes 18 MiB, unbounded by any store's Timeout, and
+// fails the test on any error but the server's too-large refusal.
+func RefusesLargeDocuments(tb testing.TB, coll *mongo.Collection) bool {
+	tb.Helper()
+	ctx := context.Background()
+	id := bson.D{{Key: "_id", Value: "large-document-probe"}}
+	if _, err := coll.InsertOne(ctx, append(id, bson.E{Key: "a", Value: strings.Repeat("a", 9<<20)})); err != nil {
+		tb.Fatal(err)
+	}
+	defer coll.DeleteOne(ctx, id)
+	_, err := coll.UpdateOne(ctx, id, bson.D{{Key: "$set", Value: bson.D{{Key: "b", Value: strings.Repeat("b", 9<<20)}}}})
+	if err != nil && !servererr.Has(err, servererr.DocumentTooLarge, servererr.UpdatedDocumentTooLarge) {
+		tb.Fatalf("probing whether the server refuses documents over 16 MiB: %v", err)
+	}
+	return err != nil
 }
